@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { packageVersion } from '../lib/version.js';
+import { configureUsageErrors } from './command-runner.js';
+import { registerDevices } from './devices-command.js';
+import { registerPrepare } from './prepare-command.js';
+
+const program = new Command('flightctl-restore-agent')
+  .description('Restores Flight Control from a backup, safely. Exit codes and configuration: see the README.')
+  .version(packageVersion())
+  .option('--config <file>', 'YAML configuration file (keys as in the README)')
+  .option('--log-level <level>', 'error, warn, info or debug (default info); logs go to stderr as JSON lines');
+
+configureUsageErrors(program);
+registerPrepare(program);
+registerDevices(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,94 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Config } from '../config/schema.js';
+import { loadConfig } from '../config/load.js';
+import { asRestoreError, ERROR_CATALOGUE, type RestoreError } from '../lib/errors.js';
+import { createLogger, setRootLogger, type LogLevel, type Logger } from '../lib/logger.js';
+import { redactText, redactValue, registerSecret } from '../lib/secrets.js';
+
+/** Command-line flags and the config keys they set. */
+export const FLAG_KEYS: Record<string, string> = {
+  dbHost: 'db.host',
+  dbPort: 'db.port',
+  dbName: 'db.name',
+  dbUser: 'db.user',
+  kvHost: 'kv.host',
+  kvPort: 'kv.port',
+  logLevel: 'log.level',
+};
+
+export interface CommandContext {
+  config: Readonly<Config>;
+  logger: Logger;
+  json: boolean;
+  /** Passwords read from the environment, registered for redaction and removed from it. */
+  secrets: { dbPassword?: string | undefined; kvPassword?: string | undefined };
+  print(text: string): void;
+}
+
+/**
+ * Reads a secret from the environment once, registers it for redaction and removes it, so it can
+ * never be inherited by a child process.
+ */
+function takeEnvSecret(name: string): string | undefined {
+  const value = process.env[name];
+  delete process.env[name];
+  if (value === undefined || value === '') return undefined;
+  registerSecret(value);
+  return value;
+}
+
+function flagsOf(cmd: Command): Record<string, unknown> {
+  const all = cmd.optsWithGlobals() as Record<string, unknown>;
+  const flags: Record<string, unknown> = {};
+  for (const [opt, key] of Object.entries(FLAG_KEYS)) if (all[opt] !== undefined) flags[key] = all[opt];
+  return flags;
+}
+
+function printError(err: RestoreError, json: boolean): void {
+  const body = redactValue(err.toJSON());
+  if (json) process.stdout.write(`${JSON.stringify({ error: body })}\n`);
+  process.stderr.write(`error ${body.code}: ${body.message}\n  what to do: ${body.hint}\n`);
+}
+
+/**
+ * Runs one CLI action: config, logger, secrets, then the action; maps any failure to its
+ * catalogue code and exit code. Users never see a stack trace.
+ */
+export function action<A extends unknown[]>(fn: (ctx: CommandContext, ...args: A) => Promise<void>) {
+  return async (...args: A): Promise<void> => {
+    const cmd = args[args.length - 1] as Command;
+    const all = cmd.optsWithGlobals() as Record<string, unknown>;
+    const json = all.json === true;
+    try {
+      const secrets = { dbPassword: takeEnvSecret('DB_PASSWORD'), kvPassword: takeEnvSecret('KV_PASSWORD') };
+      const config = loadConfig({ file: all.config as string | undefined, env: process.env, flags: flagsOf(cmd) });
+      const logger = createLogger(config.log.level as LogLevel);
+      setRootLogger(logger);
+      const print = (text: string) => process.stdout.write(redactText(text));
+      await fn({ config, logger, json, secrets, print }, ...args.slice(0, -1) as A);
+    } catch (err) {
+      const restoreErr = asRestoreError(err);
+      printError(restoreErr, json);
+      process.exitCode = restoreErr.exitCode;
+    }
+  };
+}
+
+export function parseWholeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`must be a whole number >= 0, got "${value}"`);
+  return n;
+}
+
+/**
+ * Commander's own usage errors get the catalogue's code and exit code, like every other error.
+ */
+export function configureUsageErrors(program: Command): void {
+  program.exitOverride((err) => {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+    process.exit(ERROR_CATALOGUE.RESTORE_ERR_USAGE.exit);
+  });
+  program.configureOutput({
+    outputError: (str, write) => write(`error RESTORE_ERR_USAGE: ${str.replace(/^error: /, '')}`),
+  });
+}

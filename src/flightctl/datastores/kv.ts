@@ -1,0 +1,67 @@
+import { Redis } from 'ioredis';
+import { RestoreError } from '../../lib/errors.js';
+import { registerSecret } from '../../lib/secrets.js';
+
+export interface KvEndpoint {
+  host: string;
+  port: number;
+  password?: string | undefined;
+  connectTimeoutMs?: number;
+}
+
+function describe(ep: KvEndpoint): string {
+  return `KV store (Redis) at ${ep.host}:${ep.port}`;
+}
+
+export function classifyKvError(err: unknown, ep: KvEndpoint): RestoreError {
+  if (err instanceof RestoreError) return err;
+  const text = String((err as Error)?.message ?? err);
+  const code = (err as { code?: string })?.code ?? '';
+  if (/WRONGPASS|NOAUTH|invalid password|AUTH failed/i.test(text)) {
+    const why = ep.password ? 'rejected the credentials' : 'asks for credentials and KV_PASSWORD is not set';
+    return new RestoreError('RESTORE_ERR_KV_AUTH', `${describe(ep)} ${why}`, { host: ep.host, port: ep.port });
+  }
+  const reason = code || text.replace(/password/gi, 'credential');
+  return new RestoreError('RESTORE_ERR_KV_UNREACHABLE', `cannot use ${describe(ep)}: ${reason}`, { host: ep.host, port: ep.port });
+}
+
+/**
+ * Connects without retries: during a restore a KV store that is not there must be reported at
+ * once, not hidden behind a reconnect loop.
+ */
+export async function connectKv(ep: KvEndpoint): Promise<Redis> {
+  registerSecret(ep.password);
+  const redis = new Redis({
+    host: ep.host,
+    port: ep.port,
+    password: ep.password,
+    lazyConnect: true,
+    connectTimeout: ep.connectTimeoutMs ?? 10_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+    // ioredis prints a warning to the console when a password is given to a server without one.
+    showFriendlyErrorStack: false,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    // AUTH errors surface on the first command when the server requires a password we lack.
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    throw classifyKvError(err, ep);
+  }
+  return redis;
+}
+
+export async function withKv<T>(ep: KvEndpoint, fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = await connectKv(ep);
+  try {
+    return await fn(redis);
+  } catch (err) {
+    throw err instanceof RestoreError ? err : classifyKvError(err, ep);
+  } finally {
+    redis.disconnect();
+  }
+}

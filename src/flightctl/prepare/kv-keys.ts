@@ -1,0 +1,92 @@
+import type pg from 'pg';
+import Cursor from 'pg-cursor';
+import type { Redis } from 'ioredis';
+import { RestoreError } from '../../lib/errors.js';
+import { awaitingReconnectKey } from './marks.js';
+
+// Every non-deleted device of every organization gets a key, marked or not (decommissioned ones
+// included): the server looks the key up for any device that reconnects.
+const DEVICE_NAMES = `SELECT d.org_id::text AS org, d.name AS name
+  FROM devices d JOIN organizations o ON o.id = d.org_id
+ WHERE d.deleted_at IS NULL`;
+
+export interface KvOptions {
+  /** Keys per pipeline round trip. */
+  batchSize: number;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((keysWritten: number) => void) | undefined;
+}
+
+export interface KvResult {
+  kvKeysWritten: number;
+  /** Keys found in the store after writing; equals kvKeysWritten unless something else writes. */
+  kvKeysPresent: number;
+}
+
+export async function countAwaitingReconnectKeys(db: pg.Client): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(`SELECT count(*)::bigint AS n FROM (${DEVICE_NAMES}) k`);
+  return Number(rows[0]!.n);
+}
+
+type Row = { org: string; name: string };
+
+function writeBatch(redis: Redis, rows: Row[]): Promise<{ written: number; present: number }> {
+  const keys = rows.map((r) => awaitingReconnectKey(r.org, r.name));
+  const pipeline = redis.pipeline();
+  for (const key of keys) pipeline.setnx(key, 'true');
+  // Verify in the same round trip: EXISTS runs after the SETNXs on the server.
+  pipeline.exists(...keys);
+  return pipeline.exec().then((replies) => {
+    if (!replies) throw new Error('pipeline was discarded');
+    let written = 0;
+    for (const [err, value] of replies.slice(0, -1)) {
+      if (err) throw err;
+      written += Number(value);
+    }
+    const [existsErr, present] = replies[replies.length - 1]!;
+    if (existsErr) throw existsErr;
+    return { written, present: Number(present) };
+  });
+}
+
+/**
+ * The KV part: FLUSHALL, then SETNX v1/<org>/device/<name>/awaiting-reconnect for every
+ * non-deleted device, streamed from PostgreSQL with a cursor and pipelined to Redis (the next
+ * batch of names is read while the previous one is written), then verified.
+ * Call it only after the SQL part committed.
+ */
+export async function writeAwaitingReconnectKeys(db: pg.Client, redis: Redis, opts: KvOptions): Promise<KvResult> {
+  await redis.flushall();
+  const cursor = db.query(new Cursor<Row>(DEVICE_NAMES));
+  let expected = 0;
+  let written = 0;
+  let presentInBatches = 0;
+  let inflight: Promise<void> = Promise.resolve();
+  try {
+    for (;;) {
+      if (opts.signal?.aborted) throw new RestoreError('RESTORE_ERR_CANCELLED', 'writing awaiting-reconnect keys was cancelled');
+      const [rows] = await Promise.all([cursor.read(opts.batchSize), inflight]);
+      if (rows.length === 0) break;
+      expected += rows.length;
+      inflight = writeBatch(redis, rows).then((r) => {
+        written += r.written;
+        presentInBatches += r.present;
+        opts.onProgress?.(written);
+      });
+    }
+    await inflight;
+  } finally {
+    await cursor.close().catch(() => undefined);
+  }
+  // A shortfall means keys were lost (eviction, a concurrent FLUSHALL, a read-only replica):
+  // a device without its key would stay AwaitingReconnect forever.
+  const total = await redis.dbsize();
+  if (presentInBatches < expected || total < expected) {
+    throw new RestoreError(
+      'RESTORE_ERR_KV_VERIFY',
+      `expected ${expected} awaiting-reconnect keys in the KV store, found ${Math.min(presentInBatches, total)}`,
+      { expected, found: Math.min(presentInBatches, total) },
+    );
+  }
+  return { kvKeysWritten: written, kvKeysPresent: total };
+}

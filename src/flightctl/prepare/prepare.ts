@@ -1,0 +1,87 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'winston';
+import { withKv, type KvEndpoint } from '../datastores/kv.js';
+import { withPostgres, type PostgresEndpoint } from '../datastores/postgres.js';
+import { countAwaitingReconnectKeys, writeAwaitingReconnectKeys } from './kv-keys.js';
+import { detectSchema } from './schema.js';
+import { checkDatabase, prepareDatabase } from './sql.js';
+
+export interface PrepareOptions {
+  db: PostgresEndpoint;
+  kv: KvEndpoint;
+  /** Report what would change; change nothing. */
+  check: boolean;
+  /** Which parts to run; the engine runs the SQL part before a database swap and the KV part later. */
+  parts: { sql: boolean; kv: boolean };
+  kvBatchSize: number;
+  logger: Logger;
+  signal?: AbortSignal | undefined;
+}
+
+export interface PrepareResult {
+  devicesUpdated: number;
+  enrollmentRequestsUpdated: number;
+  kvKeysWritten: number;
+  organizations: number;
+  eventCreated: boolean;
+  checkMode: boolean;
+  durationMs: number;
+  /** Where last_seen lives in this database's schema generation. */
+  schema: string;
+  lastSeenCleared?: number;
+}
+
+/**
+ * Post-restore preparation (FLIGHTCTL.md §3). Order matters: the SQL transaction commits first,
+ * and only then is the KV store flushed and refilled, so a failure in the SQL part leaves both
+ * stores untouched. Both stores are reached before anything changes, so an unreachable KV store
+ * is reported before the database is modified.
+ */
+export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
+  const started = performance.now();
+  const { logger } = opts;
+  return withPostgres(opts.db, async (db) => {
+    const schema = await detectSchema(db, opts.db.database);
+    logger.debug('schema detected', { lastSeen: schema.lastSeen });
+    const run = async (redis?: Redis): Promise<PrepareResult> => {
+      const result: PrepareResult = {
+        devicesUpdated: 0,
+        enrollmentRequestsUpdated: 0,
+        kvKeysWritten: 0,
+        organizations: 0,
+        eventCreated: false,
+        checkMode: opts.check,
+        durationMs: 0,
+        schema: schema.lastSeen,
+      };
+      if (opts.check) {
+        const counts = await checkDatabase(db, schema);
+        result.organizations = counts.organizations;
+        if (opts.parts.sql) {
+          result.devicesUpdated = counts.devicesUpdated;
+          result.enrollmentRequestsUpdated = counts.enrollmentRequestsUpdated;
+          result.eventCreated = counts.eventCreated;
+          result.lastSeenCleared = counts.lastSeenToClear;
+        }
+        if (opts.parts.kv) result.kvKeysWritten = await countAwaitingReconnectKeys(db);
+      } else {
+        if (opts.parts.sql) {
+          Object.assign(result, await prepareDatabase(db, schema));
+          logger.info('database prepared', { devicesUpdated: result.devicesUpdated, enrollmentRequestsUpdated: result.enrollmentRequestsUpdated });
+        } else {
+          result.organizations = (await checkDatabase(db, schema)).organizations;
+        }
+        if (opts.parts.kv && redis) {
+          const kv = await writeAwaitingReconnectKeys(db, redis, { batchSize: opts.kvBatchSize, signal: opts.signal });
+          result.kvKeysWritten = kv.kvKeysWritten;
+          logger.info('awaiting-reconnect keys written', { kvKeysWritten: kv.kvKeysWritten });
+        }
+      }
+      result.durationMs = Math.round(performance.now() - started);
+      return result;
+    };
+    // Open the KV connection before touching the database (also in check mode), so an
+    // unreachable KV store fails early and harmlessly.
+    return opts.parts.kv ? withKv(opts.kv, run) : run();
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * The one error catalogue. Every failure a user can see has a stable code, an HTTP status for the
+ * API, an exit code for the CLI and a hint that says what to do. Codes never change meaning once
+ * released; add new ones instead.
+ */
+export const ERROR_CATALOGUE = {
+  RESTORE_ERR_INTERNAL: { http: 500, exit: 1, hint: 'This is a bug; run again with --log-level debug and report the log.' },
+  RESTORE_ERR_USAGE: { http: 400, exit: 2, hint: 'Check the command line; --help lists every option.' },
+  RESTORE_ERR_CONFIG_INVALID: { http: 400, exit: 2, hint: 'Fix the named key in the config file, environment or flags.' },
+  RESTORE_ERR_SELECTOR_INVALID: { http: 400, exit: 2, hint: 'Use Kubernetes selector syntax, e.g. env=prod,region in (a,b),!canary.' },
+  RESTORE_ERR_SECRET_MISSING: { http: 400, exit: 3, hint: 'Provide the named secret as the documented environment variable.' },
+  RESTORE_ERR_DB_UNREACHABLE: { http: 503, exit: 4, hint: 'Check --db-host/--db-port and that PostgreSQL is running and reachable.' },
+  RESTORE_ERR_DB_AUTH: { http: 401, exit: 4, hint: 'Check --db-user and the DB_PASSWORD environment variable.' },
+  RESTORE_ERR_DB_NOT_FLIGHTCTL: { http: 422, exit: 5, hint: 'Point --db-name at a Flight Control database (default flightctl).' },
+  RESTORE_ERR_DB_SCHEMA_UNKNOWN: { http: 422, exit: 5, hint: 'This Flight Control schema generation is not supported; report its version.' },
+  RESTORE_ERR_PREPARE_SQL: { http: 500, exit: 6, hint: 'The transaction was rolled back and nothing changed; fix the cause and run again.' },
+  RESTORE_ERR_KV_UNREACHABLE: { http: 503, exit: 7, hint: 'Check --kv-host/--kv-port and that the KV store (Redis) is running.' },
+  RESTORE_ERR_KV_AUTH: { http: 401, exit: 7, hint: 'Check the KV_PASSWORD environment variable.' },
+  RESTORE_ERR_KV_VERIFY: { http: 500, exit: 8, hint: 'Keys went missing after they were written; run the KV part again (prepare --kv-only).' },
+  RESTORE_ERR_CANCELLED: { http: 409, exit: 130, hint: 'The operation was interrupted; run it again, it is safe to repeat.' },
+} as const satisfies Record<string, { http: number; exit: number; hint: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/**
+ * An error the user is meant to read. The message must never contain a secret value; callers
+ * build it from names and addresses only (the logger redacts registered secrets as a second line
+ * of defence).
+ */
+export class RestoreError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RestoreError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get hint(): string {
+    return ERROR_CATALOGUE[this.code].hint;
+  }
+
+  get exitCode(): number {
+    return ERROR_CATALOGUE[this.code].exit;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CATALOGUE[this.code].http;
+  }
+
+  /** What a user sees: code, message, hint. Never a stack trace. */
+  toJSON(): { code: ErrorCode; message: string; hint: string } {
+    return { code: this.code, message: this.message, hint: this.hint };
+  }
+}
+
+export function isRestoreError(err: unknown): err is RestoreError {
+  return err instanceof RestoreError;
+}
+
+/** Wraps anything thrown into a RestoreError, keeping known ones as they are. */
+export function asRestoreError(err: unknown, fallback: ErrorCode = 'RESTORE_ERR_INTERNAL'): RestoreError {
+  if (isRestoreError(err)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new RestoreError(fallback, message, {}, { cause: err });
+}
