@@ -1,0 +1,17 @@
+#!/bin/bash
+# Installs everything the tests, the sandbox and the benchmarks need on a fresh Debian 12 machine:
+# Debian packages (PostgreSQL, Redis, Podman and friends), then the npm packages from the lock file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(postgresql redis-server podman runc busybox-static netavark aardvark-dns iptables)
+missing=()
+for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then echo "install-deps: need root to apt-get install ${missing[*]}" >&2; exit 1; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts the packaged servers; the tests run their own throwaway ones on random ports.
+npm ci --no-audit --no-fund --loglevel=error
+npm run build --silent

@@ -1,0 +1,12 @@
+#!/bin/bash
+# The README's test command: installs what it needs, builds, then runs unit and integration tests.
+# Every server the tests use (PostgreSQL, Redis, the sandbox Quadlets host) is started by the test
+# harness on loopback and stopped by PID afterwards, also when a test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+npx vitest run "$@"
+# Unit tests also run on Node 24, the runtime of RHEL 9 hosts (the npm package node@24 carries it).
+if [ "${SKIP_NODE24:-}" != 1 ] && [ $# -eq 0 ]; then
+  npx -y -p node@24 node node_modules/vitest/vitest.mjs run test/unit
+fi
