@@ -2,11 +2,21 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Integration tests share one throwaway PostgreSQL and Redis started here and stopped by PID.
-    globalSetup: ['test/harness/global-setup.ts'],
     testTimeout: 60_000,
-    hookTimeout: 120_000,
-    fileParallelism: false,
+    hookTimeout: 180_000,
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          // One throwaway PostgreSQL and Redis for all integration files, stopped by PID at the end.
+          globalSetup: ['test/harness/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 });

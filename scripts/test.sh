@@ -8,5 +8,5 @@ scripts/install-deps.sh
 npx vitest run "$@"
 # Unit tests also run on Node 24, the runtime of RHEL 9 hosts (the npm package node@24 carries it).
 if [ "${SKIP_NODE24:-}" != 1 ] && [ $# -eq 0 ]; then
-  npx -y -p node@24 node node_modules/vitest/vitest.mjs run test/unit
+  npx -y -p node@24 node node_modules/vitest/vitest.mjs run --project unit
 fi
