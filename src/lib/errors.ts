@@ -16,6 +16,7 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_PREPARE_SQL: { http: 500, exit: 6, hint: 'The transaction was rolled back and nothing changed; fix the cause and run again.' },
   RESTORE_ERR_KV_UNREACHABLE: { http: 503, exit: 7, hint: 'Check --kv-host/--kv-port and that the KV store (Redis) is running.' },
   RESTORE_ERR_KV_AUTH: { http: 401, exit: 7, hint: 'Check the KV_PASSWORD environment variable.' },
+  RESTORE_ERR_KV_WRITE: { http: 500, exit: 8, hint: 'The KV store refused a write (memory limit, read-only replica?); fix it and run the KV part again (prepare --kv-only).' },
   RESTORE_ERR_KV_VERIFY: { http: 500, exit: 8, hint: 'Keys went missing after they were written; run the KV part again (prepare --kv-only).' },
   RESTORE_ERR_CANCELLED: { http: 409, exit: 130, hint: 'The operation was interrupted; run it again, it is safe to repeat.' },
 } as const satisfies Record<string, { http: number; exit: number; hint: string }>;

@@ -21,6 +21,9 @@ export function classifyKvError(err: unknown, ep: KvEndpoint): RestoreError {
     const why = ep.password ? 'rejected the credentials' : 'asks for credentials and KV_PASSWORD is not set';
     return new RestoreError('RESTORE_ERR_KV_AUTH', `${describe(ep)} ${why}`, { host: ep.host, port: ep.port });
   }
+  if ((err as Error)?.name === 'ReplyError') {
+    return new RestoreError('RESTORE_ERR_KV_WRITE', `${describe(ep)} refused a command: ${text.replace(/password/gi, 'credential')}`, { host: ep.host, port: ep.port });
+  }
   const reason = code || text.replace(/password/gi, 'credential');
   return new RestoreError('RESTORE_ERR_KV_UNREACHABLE', `cannot use ${describe(ep)}: ${reason}`, { host: ep.host, port: ep.port });
 }
@@ -43,14 +46,18 @@ export async function connectKv(ep: KvEndpoint): Promise<Redis> {
     // ioredis prints a warning to the console when a password is given to a server without one.
     showFriendlyErrorStack: false,
   });
-  redis.on('error', () => undefined);
+  // ioredis reports the real cause (WRONGPASS, NOAUTH from its ready check, ECONNREFUSED) as an
+  // 'error' event and then rejects with a bare "Connection is closed": keep the real one.
+  let lastError: unknown;
+  redis.on('error', (err) => {
+    lastError = err;
+  });
   try {
     await redis.connect();
-    // AUTH errors surface on the first command when the server requires a password we lack.
     await redis.ping();
   } catch (err) {
     redis.disconnect();
-    throw classifyKvError(err, ep);
+    throw classifyKvError(lastError ?? err, ep);
   }
   return redis;
 }

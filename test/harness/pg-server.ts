@@ -1,0 +1,66 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './free-port.js';
+
+const BIN = '/usr/lib/postgresql/15/bin';
+
+export interface PgServer {
+  host: string;
+  port: number;
+  /** Superuser (postgres) credentials, for the harness only. */
+  adminPassword: string;
+  dir: string;
+  pid: number;
+}
+
+function uidOf(user: string): number {
+  return Number(execFileSync('id', ['-u', user]).toString().trim());
+}
+
+function asPostgres(args: string[], opts: { input?: string } = {}): string {
+  return execFileSync('runuser', ['-u', 'postgres', '--', ...args], { stdio: ['pipe', 'pipe', 'pipe'], input: opts.input }).toString();
+}
+
+/**
+ * A throwaway PostgreSQL 15 on a random 127.0.0.1 port with scram auth. initdb refuses root, so
+ * the cluster belongs to user postgres. Durability is off: it only ever holds test data.
+ */
+export async function startPostgres(): Promise<PgServer> {
+  if (!existsSync(`${BIN}/initdb`)) throw new Error(`PostgreSQL 15 is not installed (${BIN}/initdb); run scripts/install-deps.sh`);
+  const dir = mkdtempSync(join(tmpdir(), 'fcra-pg-'));
+  chmodSync(dir, 0o755);
+  const uid = uidOf('postgres');
+  chownSync(dir, uid, uid);
+  const adminPassword = randomBytes(18).toString('hex');
+  const pwFile = join(dir, 'pw');
+  writeFileSync(pwFile, `${adminPassword}\n`, { mode: 0o600 });
+  chownSync(pwFile, uid, uid);
+  const port = await freePort();
+  asPostgres([`${BIN}/initdb`, '-D', join(dir, 'data'), '-U', 'postgres', `--pwfile=${pwFile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']);
+  rmSync(pwFile);
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=50`;
+  asPostgres([`${BIN}/pg_ctl`, '-D', join(dir, 'data'), '-l', join(dir, 'pg.log'), '-w', '-o', opts, 'start']);
+  const pid = Number(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  return { host: '127.0.0.1', port, adminPassword, dir, pid };
+}
+
+/** Stops the server by its PID (fast shutdown), then removes its directory. */
+export async function stopPostgres(server: PgServer): Promise<void> {
+  try {
+    process.kill(server.pid, 'SIGINT');
+  } catch {
+    /* already gone */
+  }
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(server.pid, 0);
+      await new Promise((r) => setTimeout(r, 50));
+    } catch {
+      break;
+    }
+  }
+  rmSync(server.dir, { recursive: true, force: true });
+}
