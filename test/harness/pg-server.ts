@@ -28,7 +28,7 @@ function asPostgres(args: string[], opts: { input?: string } = {}): string {
  * A throwaway PostgreSQL 15 on a random 127.0.0.1 port with scram auth. initdb refuses root, so
  * the cluster belongs to user postgres. Durability is off: it only ever holds test data.
  */
-export async function startPostgres(): Promise<PgServer> {
+export async function startPostgres(settings: Record<string, string> = {}): Promise<PgServer> {
   if (!existsSync(`${BIN}/initdb`)) throw new Error(`PostgreSQL 15 is not installed (${BIN}/initdb); run scripts/install-deps.sh`);
   const dir = mkdtempSync(join(tmpdir(), 'fcra-pg-'));
   chmodSync(dir, 0o755);
@@ -41,7 +41,8 @@ export async function startPostgres(): Promise<PgServer> {
   const port = await freePort();
   asPostgres([`${BIN}/initdb`, '-D', join(dir, 'data'), '-U', 'postgres', `--pwfile=${pwFile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']);
   rmSync(pwFile);
-  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=50`;
+  const extra = Object.entries(settings).map(([k, v]) => ` -c ${k}=${v}`).join('');
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=50${extra}`;
   asPostgres([`${BIN}/pg_ctl`, '-D', join(dir, 'data'), '-l', join(dir, 'pg.log'), '-w', '-o', opts, 'start']);
   const pid = Number(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
   return { host: '127.0.0.1', port, adminPassword, dir, pid };

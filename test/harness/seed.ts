@@ -82,7 +82,7 @@ export async function snapshotTables(db: pg.Client): Promise<Record<string, unkn
 export async function seedFleet(db: pg.Client, n: number, orgs: string[]): Promise<void> {
   for (const org of orgs) await addOrganization(db, org);
   await db.query(
-    `INSERT INTO devices (org_id, name, alias, labels, annotations, status, resource_version, spec)
+    `INSERT INTO devices (org_id, name, alias, labels, annotations, status, resource_version, spec, deleted_at)
      SELECT ($2::uuid[])[1 + (i % array_length($2::uuid[], 1))],
             'device-' || lpad(i::text, 8, '0'),
             'alias-' || i,
@@ -95,12 +95,20 @@ export async function seedFleet(db: pg.Client, n: number, orgs: string[]): Promi
               'applicationsSummary', jsonb_build_object('status', 'Healthy'),
               'config', jsonb_build_object('renderedVersion', (i % 7)::text)),
             (i % 13) + 1,
-            '{"os":{"image":"quay.io/example/os:1"}}'::jsonb
+            '{"os":{"image":"quay.io/example/os:1"}}'::jsonb,
+            CASE WHEN i % 200 = 1 THEN now() END
        FROM generate_series(1, $1::int) AS i`,
     [n, orgs],
   );
   await db.query('UPDATE device_timestamps SET last_seen = now() - interval \'1 minute\'').catch(async () => {
     await db.query('UPDATE devices SET last_seen = now() - interval \'1 minute\'');
   });
+  await db.query(
+    `INSERT INTO enrollment_requests (org_id, name, status)
+     SELECT ($2::uuid[])[1 + (i % array_length($2::uuid[], 1))], 'er-' || i,
+            CASE WHEN i % 2 = 0 THEN '{"approval":{"approved":true}}'::jsonb END
+       FROM generate_series(1, GREATEST($1::int / 100, 1)) AS i`,
+    [n, orgs],
+  );
   await db.query('ANALYZE');
 }

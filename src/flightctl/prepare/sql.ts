@@ -58,7 +58,7 @@ export interface SqlCounts {
   eventCreated: boolean;
 }
 
-async function countOrganizations(client: pg.Client): Promise<number> {
+export async function countOrganizations(client: pg.Client): Promise<number> {
   const { rows } = await client.query<{ n: string }>('SELECT count(*)::bigint AS n FROM organizations');
   return Number(rows[0]!.n);
 }
