@@ -39,14 +39,20 @@ export function registerPrepare(program: Command): void {
       action(async (ctx: CommandContext, opts: { check?: boolean; sqlOnly?: boolean; kvOnly?: boolean }) => {
         if (opts.sqlOnly && opts.kvOnly) throw new RestoreError('RESTORE_ERR_USAGE', '--sql-only and --kv-only exclude each other; give neither to run both parts');
         const { config, secrets } = ctx;
+        // SIGINT/SIGTERM: the SQL transaction either commits or rolls back on its own; the KV
+        // part stops between batches, and the message says how to finish.
+        const controller = new AbortController();
+        const abort = () => controller.abort();
+        process.once('SIGINT', abort).once('SIGTERM', abort);
         const result = await prepare({
+          signal: controller.signal,
           db: { ...config.db, database: config.db.name, password: secrets.dbPassword },
           kv: { ...config.kv, password: secrets.kvPassword },
           check: opts.check === true,
           parts: { sql: !opts.kvOnly, kv: !opts.sqlOnly },
           kvBatchSize: config.prepare.kvBatchSize,
           logger: ctx.logger,
-        });
+        }).finally(() => process.off('SIGINT', abort).off('SIGTERM', abort));
         ctx.print(ctx.json ? `${JSON.stringify(result)}\n` : describe(result));
       }),
     );

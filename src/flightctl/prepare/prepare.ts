@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
+import { RestoreError } from '../../lib/errors.js';
 import { withKv, type KvEndpoint } from '../datastores/kv.js';
 import { withPostgres, type PostgresEndpoint } from '../datastores/postgres.js';
 import { countAwaitingReconnectKeys, writeAwaitingReconnectKeys } from './kv-keys.js';
@@ -76,6 +77,12 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
           result.organizations = await countOrganizations(db);
         }
         result.timings.sqlMs = Math.round(performance.now() - phaseStart);
+        if (opts.signal?.aborted && opts.parts.kv) {
+          throw new RestoreError(
+            'RESTORE_ERR_CANCELLED',
+            `interrupted after the database part${opts.parts.sql ? ' committed' : ''}; the KV part did not run: run prepare --kv-only`,
+          );
+        }
         if (opts.parts.kv && redis) {
           const kvStart = performance.now();
           const kv = await writeAwaitingReconnectKeys(db, redis, { batchSize: opts.kvBatchSize, signal: opts.signal });

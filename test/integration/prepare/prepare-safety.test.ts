@@ -78,6 +78,17 @@ describe('prepare: idempotence, check mode and partial runs', () => {
     expect((await dumpKv(redis)).size).toBe(4);
   });
 
+  it('an interrupt after the SQL part stops before the KV part and says how to finish', async () => {
+    await redis.set('pre-existing', 'kept');
+    const controller = new AbortController();
+    controller.abort();
+    const msg = await expectCode(prepare(prepareOptions(db.name, { signal: controller.signal })), 'RESTORE_ERR_CANCELLED');
+    expect(msg).toContain('--kv-only');
+    expect([...(await dumpKv(redis)).keys()]).toEqual(['pre-existing']);
+    const rest = await prepare(prepareOptions(db.name, { parts: { sql: false, kv: true } }));
+    expect(rest.kvKeysWritten).toBe(4);
+  });
+
   it('a failure in the middle of the transaction leaves the database and the KV store unchanged', async () => {
     // A real failure inside the transaction: the event insert is refused by the database.
     await db.client.query(`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'events are read-only today'; END $$`);
