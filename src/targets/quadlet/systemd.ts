@@ -63,6 +63,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Prom
 export class SystemdClient {
   private readonly finished = new Map<string, string>();
   private readonly waiters = new Map<string, (result: string) => void>();
+  /** How long after a successful start the unit must still be active to count as started. */
+  settleMs = 500;
 
   private constructor(
     private readonly bus: dbus.MessageBus,
@@ -193,7 +195,12 @@ export class SystemdClient {
     } finally {
       this.waiters.delete(path);
     }
-    const after = await this.status(unit);
+    let after = await this.status(unit);
+    if (method !== 'StopUnit' && jobResult === 'done' && after.activeState === 'active') {
+      // A process that dies at once still ends its start job 'done': look again a moment later.
+      await new Promise((r) => setTimeout(r, this.settleMs));
+      after = await this.status(unit);
+    }
     const wanted = method === 'StopUnit' ? ['inactive', 'failed'] : ['active', 'activating', 'reloading'];
     const ok = jobResult === 'done' && wanted.includes(after.activeState) && !(method !== 'StopUnit' && after.subState === 'auto-restart');
     return { unit, result: jobResult, activeState: after.activeState, subState: after.subState, ok };
