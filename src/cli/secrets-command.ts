@@ -13,6 +13,7 @@ interface SecretCheck {
   source?: string;
   code?: ErrorCode;
   message?: string;
+  podmanName?: string;
 }
 
 export function registerSecrets(program: Command): void {
@@ -30,17 +31,19 @@ export function registerSecrets(program: Command): void {
             } catch (err) {
               if (!isRestoreError(err)) throw err;
               if (err.code === 'RESTORE_ERR_PODMAN_UNREACHABLE') throw err;
-              return { secret: SECRET_ALIASES[name] ?? name, required, readable: false, code: err.code, message: err.message };
+              const alias = SECRET_ALIASES[name] ?? name;
+              // The result names the alias; the Podman name goes to stderr, and only on failure.
+              return { secret: alias, required, readable: false, code: err.code, message: err.message.split(name).join(alias), podmanName: name };
             }
           }),
         ),
       );
       const failed = checks.filter((c) => c.required && !c.readable);
-      if (ctx.json) ctx.print(`${JSON.stringify({ secrets: checks, ok: failed.length === 0 })}\n`);
+      if (ctx.json) ctx.print(`${JSON.stringify({ secrets: checks.map(({ podmanName: _n, ...c }) => c), ok: failed.length === 0 })}\n`);
       else for (const c of checks) ctx.print(`${c.secret.padEnd(26)} ${c.readable ? `readable (${c.source})` : `NOT readable: ${c.code}`}${c.required ? '' : ' [optional]'}\n`);
       if (failed.length) {
         const code = failed[0]!.code ?? 'RESTORE_ERR_SECRET_NOT_FOUND';
-        process.stderr.write(`error ${code}: ${failed.map((c) => c.message).join('; ')}\n  what to do: ${ERROR_CATALOGUE[code].hint}\n`);
+        process.stderr.write(`error ${code}: ${failed.map((c) => `${c.message} (Podman secret ${c.podmanName})`).join('; ')}\n  what to do: ${ERROR_CATALOGUE[code].hint}\n`);
         process.exitCode = ERROR_CATALOGUE[code].exit;
       }
     }),
