@@ -1,6 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, startSandbox, type Sandbox } from '../../harness/quadlet-host/sandbox.js';
@@ -43,7 +42,7 @@ describe('CLI on the sandbox Quadlets host (built binary)', () => {
     execFileSync('npm', ['run', 'build', '--silent'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
     sb = await startSandbox();
     sd = await SystemdClient.connect({ address: sb.busAddress });
-    stateDir = mkdtempSync(path.join(tmpdir(), 'qh-cli-state-'));
+    stateDir = mkdtempSync(path.join(sb.dir, 'cli-state-'));
   });
   afterAll(async () => {
     sd?.close();
@@ -171,6 +170,31 @@ describe('CLI on the sandbox Quadlets host (built binary)', () => {
     } finally {
       expect((await sd.runJob('StartUnit', 'flightctl-kv.service', 60_000)).ok).toBe(true);
     }
+  });
+
+  it('reads the host settings from --config (YAML host: section) as well as from flags', async () => {
+    const file = path.join(sb.dir, 'agent.yaml');
+    writeFileSync(
+      file,
+      [
+        'host:',
+        `  dbusAddress: "${sb.busAddress}"`,
+        `  podmanSocket: ${sb.podmanSocket}`,
+        `  podmanRoot: ${sb.podmanRoot}`,
+        `  dropinDir: ${sb.dropinDir}`,
+        `  quadletDirs: [${sb.quadletDirs.join(', ')}]`,
+        `  stateDir: ${stateDir}`,
+        '  endpointStrategy: container-ip',
+        '  unitTimeoutMs: 30000',
+        '',
+      ].join('\n'),
+    );
+    const r = await cli(['services', '--json', '--config', file], false);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { services: unknown[] }).services).toHaveLength(7);
+    const bad = await cli(['services', '--config', file, '--unit-timeout-ms', '5'], false);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('host.unitTimeoutMs');
   });
 
   it('unreachable D-Bus and Podman socket: clear errors and exit codes', async () => {

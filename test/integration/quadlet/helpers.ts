@@ -1,5 +1,4 @@
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../../src/config/schema.js';
 import { configSchema } from '../../../src/config/schema.js';
@@ -14,7 +13,7 @@ export function hostSettings(sb: Sandbox, over: Partial<Config['host']> = {}): C
       podmanRoot: sb.podmanRoot,
       dropinDir: sb.dropinDir,
       quadletDirs: sb.quadletDirs,
-      stateDir: mkdtempSync(path.join(tmpdir(), 'qh-state-')),
+      stateDir: mkdtempSync(path.join(sb.dir, 'state-')),
       unitTimeoutMs: 60_000,
       ...over,
     },

@@ -1,5 +1,4 @@
 import { createReadStream, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RestoreError } from '../../../src/lib/errors.js';
@@ -47,7 +46,7 @@ describe('Podman REST (sandbox Quadlets host)', () => {
 
   it('says clearly when neither the API nor the store can answer', async () => {
     const offline = new PodmanClient(path.join(sb.dir, 'no-such.sock'));
-    const empty = mkdtempSync(path.join(tmpdir(), 'qh-root-'));
+    const empty = mkdtempSync(path.join(sb.dir, 'root-'));
     const err = (await readPodmanSecret(offline, empty, 'flightctl-kv-password').catch((e: unknown) => e)) as RestoreError;
     expect(err.code).toBe('RESTORE_ERR_SECRET_UNREADABLE');
   });
@@ -69,7 +68,7 @@ describe('Podman REST (sandbox Quadlets host)', () => {
   });
 
   it('execs with stdin streamed from a file, collecting stdout, stderr and the exit code', async () => {
-    const input = path.join(mkdtempSync(path.join(tmpdir(), 'qh-in-')), 'in.txt');
+    const input = path.join(mkdtempSync(path.join(sb.dir, 'in-')), 'in.txt');
     const lines = Array.from({ length: 5000 }, (_, i) => `line ${i}`).join('\n') + '\n';
     writeFileSync(input, lines);
     const r = await podman.exec('flightctl-api', {
