@@ -12,6 +12,8 @@ if ((${#missing[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# quadlet (podman >= 5) for the sandbox Quadlets host: Debian 12's podman 4.3 has none (downloaded once, cached).
+scripts/install-quadlet.sh >/dev/null
 # Debian starts the packaged servers; the tests run their own throwaway ones on random ports.
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent

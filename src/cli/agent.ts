@@ -3,7 +3,10 @@ import { Command } from 'commander';
 import { packageVersion } from '../lib/version.js';
 import { configureUsageErrors } from './command-runner.js';
 import { registerDevices } from './devices-command.js';
+import { registerEndpoints } from './endpoints-command.js';
 import { registerPrepare } from './prepare-command.js';
+import { registerSecrets } from './secrets-command.js';
+import { registerServices } from './services-command.js';
 
 const program = new Command('flightctl-restore-agent')
   .description('Restores Flight Control from a backup, safely. Exit codes and configuration: see the README.')
@@ -14,5 +17,8 @@ const program = new Command('flightctl-restore-agent')
 configureUsageErrors(program);
 registerPrepare(program);
 registerDevices(program);
+registerServices(program);
+registerSecrets(program);
+registerEndpoints(program);
 
 await program.parseAsync(process.argv);

@@ -14,6 +14,14 @@ export const FLAG_KEYS: Record<string, string> = {
   kvHost: 'kv.host',
   kvPort: 'kv.port',
   logLevel: 'log.level',
+  dbusAddress: 'host.dbusAddress',
+  podmanSocket: 'host.podmanSocket',
+  podmanRoot: 'host.podmanRoot',
+  dropinDir: 'host.dropinDir',
+  quadletDirs: 'host.quadletDirs',
+  stateDir: 'host.stateDir',
+  strategy: 'host.endpointStrategy',
+  unitTimeoutMs: 'host.unitTimeoutMs',
 };
 
 export interface CommandContext {

@@ -33,6 +33,28 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    host: z
+      .object({
+        /** D-Bus address of systemd's bus; empty means DBUS_SYSTEM_BUS_ADDRESS, else the system bus. */
+        dbusAddress: z.string().trim().default(''),
+        podmanSocket: nonEmpty.default('/run/podman/podman.sock'),
+        /** Podman's storage root (graphroot): the file driver keeps secret values below it. */
+        podmanRoot: nonEmpty.default('/var/lib/containers/storage'),
+        /** Where publish drop-ins go: /run is cleared by a reboot and wins over /etc and /usr. */
+        dropinDir: nonEmpty.default('/run/containers/systemd'),
+        /** Quadlet search directories, highest precedence first (quadlet's own order). */
+        quadletDirs: z
+          .preprocess(
+            (v) => (typeof v === 'string' ? v.split(':').filter(Boolean) : v),
+            z.array(nonEmpty).min(1),
+          )
+          .default(['/run/containers/systemd', '/etc/containers/systemd', '/usr/share/containers/systemd']),
+        stateDir: nonEmpty.default('/var/lib/flightctl-restore-agent'),
+        endpointStrategy: z.enum(['container-ip', 'publish-dropin']).default('container-ip'),
+        unitTimeoutMs: z.coerce.number().int().min(100).max(3_600_000).default(120_000),
+      })
+      .strict()
+      .default({}),
     prepare: z
       .object({
         /** Keys per Redis pipeline round trip; large enough to hide latency, small enough to stream. */

@@ -18,6 +18,18 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_KV_AUTH: { http: 401, exit: 7, hint: 'Check the KV_PASSWORD environment variable.' },
   RESTORE_ERR_KV_WRITE: { http: 500, exit: 8, hint: 'The KV store refused a write (memory limit, read-only replica?); fix it and run the KV part again (prepare --kv-only).' },
   RESTORE_ERR_KV_VERIFY: { http: 500, exit: 8, hint: 'Keys went missing after they were written; run the KV part again (prepare --kv-only).' },
+  // Quadlets host target (systemd over D-Bus, Podman REST, drop-ins)
+  RESTORE_ERR_DBUS_UNREACHABLE: { http: 503, exit: 9, hint: 'Check --dbus-address (or DBUS_SYSTEM_BUS_ADDRESS) and that systemd runs on that bus.' },
+  RESTORE_ERR_UNIT_JOB_FAILED: { http: 502, exit: 10, hint: 'Look at the unit: journalctl -u <unit>; fix it, then run the command again.' },
+  RESTORE_ERR_UNIT_TIMEOUT: { http: 504, exit: 11, hint: 'The unit did not settle in time; raise host.unitTimeoutMs or look at journalctl -u <unit>.' },
+  RESTORE_ERR_PODMAN_UNREACHABLE: { http: 503, exit: 12, hint: 'Check --podman-socket and that podman.socket is enabled (systemctl enable --now podman.socket).' },
+  RESTORE_ERR_SECRET_NOT_FOUND: { http: 404, exit: 13, hint: 'Create the Podman secret (podman secret ls) or check --podman-root for the file driver store.' },
+  RESTORE_ERR_SECRET_UNREADABLE: { http: 500, exit: 13, hint: 'Podman < 4.7 does not show values over the API; check --podman-root points at its storage root.' },
+  RESTORE_ERR_CONTAINER_NOT_RUNNING: { http: 409, exit: 14, hint: 'Start the unit of that container (services start) and run again.' },
+  RESTORE_ERR_ENDPOINT_UNAVAILABLE: { http: 503, exit: 15, hint: 'The container has no address on the flightctl network; try --strategy publish-dropin.' },
+  RESTORE_ERR_DROPIN_FAILED: { http: 500, exit: 16, hint: 'Check --dropin-dir and --state-dir are writable; the state file lists what to remove.' },
+  RESTORE_ERR_STATE_INVALID: { http: 500, exit: 17, hint: 'The state file under --state-dir is damaged; inspect it, fix or remove it.' },
+  RESTORE_ERR_EXEC_FAILED: { http: 502, exit: 18, hint: 'The command inside the container could not run; check the container and its image.' },
   RESTORE_ERR_CANCELLED: { http: 409, exit: 130, hint: 'The operation was interrupted; run it again, it is safe to repeat.' },
 } as const satisfies Record<string, { http: number; exit: number; hint: string }>;
 

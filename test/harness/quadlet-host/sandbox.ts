@@ -1,0 +1,90 @@
+/**
+ * Test-side handle on the sandbox Quadlets host (quadlet-host.sh beside this file): starts it in a
+ * fresh temp dir, parses DIR/env, and stops it again (everything it started, by PID/cgroup).
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const SCRIPT = path.join(HERE, 'quadlet-host.sh');
+export const PROJECT_ROOT = path.resolve(HERE, '../../..');
+
+export interface Sandbox {
+  dir: string;
+  busAddress: string;
+  podmanSocket: string;
+  /** graphroot as the host sees it (the secrets file driver store is below it). */
+  podmanRoot: string;
+  dropinDir: string;
+  quadletDirs: string[];
+  /** /etc/systemd/system of the sandbox, as the host sees it: plain test units go here. */
+  unitDir: string;
+  nsPid: number;
+  /** Network gateway (the bridge's host address): a non-loopback address the test itself created. */
+  bridgeSubnet: string;
+  secrets: Record<string, string>;
+  /** Runs a command inside the sandbox's namespaces (systemctl, podman): test set-up only. */
+  nsExec(args: string[]): Promise<{ stdout: string; stderr: string }>;
+  stop(): Promise<void>;
+}
+
+function parseEnv(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (m) out[m[1]!] = m[2]!.replace(/^'(.*)'$/, '$1');
+  }
+  return out;
+}
+
+/** Why this machine cannot host the sandbox, or undefined when it can. */
+export function cannotHost(): string | undefined {
+  const r = spawnSync(SCRIPT, ['preflight', '/tmp/unused'], { encoding: 'utf8' });
+  return r.status === 0 ? undefined : r.stderr.trim();
+}
+
+export async function startSandbox(): Promise<Sandbox> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'qh-'));
+  const stop = async () => {
+    await run(SCRIPT, ['stop', dir], { timeout: 120_000 }).catch((err) => {
+      process.stderr.write(`quadlet-host stop failed: ${(err as Error).message}\n`);
+    });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await run(SCRIPT, ['start', dir], { timeout: 180_000 });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    let console = '';
+    try {
+      console = readFileSync(path.join(dir, 'console.log'), 'utf8').slice(-3000);
+    } catch {
+      /* none */
+    }
+    await stop();
+    throw new Error(`sandbox Quadlets host did not start: ${e.stderr ?? e.message}\n${console}`);
+  }
+  const env = parseEnv(readFileSync(path.join(dir, 'env'), 'utf8'));
+  const secretFile = (name: string) => readFileSync(path.join(dir, 'secrets', name), 'utf8');
+  const names = ['flightctl-postgresql-password', 'flightctl-postgresql-master-password', 'flightctl-postgresql-user-password', 'flightctl-kv-password'];
+  const nsPid = Number(env.QH_NSPID);
+  return {
+    dir,
+    busAddress: env.DBUS_SYSTEM_BUS_ADDRESS!,
+    podmanSocket: env.QH_PODMAN_SOCK!,
+    podmanRoot: path.join(dir, 'var-lib-containers', 'storage'),
+    dropinDir: path.join(dir, 'run', 'containers', 'systemd'),
+    quadletDirs: [path.join(dir, 'run', 'containers', 'systemd'), path.join(dir, 'etc-containers-systemd'), path.join(dir, 'quadlets')],
+    unitDir: path.join(dir, 'etc-systemd-system'),
+    nsPid,
+    bridgeSubnet: env.QH_NET_SUBNET ?? '',
+    secrets: Object.fromEntries(names.map((n) => [n, secretFile(n)])),
+    nsExec: (args) => run('nsenter', ['-t', String(nsPid), '-m', '-p', '--', ...args], { timeout: 60_000 }),
+    stop,
+  };
+}
