@@ -28,7 +28,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw err;
   }
   const started = redis;
+  // Last resort if the test runner dies without running teardown: end both servers by PID.
+  const killOnExit = () => {
+    for (const [pid, signal] of [[started.pid, 'SIGTERM'], [pg.pid, 'SIGQUIT']] as const) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  process.once('exit', killOnExit);
   return async () => {
+    process.off('exit', killOnExit);
     await stopRedis(started);
     await stopPostgres(pg);
   };

@@ -3,16 +3,21 @@
  * fresh temp dir, parses DIR/env, and stops it again (everything it started, by PID/cgroup).
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-export const SCRIPT = path.join(HERE, 'quadlet-host.sh');
-export const PROJECT_ROOT = path.resolve(HERE, '../../..');
+/** The project root, found upward from this file (it runs from test/ under vitest and from dist/test/ when built). */
+function projectRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+export const PROJECT_ROOT = projectRoot();
+export const SCRIPT = path.join(PROJECT_ROOT, 'test', 'harness', 'quadlet-host', 'quadlet-host.sh');
 
 export interface Sandbox {
   dir: string;
@@ -45,7 +50,8 @@ function parseEnv(text: string): Record<string, string> {
 /** Why this machine cannot host the sandbox, or undefined when it can. */
 export function cannotHost(): string | undefined {
   const r = spawnSync(SCRIPT, ['preflight', '/tmp/unused'], { encoding: 'utf8' });
-  return r.status === 0 ? undefined : r.stderr.trim();
+  if (r.error) return `cannot run ${SCRIPT}: ${r.error.message}`;
+  return r.status === 0 ? undefined : (r.stderr ?? '').trim() || `preflight exited ${r.status}`;
 }
 
 export async function startSandbox(): Promise<Sandbox> {
