@@ -4,6 +4,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
+import { stopProcess } from './stop-process.js';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 
@@ -50,18 +51,5 @@ export async function startPostgres(settings: Record<string, string> = {}): Prom
 
 /** Stops the server by its PID (fast shutdown), then removes its directory. */
 export async function stopPostgres(server: PgServer): Promise<void> {
-  try {
-    process.kill(server.pid, 'SIGINT');
-  } catch {
-    /* already gone */
-  }
-  for (let i = 0; i < 100; i++) {
-    try {
-      process.kill(server.pid, 0);
-      await new Promise((r) => setTimeout(r, 50));
-    } catch {
-      break;
-    }
-  }
-  rmSync(server.dir, { recursive: true, force: true });
+  await stopProcess(server.pid, 'SIGINT', server.dir);
 }

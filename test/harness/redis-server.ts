@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
+import { stopProcess } from './stop-process.js';
 
 export interface RedisServer {
   host: string;
@@ -47,18 +48,5 @@ export async function startRedis(): Promise<RedisServer> {
 }
 
 export async function stopRedis(server: RedisServer): Promise<void> {
-  try {
-    process.kill(server.pid, 'SIGTERM');
-  } catch {
-    /* already gone */
-  }
-  for (let i = 0; i < 100; i++) {
-    try {
-      process.kill(server.pid, 0);
-      await new Promise((r) => setTimeout(r, 20));
-    } catch {
-      break;
-    }
-  }
-  rmSync(server.dir, { recursive: true, force: true });
+  await stopProcess(server.pid, 'SIGTERM', server.dir);
 }
