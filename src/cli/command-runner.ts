@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
-import { asRestoreError, ERROR_CATALOGUE, type RestoreError } from '../lib/errors.js';
+import { asRestoreError, ERROR_CATALOGUE, RestoreError } from '../lib/errors.js';
 import { createLogger, setRootLogger, type LogLevel, type Logger } from '../lib/logger.js';
 import { redactText, redactValue, registerSecret } from '../lib/secrets.js';
 
@@ -99,4 +99,25 @@ export function configureUsageErrors(program: Command): void {
   program.configureOutput({
     outputError: (str, write) => write(`error RESTORE_ERR_USAGE: ${str.replace(/^error: /, '')}`),
   });
+}
+
+/**
+ * Runs fn with SIGINT/SIGTERM held back, for work that must undo itself before the process goes
+ * (a published port must never outlive the command). The signal is acknowledged on stderr, fn
+ * finishes its cleanup, then the command ends as cancelled.
+ */
+export async function withSignalsDeferred<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    received = signal;
+    process.stderr.write(`${signal} received: ${what} first, then exiting\n`);
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  try {
+    const result = await fn();
+    if (received) throw new RestoreError('RESTORE_ERR_CANCELLED', `interrupted by ${received}; ${what} was done`);
+    return result;
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+  }
 }

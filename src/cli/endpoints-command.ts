@@ -6,7 +6,7 @@ import type { Removed } from '../targets/quadlet/dropins.js';
 import { acquireEndpoints, removeLeftoverDropins, type Endpoint } from '../targets/quadlet/endpoints.js';
 import { withQuadletHost } from '../targets/quadlet/host.js';
 import { readPodmanSecret } from '../targets/quadlet/podman-secrets.js';
-import { action, type CommandContext } from './command-runner.js';
+import { action, withSignalsDeferred, type CommandContext } from './command-runner.js';
 import { hostOptions } from './host-options.js';
 
 interface EndpointReport extends Endpoint {
@@ -43,7 +43,7 @@ export function registerEndpoints(program: Command): void {
   ).action(
     action(async (ctx: CommandContext) => {
       const { host: settings, db: dbConfig } = ctx.config;
-      const result = await withQuadletHost(settings, async (host) => {
+      const result = await withSignalsDeferred('removing what was published', () => withQuadletHost(settings, async (host) => {
         const leftovers = await removeLeftoverDropins(host);
         const lease = await acquireEndpoints(host, settings.endpointStrategy);
         let probed: { db: EndpointReport; kv: EndpointReport };
@@ -68,7 +68,7 @@ export function registerEndpoints(program: Command): void {
           removed = await lease.release();
         }
         return { strategy: settings.endpointStrategy, ...probed, leftoversRemoved: leftovers, removed };
-      });
+      }));
       if (ctx.json) ctx.print(`${JSON.stringify(result)}\n`);
       else {
         for (const l of result.leftoversRemoved) ctx.print(`removed leftover drop-in ${l.path} (found via ${l.source})\n`);

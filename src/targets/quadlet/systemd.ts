@@ -77,7 +77,10 @@ export class SystemdClient {
         this.waiters.delete(job);
         waiter(result);
       } else {
+        // systemd announces every job on the bus, not only ours: keep a bounded memory of
+        // recent ones (only needed for a signal that beats its method reply).
         this.finished.set(job, result);
+        if (this.finished.size > 256) this.finished.delete(this.finished.keys().next().value!);
       }
     });
   }

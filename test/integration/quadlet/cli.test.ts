@@ -1,5 +1,5 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, startSandbox, type Sandbox } from '../../harness/quadlet-host/sandbox.js';
@@ -158,6 +158,24 @@ describe('CLI on the sandbox Quadlets host (built binary)', () => {
     const text = await cli(['endpoints', '--strategy', 'publish-dropin']);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^db\s+flightctl-db\.service\s+127\.0\.0\.1:\d+\s+reachable/m);
+  });
+
+  it('endpoints --strategy publish-dropin: SIGTERM while published removes the drop-ins before exiting 130', async () => {
+    const dropin = path.join(sb.dropinDir, 'flightctl-db.container.d', '10-publish-port.conf');
+    const child = spawn('node', [AGENT, 'endpoints', '--strategy', 'publish-dropin', ...flags()], { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: '' } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // Interrupt once the drop-in exists, i.e. while the port is published.
+    for (let i = 0; i < 600 && !existsSync(dropin); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(dropin)).toBe(true);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(130);
+    expect(stderr).toContain('RESTORE_ERR_CANCELLED');
+    expect(existsSync(dropin)).toBe(false);
+    expect(existsSync(path.join(sb.dropinDir, 'flightctl-kv.container.d', '10-publish-port.conf'))).toBe(false);
+    const recorded = JSON.parse(readFileSync(path.join(stateDir, 'quadlet-state.json'), 'utf8')) as { dropins: unknown[] };
+    expect(recorded.dropins).toEqual([]);
   });
 
   it('endpoints: a stopped data store is reported as not running (exit 14), nothing published', async () => {
