@@ -13,6 +13,13 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   FLIGHTCTL_RESTORE_DB_USER: 'db.user',
   FLIGHTCTL_RESTORE_KV_HOST: 'kv.host',
   FLIGHTCTL_RESTORE_KV_PORT: 'kv.port',
+  FLIGHTCTL_RESTORE_PODMAN_SOCKET: 'host.podmanSocket',
+  FLIGHTCTL_RESTORE_PODMAN_ROOT: 'host.podmanRoot',
+  FLIGHTCTL_RESTORE_DROPIN_DIR: 'host.dropinDir',
+  FLIGHTCTL_RESTORE_QUADLET_DIRS: 'host.quadletDirs',
+  FLIGHTCTL_RESTORE_STATE_DIR: 'host.stateDir',
+  FLIGHTCTL_RESTORE_ENDPOINT_STRATEGY: 'host.endpointStrategy',
+  FLIGHTCTL_RESTORE_UNIT_TIMEOUT_MS: 'host.unitTimeoutMs',
 };
 
 export interface ConfigSources {
