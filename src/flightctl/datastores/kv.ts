@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { Logger } from 'winston';
 import { RestoreError } from '../../lib/errors.js';
 import { registerSecret } from '../../lib/secrets.js';
 
@@ -28,42 +29,51 @@ export function classifyKvError(err: unknown, ep: KvEndpoint): RestoreError {
   return new RestoreError('RESTORE_ERR_KV_UNREACHABLE', `cannot use ${describe(ep)}: ${reason}`, { host: ep.host, port: ep.port });
 }
 
+// Redis answers AUTH on a server without credentials with a text that names them; it is not an
+// error for us (the server simply needs none), and its words must not reach any output.
+const NO_AUTH_CONFIGURED = /without any password configured|no password is set/i;
+
 /**
  * Connects without retries: during a restore a KV store that is not there must be reported at
- * once, not hidden behind a reconnect loop.
+ * once, not hidden behind a reconnect loop. AUTH is sent here rather than by ioredis, which
+ * prints a console warning of its own when a server needs no credentials.
  */
-export async function connectKv(ep: KvEndpoint): Promise<Redis> {
+export async function connectKv(ep: KvEndpoint, logger?: Logger): Promise<Redis> {
   registerSecret(ep.password);
   const redis = new Redis({
     host: ep.host,
     port: ep.port,
-    password: ep.password,
     lazyConnect: true,
+    enableReadyCheck: false,
     connectTimeout: ep.connectTimeoutMs ?? 10_000,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
     enableOfflineQueue: false,
-    // ioredis prints a warning to the console when a password is given to a server without one.
-    showFriendlyErrorStack: false,
   });
-  // ioredis reports the real cause (WRONGPASS, NOAUTH from its ready check, ECONNREFUSED) as an
-  // 'error' event and then rejects with a bare "Connection is closed": keep the real one.
+  // ioredis reports the real cause (ECONNREFUSED, ...) as an 'error' event and then rejects with
+  // a bare "Connection is closed": keep the real one.
   let lastError: unknown;
   redis.on('error', (err) => {
     lastError = err;
   });
   try {
     await redis.connect();
+    if (ep.password) {
+      await redis.auth(ep.password).catch((err: Error) => {
+        if (!NO_AUTH_CONFIGURED.test(err.message)) throw err;
+        logger?.warn('the KV store requires no credentials; the KV credential from the environment is not used');
+      });
+    }
     await redis.ping();
   } catch (err) {
     redis.disconnect();
-    throw classifyKvError(lastError ?? err, ep);
+    throw classifyKvError(err instanceof Error && err.name === 'ReplyError' ? err : (lastError ?? err), ep);
   }
   return redis;
 }
 
-export async function withKv<T>(ep: KvEndpoint, fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = await connectKv(ep);
+export async function withKv<T>(ep: KvEndpoint, fn: (redis: Redis) => Promise<T>, logger?: Logger): Promise<T> {
+  const redis = await connectKv(ep, logger);
   try {
     return await fn(redis);
   } catch (err) {

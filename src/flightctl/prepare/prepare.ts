@@ -96,6 +96,6 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     };
     // Open the KV connection before touching the database (also in check mode), so an
     // unreachable KV store fails early and harmlessly.
-    return opts.parts.kv ? withKv(opts.kv, run) : run();
+    return opts.parts.kv ? withKv(opts.kv, run, logger) : run();
   });
 }

@@ -2,6 +2,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { ERROR_CATALOGUE } from '../../../src/lib/errors.js';
 import { freePort } from '../../harness/free-port.js';
 import { addDevice, addEnrollmentRequest, snapshotTables } from '../../harness/seed.js';
@@ -45,6 +46,13 @@ describe('flightctl-restore-agent prepare (the binary)', () => {
     expect(typeof out.durationMs).toBe('number');
     expect(leaks(r.all, secrets())).toEqual([]);
     expect((await dumpKv(redis)).size).toBe(2);
+  });
+
+  it('even at debug level nothing printed holds a secret or the word password', async () => {
+    const r = await runAgent(['--log-level', 'debug', 'prepare', '--json', ...connectionArgs(db.name)], passwords());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('schema detected');
+    expect(leaks(r.all, secrets())).toEqual([]);
   });
 
   it('prints a readable summary without --json, and logs JSON lines to stderr', async () => {
@@ -105,6 +113,26 @@ describe('flightctl-restore-agent prepare (the binary)', () => {
     expect(r.code).toBe(ERROR_CATALOGUE.RESTORE_ERR_KV_AUTH.exit);
     expect(await snapshotTables(db.client)).toEqual(before);
     expect(leaks(r.all, [...secrets(), wrong], { allowPasswordWord: true })).toEqual([]);
+  });
+
+  it('a KV store without credentials works when KV_PASSWORD is given anyway, and nothing says "password"', async () => {
+    const password = servers().redis.password;
+    await redis.config('SET', 'requirepass', '');
+    try {
+      const r = await runAgent(['prepare', ...connectionArgs(db.name)], passwords());
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain('requires no credentials');
+      expect(leaks(r.all, secrets())).toEqual([]);
+      const none = await runAgent(['prepare', '--kv-only', ...connectionArgs(db.name)], { DB_PASSWORD: servers().pg.appPassword });
+      expect(none.code, none.stderr).toBe(0);
+    } finally {
+      const admin = new Redis({ host: servers().redis.host, port: servers().redis.port });
+      await admin.config('SET', 'requirepass', password);
+      admin.disconnect();
+    }
+    const missing = await runAgent(['prepare', ...connectionArgs(db.name)], { DB_PASSWORD: servers().pg.appPassword });
+    expect(missing.code).toBe(ERROR_CATALOGUE.RESTORE_ERR_KV_AUTH.exit);
+    expect(missing.stderr).toContain('KV_PASSWORD is not set');
   });
 
   it('an invalid flag value names the key and what is allowed, exit 2', async () => {
