@@ -71,6 +71,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
         if (opts.parts.kv) result.kvKeysWritten = await countAwaitingReconnectKeys(db);
       } else {
         if (opts.parts.sql) {
+          logger.info('marking devices and enrollment requests (one transaction)', { database: opts.db.database });
           Object.assign(result, await prepareDatabase(db, schema));
           logger.info('database prepared', { devicesUpdated: result.devicesUpdated, enrollmentRequestsUpdated: result.enrollmentRequestsUpdated });
         } else {
@@ -85,7 +86,15 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
         }
         if (opts.parts.kv && redis) {
           const kvStart = performance.now();
-          const kv = await writeAwaitingReconnectKeys(db, redis, { batchSize: opts.kvBatchSize, signal: opts.signal });
+          logger.info('flushing the KV store and writing awaiting-reconnect keys');
+          // A million devices take tens of seconds: say how far it got, every few seconds.
+          let lastReport = performance.now();
+          const onProgress = (written: number) => {
+            if (performance.now() - lastReport < 5000) return;
+            lastReport = performance.now();
+            logger.info('awaiting-reconnect keys in progress', { kvKeysWritten: written });
+          };
+          const kv = await writeAwaitingReconnectKeys(db, redis, { batchSize: opts.kvBatchSize, signal: opts.signal, onProgress });
           result.kvKeysWritten = kv.kvKeysWritten;
           result.timings.kvMs = Math.round(performance.now() - kvStart);
           logger.info('awaiting-reconnect keys written', { kvKeysWritten: kv.kvKeysWritten });
