@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
-import { asRestoreError, ERROR_CATALOGUE, RestoreError } from '../lib/errors.js';
+import { asRestoreError, ERROR_CATALOGUE, RestoreError, type ErrorCode } from '../lib/errors.js';
 import { createLogger, setRootLogger, type LogLevel, type Logger } from '../lib/logger.js';
 import { redactText, redactValue, registerSecret } from '../lib/secrets.js';
 
@@ -52,10 +52,19 @@ function flagsOf(cmd: Command): Record<string, unknown> {
   return flags;
 }
 
+/**
+ * For commands whose result is already printed but reports a failure inside it (a unit that did
+ * not stop, a secret that is missing): the error line on stderr and the catalogue's exit code.
+ */
+export function reportFailure(code: ErrorCode, message: string): void {
+  process.stderr.write(redactText(`error ${code}: ${message}\n  what to do: ${ERROR_CATALOGUE[code].hint}\n`));
+  process.exitCode = ERROR_CATALOGUE[code].exit;
+}
+
 function printError(err: RestoreError, json: boolean): void {
   const body = redactValue(err.toJSON());
   if (json) process.stdout.write(`${JSON.stringify({ error: body })}\n`);
-  process.stderr.write(`error ${body.code}: ${body.message}\n  what to do: ${body.hint}\n`);
+  reportFailure(body.code, body.message);
 }
 
 /**
@@ -75,9 +84,7 @@ export function action<A extends unknown[]>(fn: (ctx: CommandContext, ...args: A
       const print = (text: string) => process.stdout.write(redactText(text));
       await fn({ config, logger, json, secrets, print }, ...args.slice(0, -1) as A);
     } catch (err) {
-      const restoreErr = asRestoreError(err);
-      printError(restoreErr, json);
-      process.exitCode = restoreErr.exitCode;
+      printError(asRestoreError(err), json);
     }
   };
 }
@@ -102,19 +109,22 @@ export function configureUsageErrors(program: Command): void {
 }
 
 /**
- * Runs fn with SIGINT/SIGTERM held back, for work that must undo itself before the process goes
- * (a published port must never outlive the command). The signal is acknowledged on stderr, fn
- * finishes its cleanup, then the command ends as cancelled.
+ * Runs fn with SIGINT/SIGTERM held back, for work that must reach a safe point before the
+ * process goes (a published port must never outlive the command; a transaction ends on its own).
+ * The signal is acknowledged on stderr and passed to fn as an AbortSignal; when fn is done the
+ * command ends as cancelled.
  */
-export async function withSignalsDeferred<T>(what: string, fn: () => Promise<T>): Promise<T> {
+export async function withSignalsDeferred<T>(what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   let received: NodeJS.Signals | undefined;
+  const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     received = signal;
     process.stderr.write(`${signal} received: ${what} first, then exiting\n`);
+    controller.abort();
   };
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   try {
-    const result = await fn();
+    const result = await fn(controller.signal);
     if (received) throw new RestoreError('RESTORE_ERR_CANCELLED', `interrupted by ${received}; ${what} was done`);
     return result;
   } finally {

@@ -3,26 +3,18 @@ import { withPostgres } from '../flightctl/datastores/postgres.js';
 import { listDevices, summarizeDevices } from '../flightctl/devices/report.js';
 import { parseSelector } from '../flightctl/devices/selector.js';
 import { action, parseWholeNumber, type CommandContext } from './command-runner.js';
+import { dbEndpoint, dbOptions } from './connection-options.js';
 
-function dbOptions(cmd: Command): Command {
-  return cmd
-    .option('--db-host <host>', 'PostgreSQL host (default localhost)')
-    .option('--db-port <port>', 'PostgreSQL port (default 5432)')
-    .option('--db-name <name>', 'database name (default flightctl)')
-    .option('--db-user <user>', 'database user (default flightctl_app)')
-    .option('--json', 'print JSON');
-}
-
-function endpoint(ctx: CommandContext) {
-  return { ...ctx.config.db, database: ctx.config.db.name, password: ctx.secrets.dbPassword };
+function withDb(cmd: Command): Command {
+  return dbOptions(cmd).option('--json', 'print JSON');
 }
 
 export function registerDevices(program: Command): void {
   const devices = program.command('devices').description('Read-only reports on the devices in a Flight Control database');
 
-  dbOptions(devices.command('summary').description('Count non-deleted devices by status.summary.status')).action(
+  withDb(devices.command('summary').description('Count non-deleted devices by status.summary.status')).action(
     action(async (ctx: CommandContext) => {
-      const summary = await withPostgres(endpoint(ctx), summarizeDevices);
+      const summary = await withPostgres(dbEndpoint(ctx), summarizeDevices);
       if (ctx.json) return ctx.print(`${JSON.stringify(summary)}\n`);
       const width = Math.max(5, ...Object.keys(summary.byStatus).map((s) => s.length));
       const lines = Object.entries(summary.byStatus).map(([status, n]) => `${status.padEnd(width)}  ${n}`);
@@ -30,7 +22,7 @@ export function registerDevices(program: Command): void {
     }),
   );
 
-  dbOptions(
+  withDb(
     devices
       .command('list')
       .description('List non-deleted devices matching selectors (Kubernetes syntax)')
@@ -42,7 +34,7 @@ export function registerDevices(program: Command): void {
       // Parse first: a malformed selector is reported without touching the database.
       if (opts.selector !== undefined) parseSelector('label', opts.selector);
       if (opts.fieldSelector !== undefined) parseSelector('field', opts.fieldSelector);
-      await withPostgres(endpoint(ctx), async (db) => {
+      await withPostgres(dbEndpoint(ctx), async (db) => {
         const query = { labelSelector: opts.selector, fieldSelector: opts.fieldSelector, limit: opts.limit };
         if (ctx.json) {
           // Streamed as one JSON array so a large fleet never sits in memory.

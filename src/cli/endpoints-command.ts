@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { withKv } from '../flightctl/datastores/kv.js';
 import { withPostgres } from '../flightctl/datastores/postgres.js';
-import { ERROR_CATALOGUE, isRestoreError, type ErrorCode } from '../lib/errors.js';
+import { isRestoreError, type ErrorCode } from '../lib/errors.js';
 import type { Removed } from '../targets/quadlet/dropins.js';
 import { acquireEndpoints, removeLeftoverDropins, type Endpoint } from '../targets/quadlet/endpoints.js';
 import { withQuadletHost } from '../targets/quadlet/host.js';
 import { readPodmanSecret } from '../targets/quadlet/podman-secrets.js';
-import { action, withSignalsDeferred, type CommandContext } from './command-runner.js';
+import { action, reportFailure, withSignalsDeferred, type CommandContext } from './command-runner.js';
 import { hostOptions } from './host-options.js';
 
 interface EndpointReport extends Endpoint {
@@ -79,8 +79,7 @@ export function registerEndpoints(program: Command): void {
       const bad = [result.db, result.kv].filter((e) => !e.reachable);
       if (bad.length) {
         const code = bad[0]!.code ?? 'RESTORE_ERR_DB_UNREACHABLE';
-        process.stderr.write(`error ${code}: ${bad.map((e) => e.message).join('; ')}\n  what to do: ${ERROR_CATALOGUE[code].hint}\n`);
-        process.exitCode = ERROR_CATALOGUE[code].exit;
+        reportFailure(code, bad.map((e) => e.message).join('; '));
       }
     }),
   );

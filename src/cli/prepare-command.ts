@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { prepare, type PrepareResult } from '../flightctl/prepare/prepare.js';
 import { RestoreError } from '../lib/errors.js';
-import { action, type CommandContext } from './command-runner.js';
+import { action, withSignalsDeferred, type CommandContext } from './command-runner.js';
+import { dbEndpoint, dbOptions, kvEndpoint, kvOptions } from './connection-options.js';
 
 function describe(r: PrepareResult): string {
   const check = r.checkMode;
@@ -20,17 +21,10 @@ function describe(r: PrepareResult): string {
 }
 
 export function registerPrepare(program: Command): void {
-  program
-    .command('prepare')
+  kvOptions(dbOptions(program.command('prepare')))
     .description(
       'Mark every device AwaitingReconnect after a restore: the SQL part in one transaction, then FLUSHALL and one awaiting-reconnect key per device. DB_PASSWORD and KV_PASSWORD come from the environment.',
     )
-    .option('--db-host <host>', 'PostgreSQL host (default localhost)')
-    .option('--db-port <port>', 'PostgreSQL port (default 5432)')
-    .option('--db-name <name>', 'database name (default flightctl)')
-    .option('--db-user <user>', 'database user (default flightctl_app)')
-    .option('--kv-host <host>', 'KV store (Redis) host (default localhost)')
-    .option('--kv-port <port>', 'KV store port (default 6379)')
     .option('--check', 'report what would change and change nothing')
     .option('--sql-only', 'run only the database part (any --db-name, e.g. a restored copy before the swap)')
     .option('--kv-only', 'run only the KV part (flush and write the keys)')
@@ -38,21 +32,20 @@ export function registerPrepare(program: Command): void {
     .action(
       action(async (ctx: CommandContext, opts: { check?: boolean; sqlOnly?: boolean; kvOnly?: boolean }) => {
         if (opts.sqlOnly && opts.kvOnly) throw new RestoreError('RESTORE_ERR_USAGE', '--sql-only and --kv-only exclude each other; give neither to run both parts');
-        const { config, secrets } = ctx;
-        // SIGINT/SIGTERM: the SQL transaction either commits or rolls back on its own; the KV
-        // part stops between batches, and the message says how to finish.
-        const controller = new AbortController();
-        const abort = () => controller.abort();
-        process.once('SIGINT', abort).once('SIGTERM', abort);
-        const result = await prepare({
-          signal: controller.signal,
-          db: { ...config.db, database: config.db.name, password: secrets.dbPassword },
-          kv: { ...config.kv, password: secrets.kvPassword },
-          check: opts.check === true,
-          parts: { sql: !opts.kvOnly, kv: !opts.sqlOnly },
-          kvBatchSize: config.prepare.kvBatchSize,
-          logger: ctx.logger,
-        }).finally(() => process.off('SIGINT', abort).off('SIGTERM', abort));
+        const { config } = ctx;
+        // SIGINT/SIGTERM: the SQL transaction commits or rolls back on its own; the KV part
+        // stops between batches, and the error says how to finish.
+        const result = await withSignalsDeferred('finishing the current transaction or batch of keys', (signal) =>
+          prepare({
+            signal,
+            db: dbEndpoint(ctx),
+            kv: kvEndpoint(ctx),
+            check: opts.check === true,
+            parts: { sql: !opts.kvOnly, kv: !opts.sqlOnly },
+            kvBatchSize: config.prepare.kvBatchSize,
+            logger: ctx.logger,
+          }),
+        );
         ctx.print(ctx.json ? `${JSON.stringify(result)}\n` : describe(result));
       }),
     );

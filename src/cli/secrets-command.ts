@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { ERROR_CATALOGUE, isRestoreError, type ErrorCode } from '../lib/errors.js';
+import { isRestoreError, type ErrorCode } from '../lib/errors.js';
 import { withQuadletHost } from '../targets/quadlet/host.js';
 import { FLIGHTCTL_SECRETS, OPTIONAL_SECRETS, REQUIRED_SECRETS, SECRET_ALIASES, readPodmanSecret } from '../targets/quadlet/podman-secrets.js';
-import { action, type CommandContext } from './command-runner.js';
+import { action, reportFailure, type CommandContext } from './command-runner.js';
 import { hostOptions } from './host-options.js';
 
 interface SecretCheck {
@@ -43,8 +43,7 @@ export function registerSecrets(program: Command): void {
       else for (const c of checks) ctx.print(`${c.secret.padEnd(26)} ${c.readable ? `readable (${c.source})` : `NOT readable: ${c.code}`}${c.required ? '' : ' [optional]'}\n`);
       if (failed.length) {
         const code = failed[0]!.code ?? 'RESTORE_ERR_SECRET_NOT_FOUND';
-        process.stderr.write(`error ${code}: ${failed.map((c) => `${c.message} (Podman secret ${c.podmanName})`).join('; ')}\n  what to do: ${ERROR_CATALOGUE[code].hint}\n`);
-        process.exitCode = ERROR_CATALOGUE[code].exit;
+        reportFailure(code, `${failed.map((c) => `${c.message} (Podman secret ${c.podmanName})`).join('; ')}`);
       }
     }),
   );

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { ERROR_CATALOGUE } from '../lib/errors.js';
 import { withQuadletHost } from '../targets/quadlet/host.js';
 import { describeServices, startApplications, stopApplications, type ServiceChange } from '../targets/quadlet/services.js';
-import { action, type CommandContext } from './command-runner.js';
+import { action, reportFailure, type CommandContext } from './command-runner.js';
 import { hostOptions } from './host-options.js';
 
 function printChanges(ctx: CommandContext, verb: string, changes: ServiceChange[]): void {
@@ -14,8 +13,7 @@ function printChanges(ctx: CommandContext, verb: string, changes: ServiceChange[
   if (failed.length) {
     const timedOut = failed.some((c) => c.result === 'timeout');
     const code = timedOut ? 'RESTORE_ERR_UNIT_TIMEOUT' : 'RESTORE_ERR_UNIT_JOB_FAILED';
-    process.stderr.write(`error ${code}: ${failed.map((c) => `${c.unit} (${c.result})`).join(', ')}\n  what to do: ${ERROR_CATALOGUE[code].hint}\n`);
-    process.exitCode = ERROR_CATALOGUE[code].exit;
+    reportFailure(code, failed.map((c) => `${c.unit} (${c.result})`).join(', '));
   }
 }
 

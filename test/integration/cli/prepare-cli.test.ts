@@ -7,7 +7,7 @@ import { ERROR_CATALOGUE } from '../../../src/lib/errors.js';
 import { freePort } from '../../harness/free-port.js';
 import { addDevice, addEnrollmentRequest, snapshotTables } from '../../harness/seed.js';
 import { dumpKv, freshDatabase, redisClient, servers, type TestDb } from '../context.js';
-import { leaks, runAgent } from './run-cli.js';
+import { leaks, runAgent, spawnAgent } from './run-cli.js';
 
 const redis = redisClient();
 afterAll(() => redis.disconnect());
@@ -61,6 +61,25 @@ describe('flightctl-restore-agent prepare (the binary)', () => {
     expect(r.stdout).toMatch(/devices marked AwaitingReconnect\s+2/);
     expect(r.stdout).toMatch(/awaiting-reconnect keys written\s+2/);
     for (const line of r.stderr.trim().split('\n')) expect(JSON.parse(line)).toHaveProperty('msg');
+    expect(leaks(r.all, secrets())).toEqual([]);
+  });
+
+  it('SIGTERM during the SQL part lets the transaction commit, skips the KV part and says how to finish', async () => {
+    // A slow event insert holds the transaction open long enough to interrupt it deterministically.
+    await db.client.query(`CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN NEW; END $$`);
+    await db.client.query('CREATE TRIGGER slow BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION slow()');
+    await redis.set('kept', '1');
+    const child = spawnAgent(['prepare', ...connectionArgs(db.name)], passwords());
+    await child.waitForStderr('marking devices');
+    child.process.kill('SIGTERM');
+    const r = await child.done;
+    expect(r.code).toBe(ERROR_CATALOGUE.RESTORE_ERR_CANCELLED.exit);
+    expect(r.stderr).toContain('SIGTERM received');
+    expect(r.stderr).toContain('RESTORE_ERR_CANCELLED');
+    expect(r.stderr).toContain('prepare --kv-only');
+    const { rows } = await db.client.query(`SELECT count(*)::int AS n FROM devices WHERE annotations->>'device-controller/awaitingReconnect' = 'true'`);
+    expect(rows[0].n).toBe(2);
+    expect([...(await dumpKv(redis)).keys()]).toEqual(['kept']);
     expect(leaks(r.all, secrets())).toEqual([]);
   });
 
