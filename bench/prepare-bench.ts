@@ -8,7 +8,7 @@
  *   ceiling   the bare statements plus pipelined SETs, nothing else
  * and prints times, ratios and peak memory. Servers are throwaway, started and stopped here.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -30,7 +30,7 @@ const { values: args } = parseArgs({
 });
 const devices = Number(args.devices);
 const orgCount = Number(args.orgs);
-const rounds = Number(args.rounds ?? (devices >= 500_000 ? 1 : 3));
+const rounds = Number(args.rounds ?? (devices >= 500_000 ? 1 : 5));
 const kvBatchSize = Number(args['kv-batch']);
 if (![devices, orgCount, rounds, kvBatchSize].every((n) => Number.isInteger(n) && n > 0)) {
   process.stderr.write('usage: npm run bench:prepare -- [--devices N] [--orgs N] [--rounds N] [--kv-batch N]\n');
@@ -93,6 +93,9 @@ async function main(): Promise<void> {
           await adminQuery(pgServer, 'postgres', `DROP DATABASE IF EXISTS ${database}`);
           await adminQuery(pgServer, 'postgres', `CREATE DATABASE ${database} TEMPLATE bench_template OWNER ${APP_USER}`);
           await adminQuery(pgServer, 'postgres', 'CHECKPOINT');
+          // Write back the dirty pages of the previous run now, so its writeback does not land
+          // inside the next variant's time.
+          execFileSync('sync');
           await redis.flushall();
           const r = await runVariant({
             variant,
