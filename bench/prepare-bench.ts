@@ -64,7 +64,8 @@ async function main(): Promise<void> {
     if (pgServer) await stopPostgres(pgServer);
     redisServer = pgServer = undefined;
   };
-  process.once('SIGINT', () => void stop().then(() => process.exit(130)));
+  const onSignal = () => void stop().then(() => process.exit(130));
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
     // Same server settings for every variant; sized so checkpoints do not land inside one run.
     pgServer = await startPostgres({ shared_buffers: '512MB', max_wal_size: '8GB', checkpoint_timeout: '30min', autovacuum: 'off' });

@@ -59,9 +59,20 @@ async function main(): Promise<void> {
   const why = cannotHost();
   if (why) throw new Error(`this machine cannot host the sandbox Quadlets host: ${why}`);
   let sb: Sandbox | undefined;
+  let stopping: Promise<void> | undefined;
+  const stopSandbox = () => (stopping ??= sb?.stop() ?? Promise.resolve());
+  // Ctrl-C or a SIGTERM must not leave the sandbox behind: stop it, then go. While it is still
+  // starting, the start finishes first (it cannot be torn down half-way), then it is stopped.
+  const onSignal = () => {
+    interrupted = true;
+    process.stderr.write('interrupted: stopping the sandbox\n');
+    if (sb) void stopSandbox().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   try {
     process.stdout.write('Starting the sandbox Flight Control Quadlets host...\n');
     sb = await startSandbox();
+    if (interrupted) return;
     // The host settings go in a config file, as an operator would keep them in /etc.
     const configFile = `${sb.dir}/agent.yaml`;
     writeFileSync(
@@ -93,11 +104,15 @@ async function main(): Promise<void> {
     await agent(['devices', 'list', '--limit', '3', '--selector', 'region=region-3', '--db-host', endpoints.db.host], { DB_PASSWORD: dbPassword });
     process.stdout.write('\nDone: the second prepare changed nothing (idempotent), and every stopped unit runs again. Stopping the sandbox.\n');
   } finally {
-    await sb?.stop();
+    await stopSandbox();
+    if (interrupted) process.exit(130);
   }
 }
 
+let interrupted = false;
+
 main().catch((err: unknown) => {
+  if (interrupted) return;
   process.stderr.write(`sandbox failed: ${(err as Error).message}\n`);
   process.exitCode = 1;
 });
