@@ -215,6 +215,17 @@ describe('CLI on the sandbox Quadlets host (built binary)', () => {
     expect(bad.stderr).toContain('host.unitTimeoutMs');
   });
 
+  it('without --dbus-address the bus comes from DBUS_SYSTEM_BUS_ADDRESS', async () => {
+    const noBusFlag = flags().slice(2);
+    const r = await new Promise<Run>((resolve) =>
+      execFile('node', [AGENT, 'services', '--json', ...noBusFlag], { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress } }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { services: { activeState: string }[] }).services.map((s) => s.activeState)).toContain('active');
+  });
+
   it('unreachable D-Bus and Podman socket: clear errors and exit codes', async () => {
     // the last occurrence of a flag wins
     const r = await cli(['services', ...flags(), '--dbus-address', `unix:path=${sb.dir}/nope`], false);
