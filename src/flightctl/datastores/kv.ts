@@ -72,6 +72,7 @@ export async function connectKv(ep: KvEndpoint, logger?: Logger): Promise<Redis>
   return redis;
 }
 
+/** Runs fn on one connection; fn talks only to the KV store, so what it lets through is a KV error. */
 export async function withKv<T>(ep: KvEndpoint, fn: (redis: Redis) => Promise<T>, logger?: Logger): Promise<T> {
   const redis = await connectKv(ep, logger);
   try {

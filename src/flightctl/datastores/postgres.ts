@@ -41,6 +41,12 @@ export function classifyPostgresError(err: unknown, ep: PostgresEndpoint): Resto
   });
 }
 
+/** A server error (SQLSTATE), a socket error (errno code) or a dropped connection; not a bug of ours. */
+function isDriverError(err: unknown): boolean {
+  if (err instanceof RestoreError) return false;
+  return err instanceof pg.DatabaseError || typeof (err as { code?: unknown })?.code === 'string' || /Connection terminated/i.test(String((err as Error)?.message));
+}
+
 /** Opens one connection. The caller ends it (use withPostgres to have that done for you). */
 export async function connectPostgres(ep: PostgresEndpoint): Promise<pg.Client> {
   registerSecret(ep.password);
@@ -64,10 +70,13 @@ export async function connectPostgres(ep: PostgresEndpoint): Promise<pg.Client> 
   return client;
 }
 
+/** Runs fn on one connection; a driver error fn lets through gets a catalogue code naming this server. */
 export async function withPostgres<T>(ep: PostgresEndpoint, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = await connectPostgres(ep);
   try {
     return await fn(client);
+  } catch (err) {
+    throw isDriverError(err) ? classifyPostgresError(err, ep) : err;
   } finally {
     await client.end().catch(() => undefined);
   }

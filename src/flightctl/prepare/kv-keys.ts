@@ -2,6 +2,7 @@ import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import type { Redis } from 'ioredis';
 import { RestoreError } from '../../lib/errors.js';
+import { classifyKvError, type KvEndpoint } from '../datastores/kv.js';
 import { awaitingReconnectKey } from './marks.js';
 
 // Every non-deleted device of every organization gets a key, marked or not (decommissioned ones
@@ -11,6 +12,8 @@ const DEVICE_NAMES = `SELECT d.org_id::text AS org, d.name AS name
  WHERE d.deleted_at IS NULL`;
 
 export interface KvOptions {
+  /** Names the KV store in error messages. */
+  kvEndpoint: KvEndpoint;
   /** Keys per pipeline round trip. */
   batchSize: number;
   signal?: AbortSignal | undefined;
@@ -56,7 +59,13 @@ function writeBatch(redis: Redis, rows: Row[]): Promise<{ written: number; prese
  * Call it only after the SQL part committed.
  */
 export async function writeAwaitingReconnectKeys(db: pg.Client, redis: Redis, opts: KvOptions): Promise<KvResult> {
-  await redis.flushall();
+  // Redis failures get KV codes here, where they happen; a failing cursor read stays a
+  // PostgreSQL error for the caller to classify.
+  const kv = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((err: unknown) => {
+      throw classifyKvError(err, opts.kvEndpoint);
+    });
+  await kv(redis.flushall());
   const cursor = db.query(new Cursor<Row>(DEVICE_NAMES));
   let expected = 0;
   let written = 0;
@@ -68,7 +77,7 @@ export async function writeAwaitingReconnectKeys(db: pg.Client, redis: Redis, op
       const [rows] = await Promise.all([cursor.read(opts.batchSize), inflight]);
       if (rows.length === 0) break;
       expected += rows.length;
-      inflight = writeBatch(redis, rows).then((r) => {
+      inflight = kv(writeBatch(redis, rows)).then((r) => {
         written += r.written;
         presentInBatches += r.present;
         opts.onProgress?.(written);
@@ -80,7 +89,7 @@ export async function writeAwaitingReconnectKeys(db: pg.Client, redis: Redis, op
   }
   // A shortfall means keys were lost (eviction, a concurrent FLUSHALL, a read-only replica):
   // a device without its key would stay AwaitingReconnect forever.
-  const total = await redis.dbsize();
+  const total = await kv(redis.dbsize());
   if (presentInBatches < expected || total < expected) {
     throw new RestoreError(
       'RESTORE_ERR_KV_VERIFY',

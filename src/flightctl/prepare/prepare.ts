@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'winston';
 import { RestoreError } from '../../lib/errors.js';
-import { withKv, type KvEndpoint } from '../datastores/kv.js';
+import { connectKv, type KvEndpoint } from '../datastores/kv.js';
 import { withPostgres, type PostgresEndpoint } from '../datastores/postgres.js';
 import { countAwaitingReconnectKeys, writeAwaitingReconnectKeys } from './kv-keys.js';
 import { detectSchema } from './schema.js';
@@ -94,7 +94,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
             lastReport = performance.now();
             logger.info('awaiting-reconnect keys in progress', { kvKeysWritten: written });
           };
-          const kv = await writeAwaitingReconnectKeys(db, redis, { batchSize: opts.kvBatchSize, signal: opts.signal, onProgress });
+          const kv = await writeAwaitingReconnectKeys(db, redis, { kvEndpoint: opts.kv, batchSize: opts.kvBatchSize, signal: opts.signal, onProgress });
           result.kvKeysWritten = kv.kvKeysWritten;
           result.timings.kvMs = Math.round(performance.now() - kvStart);
           logger.info('awaiting-reconnect keys written', { kvKeysWritten: kv.kvKeysWritten });
@@ -104,7 +104,13 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
       return result;
     };
     // Open the KV connection before touching the database (also in check mode), so an
-    // unreachable KV store fails early and harmlessly.
-    return opts.parts.kv ? withKv(opts.kv, run, logger) : run();
+    // unreachable KV store fails early and harmlessly. Not withKv: the work below is mostly
+    // PostgreSQL, whose errors must not be reported as the KV store's.
+    const redis = opts.parts.kv ? await connectKv(opts.kv, logger) : undefined;
+    try {
+      return await run(redis);
+    } finally {
+      redis?.disconnect();
+    }
   });
 }

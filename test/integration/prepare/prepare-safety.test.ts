@@ -89,6 +89,16 @@ describe('prepare: idempotence, check mode and partial runs', () => {
     expect(rest.kvKeysWritten).toBe(4);
   });
 
+  it('a PostgreSQL failure while the keys are written is reported as the database\'s, not the KV store\'s', async () => {
+    // Reading device names fails from inside the server: a policy that raises on every row read.
+    await db.client.query(`CREATE FUNCTION refuse_read() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'device names are off limits'; END $$`);
+    await db.client.query('CREATE POLICY refuse ON devices USING (refuse_read())');
+    await db.client.query('ALTER TABLE devices ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY');
+    const msg = await expectCode(prepare(prepareOptions(db.name, { parts: { sql: false, kv: true } })), 'RESTORE_ERR_DB_UNREACHABLE');
+    expect(msg).toContain('PostgreSQL');
+    expect(msg).toContain('device names are off limits');
+  });
+
   it('a failure in the middle of the transaction leaves the database and the KV store unchanged', async () => {
     // A real failure inside the transaction: the event insert is refused by the database.
     await db.client.query(`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'events are read-only today'; END $$`);
