@@ -281,7 +281,9 @@ Image=localhost/hostusr:latest
 Network=flightctl.network
 User=redis
 Volume=/usr:/usr:ro
-Exec=/bin/sh -c 'exec redis-server --port 6379 --save "" --appendonly no --dir /tmp --requirepass "$${KV_PASSWORD}"'
+# requirepass through a private config file written by printf (a shell builtin): the value never
+# enters an argv, and redis-server replaces the shell as PID 1 so it gets the stop signal itself
+Exec=/bin/sh -c 'umask 077; printf "requirepass %%s\\n" "$${KV_PASSWORD}" > /tmp/kv.conf; exec redis-server /tmp/kv.conf --port 6379 --save "" --appendonly no --dir /tmp'
 Secret=flightctl-kv-password,type=env,target=KV_PASSWORD
 
 [Service]
