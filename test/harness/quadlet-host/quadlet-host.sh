@@ -229,8 +229,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   echo 'host all all all scram-sha-256' >> "$PGDATA/pg_hba.conf"
 fi
 $B/pg_ctl -D "$PGDATA" -o "-c listen_addresses= -k /tmp" -w -s start >/tmp/pg-setup.log
+# The values come in through psql's \getenv, never through its argv.
 psql -h /tmp -U postgres -d postgres -qAtX -v ON_ERROR_STOP=1 -v db="$POSTGRESQL_DATABASE" -v user="$POSTGRESQL_USER" \
-  -v pw="$POSTGRESQL_PASSWORD" -v mu="$POSTGRESQL_MASTER_USER" -v mpw="$POSTGRESQL_MASTER_PASSWORD" -v spw="$PGPASSWORD" <<'SQL'
+  -v mu="$POSTGRESQL_MASTER_USER" <<'SQL'
+\getenv pw POSTGRESQL_PASSWORD
+\getenv mpw POSTGRESQL_MASTER_PASSWORD
+\getenv spw PGPASSWORD
 SELECT format('CREATE ROLE %I LOGIN', :'user') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
 SELECT format('CREATE ROLE %I LOGIN SUPERUSER', :'mu') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'mu') \gexec
 ALTER ROLE :"user" PASSWORD :'pw';
