@@ -11,6 +11,12 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_SECRET_MISSING: { http: 400, exit: 3, hint: 'Provide the named secret as the documented environment variable.' },
   RESTORE_ERR_DB_UNREACHABLE: { http: 503, exit: 4, hint: 'Check --db-host/--db-port and that PostgreSQL is running and reachable.' },
   RESTORE_ERR_DB_AUTH: { http: 401, exit: 4, hint: 'Check --db-user and the DB_PASSWORD environment variable.' },
+  // PostgreSQL answered, with an error of its own (SQLSTATE in the message)
+  RESTORE_ERR_DB_PERMISSION: { http: 403, exit: 4, hint: 'The database user lacks a privilege (SQLSTATE 42501); grant it or use the owner of the database.' },
+  RESTORE_ERR_DB_DISK_FULL: { http: 507, exit: 4, hint: "PostgreSQL is out of disk, memory or connections (SQLSTATE class 53); free space in the database's volume and run again." },
+  RESTORE_ERR_DB_TIMEOUT: { http: 504, exit: 4, hint: 'A statement or lock wait timed out (SQLSTATE 57014/55P03); find the session holding it (pg_stat_activity) and run again.' },
+  RESTORE_ERR_DB_BUSY: { http: 409, exit: 4, hint: 'The database is in use or a lock conflicted (SQLSTATE 55006/40P01/40001); stop what uses it and run again.' },
+  RESTORE_ERR_DB_QUERY: { http: 500, exit: 4, hint: 'PostgreSQL refused a statement (SQLSTATE in the message); check the value or the database, then run again.' },
   RESTORE_ERR_DB_NOT_FLIGHTCTL: { http: 422, exit: 5, hint: 'Point --db-name at a Flight Control database (default flightctl).' },
   RESTORE_ERR_DB_SCHEMA_UNKNOWN: { http: 422, exit: 5, hint: 'This Flight Control schema generation is not supported; report its version.' },
   RESTORE_ERR_PREPARE_SQL: { http: 500, exit: 6, hint: 'The transaction was rolled back and nothing changed; fix the cause and run again.' },
@@ -30,6 +36,14 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_DROPIN_FAILED: { http: 500, exit: 16, hint: 'Check --dropin-dir and --state-dir are writable; the state file lists what to remove.' },
   RESTORE_ERR_STATE_INVALID: { http: 500, exit: 17, hint: 'The state file under --state-dir is damaged; inspect it, fix or remove it.' },
   RESTORE_ERR_EXEC_FAILED: { http: 502, exit: 18, hint: 'The command inside the container could not run; check the container and its image.' },
+  // The runbook engine (run, recover, runs)
+  RESTORE_ERR_RUN_ACTIVE: { http: 409, exit: 19, hint: 'Another restore run holds this host; wait for it (flightctl-restore-agent runs) and try again.' },
+  RESTORE_ERR_RUN_NOT_FOUND: { http: 404, exit: 19, hint: 'List the runs with: flightctl-restore-agent runs' },
+  RESTORE_ERR_DUMP_INVALID: { http: 422, exit: 20, hint: 'Check the dump file: a plain SQL dump or pg_dump custom format (-Fc) made without --create; nothing was changed.' },
+  RESTORE_ERR_INSUFFICIENT_SPACE: { http: 507, exit: 21, hint: "Free space in the database's volume (a second copy of the database must fit), then run again." },
+  RESTORE_ERR_VERSION_MISMATCH: { http: 409, exit: 22, hint: 'Restore a backup of the same Flight Control version, or pass --force if you know they are compatible.' },
+  RESTORE_ERR_UNIT_MISSING: { http: 422, exit: 23, hint: 'A Flight Control unit the restore needs is not installed; check the installation (flightctl-restore-agent services).' },
+  RESTORE_ERR_RECOVERY_INCOMPLETE: { http: 500, exit: 24, hint: 'Recovery could not finish everything; fix the named cause and run flightctl-restore-agent recover again.' },
   RESTORE_ERR_CANCELLED: { http: 409, exit: 130, hint: 'The operation was interrupted; run it again, it is safe to repeat.' },
 } as const satisfies Record<string, { http: number; exit: number; hint: string }>;
 
