@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { RestoreError } from '../../lib/errors.js';
+import { RestoreError, type ErrorCode } from '../../lib/errors.js';
 import { registerSecret } from '../../lib/secrets.js';
 
 export interface PostgresEndpoint {
@@ -16,26 +16,71 @@ function describe(ep: PostgresEndpoint): string {
   return `PostgreSQL at ${ep.host}:${ep.port} (database ${ep.database}, user ${ep.user})`;
 }
 
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+/** Codes PostgreSQL sends when the connection itself ends or cannot be made: the server is unreachable, not refusing. */
+function endsConnection(sqlState: string): boolean {
+  return sqlState.startsWith('08') || ['57P01', '57P02', '57P03'].includes(sqlState);
+}
+
+/** Which catalogue code a server SQLSTATE means; anything not singled out is a refused statement. */
+function codeForSqlState(sqlState: string): ErrorCode {
+  if (sqlState === '28P01' || sqlState === '28000') return 'RESTORE_ERR_DB_AUTH';
+  if (sqlState === '3D000') return 'RESTORE_ERR_DB_NOT_FLIGHTCTL';
+  if (endsConnection(sqlState)) return 'RESTORE_ERR_DB_UNREACHABLE';
+  if (sqlState === '42501') return 'RESTORE_ERR_DB_PERMISSION';
+  // Class 53, insufficient resources: disk full, out of memory, too many connections.
+  if (sqlState.startsWith('53')) return 'RESTORE_ERR_DB_DISK_FULL';
+  if (sqlState === '57014' || sqlState === '55P03') return 'RESTORE_ERR_DB_TIMEOUT';
+  if (['55006', '40P01', '40001'].includes(sqlState)) return 'RESTORE_ERR_DB_BUSY';
+  return 'RESTORE_ERR_DB_QUERY';
+}
+
 /**
- * Turns a driver error into a catalogue error. The driver's own texts mention the word
- * "password", which Flight Control's tooling treats as a leak, so they are never passed through.
+ * Classifies an error PostgreSQL answered, given only its SQLSTATE and text: the one mapping for
+ * errors from the driver and for errors read from psql's output (where there is no error object).
+ * `where` names the server, e.g. "PostgreSQL at db:5432 (database flightctl, user flightctl_app)".
+ * Server texts can contain the word "password", which Flight Control's tooling treats as a leak,
+ * so it never passes through; the SQLSTATE always goes into the message.
  */
+export function classifySqlState(sqlState: string, message: string, where: string, details: Record<string, unknown> = {}): RestoreError {
+  const state = SQLSTATE.test(sqlState) ? sqlState : 'XX000';
+  const text = message.replace(/password/gi, 'credential').trim();
+  const code = codeForSqlState(state);
+  const what =
+    code === 'RESTORE_ERR_DB_AUTH'
+      ? 'rejected the credentials'
+      : code === 'RESTORE_ERR_DB_NOT_FLIGHTCTL'
+        ? 'has no such database'
+        : code === 'RESTORE_ERR_DB_UNREACHABLE'
+          ? 'ended the connection'
+          : 'refused a statement';
+  return new RestoreError(code, `${where} ${what}: ${state}${text ? ` ${text}` : ''}`, { ...details, sqlState: state });
+}
+
+/** An error the server sent (it carries a SQLSTATE), as opposed to a socket errno such as EPIPE. */
+function isServerError(err: unknown): err is { code: string; message: string } {
+  const e = err as { code?: unknown; severity?: unknown };
+  return typeof e?.code === 'string' && SQLSTATE.test(e.code) && (err instanceof pg.DatabaseError || typeof e.severity === 'string');
+}
+
+/** Turns a driver error into a catalogue error; server errors go through classifySqlState. */
 export function classifyPostgresError(err: unknown, ep: PostgresEndpoint): RestoreError {
   if (err instanceof RestoreError) return err;
   const e = err as { code?: string; message?: string };
   const code = e.code ?? '';
   const text = String(e.message ?? err);
-  if (code === '28P01' || code === '28000' || /SASL|client password must be a string/i.test(text)) {
+  const where = describe(ep);
+  const noPassword = /SASL|client password must be a string/i.test(text);
+  if (noPassword || (!ep.password && (code === '28P01' || code === '28000'))) {
     const why = ep.password ? 'rejected the credentials' : 'asks for credentials and DB_PASSWORD is not set';
-    return new RestoreError('RESTORE_ERR_DB_AUTH', `${describe(ep)} ${why}`, { host: ep.host, port: ep.port, user: ep.user });
+    return new RestoreError('RESTORE_ERR_DB_AUTH', `${where} ${why}`, { host: ep.host, port: ep.port, user: ep.user });
   }
-  if (code === '3D000') {
-    return new RestoreError('RESTORE_ERR_DB_NOT_FLIGHTCTL', `${describe(ep)}: database ${ep.database} does not exist`, { database: ep.database });
-  }
+  if (isServerError(err)) return classifySqlState(err.code, err.message, where, { host: ep.host, port: ep.port, database: ep.database });
   if (['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN'].includes(code) || /timeout|terminated/i.test(text)) {
-    return new RestoreError('RESTORE_ERR_DB_UNREACHABLE', `cannot reach ${describe(ep)}: ${code || text}`, { host: ep.host, port: ep.port });
+    return new RestoreError('RESTORE_ERR_DB_UNREACHABLE', `cannot reach ${where}: ${code || text}`, { host: ep.host, port: ep.port });
   }
-  return new RestoreError('RESTORE_ERR_DB_UNREACHABLE', `${describe(ep)} failed: ${code ? `${code} ` : ''}${text.replace(/password/gi, 'credential')}`, {
+  return new RestoreError('RESTORE_ERR_DB_UNREACHABLE', `${where} failed: ${code ? `${code} ` : ''}${text.replace(/password/gi, 'credential')}`, {
     host: ep.host,
     port: ep.port,
   });

@@ -94,8 +94,9 @@ describe('prepare: idempotence, check mode and partial runs', () => {
     await db.client.query(`CREATE FUNCTION refuse_read() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'device names are off limits'; END $$`);
     await db.client.query('CREATE POLICY refuse ON devices USING (refuse_read())');
     await db.client.query('ALTER TABLE devices ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY');
-    const msg = await expectCode(prepare(prepareOptions(db.name, { parts: { sql: false, kv: true } })), 'RESTORE_ERR_DB_UNREACHABLE');
+    const msg = await expectCode(prepare(prepareOptions(db.name, { parts: { sql: false, kv: true } })), 'RESTORE_ERR_DB_QUERY');
     expect(msg).toContain('PostgreSQL');
+    expect(msg).toContain('P0001');
     expect(msg).toContain('device names are off limits');
   });
 
