@@ -89,10 +89,16 @@ export function action<A extends unknown[]>(fn: (ctx: CommandContext, ...args: A
   };
 }
 
-export function parseWholeNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`must be a whole number >= 0, got "${value}"`);
-  return n;
+/**
+ * A flag parser for a whole number from 0 to max. Digits only: Number() would take "", "1e3" or
+ * "0x10", and a value past max would reach the database and fail there (22003) after output began.
+ */
+export function parseWholeNumber(max: number = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value: string) => {
+    const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n > max) throw new InvalidArgumentError(`must be a whole number from 0 to ${max}`);
+    return n;
+  };
 }
 
 /**

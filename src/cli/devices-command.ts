@@ -5,6 +5,9 @@ import { parseSelector } from '../flightctl/devices/selector.js';
 import { action, parseWholeNumber, type CommandContext } from './command-runner.js';
 import { dbEndpoint, dbOptions } from './connection-options.js';
 
+/** A longer listing is a typo, not a report; and past 2^63 PostgreSQL refuses the LIMIT (22003) only after output began. */
+const MAX_LIST_LIMIT = 10_000_000;
+
 function withDb(cmd: Command): Command {
   return dbOptions(cmd).option('--json', 'print JSON');
 }
@@ -28,7 +31,7 @@ export function registerDevices(program: Command): void {
       .description('List non-deleted devices matching selectors (Kubernetes syntax)')
       .option('-l, --selector <labels>', 'label selector, e.g. "env=prod,region in (a,b),!canary"')
       .option('--field-selector <fields>', 'field selector, e.g. "status.summary.status=ConflictPaused"')
-      .option('--limit <n>', 'print at most n devices', parseWholeNumber),
+      .option('--limit <n>', `print at most n devices (0 to ${MAX_LIST_LIMIT})`, parseWholeNumber(MAX_LIST_LIMIT)),
   ).action(
     action(async (ctx: CommandContext, opts: { selector?: string; fieldSelector?: string; limit?: number }) => {
       // Parse first: a malformed selector is reported without touching the database.
@@ -36,25 +39,40 @@ export function registerDevices(program: Command): void {
       if (opts.fieldSelector !== undefined) parseSelector('field', opts.fieldSelector);
       await withPostgres(dbEndpoint(ctx), async (db) => {
         const query = { labelSelector: opts.selector, fieldSelector: opts.fieldSelector, limit: opts.limit };
+        const rows = listDevices(db, query);
         if (ctx.json) {
           // Streamed as one JSON array so a large fleet never sits in memory.
-          let first = true;
-          ctx.print('[');
-          for await (const d of listDevices(db, query)) {
-            ctx.print(`${first ? '' : ','}\n${JSON.stringify(d)}`);
-            first = false;
-          }
-          ctx.print(first ? ']\n' : '\n]\n');
-          return;
+          return printRows(rows, {
+            start: () => ctx.print('['),
+            row: (d, i) => ctx.print(`${i === 0 ? '' : ','}\n${JSON.stringify(d)}`),
+            end: (n) => ctx.print(n === 0 ? ']\n' : '\n]\n'),
+          });
         }
-        ctx.print('ORG                                   NAME                                      STATUS             UPDATED      LIFECYCLE\n');
-        let count = 0;
-        for await (const d of listDevices(db, query)) {
-          count++;
-          ctx.print(`${d.orgId}  ${d.name.padEnd(40)}  ${(d.summaryStatus ?? '-').padEnd(17)}  ${(d.updatedStatus ?? '-').padEnd(11)}  ${d.lifecycleStatus ?? '-'}\n`);
-        }
-        ctx.print(`${count} device(s)\n`);
+        return printRows(rows, {
+          start: () => ctx.print('ORG                                   NAME                                      STATUS             UPDATED      LIFECYCLE\n'),
+          row: (d) =>
+            ctx.print(`${d.orgId}  ${d.name.padEnd(40)}  ${(d.summaryStatus ?? '-').padEnd(17)}  ${(d.updatedStatus ?? '-').padEnd(11)}  ${d.lifecycleStatus ?? '-'}\n`),
+          end: (n) => ctx.print(`${n} device(s)\n`),
+        });
       });
     }),
   );
+}
+
+/**
+ * Prints nothing until the first read is back (a row, or none): that read runs the query, so a
+ * failure there leaves stdout empty, or holding only the JSON error with --json, never a stray
+ * table header or an opening "[".
+ */
+async function printRows<T>(rows: AsyncGenerator<T>, out: { start(): void; row(r: T, i: number): void; end(count: number): void }): Promise<void> {
+  try {
+    let next = await rows.next();
+    out.start();
+    let count = 0;
+    for (; !next.done; next = await rows.next()) out.row(next.value, count++);
+    out.end(count);
+  } finally {
+    // Closes the cursor when printing stopped early.
+    await rows.return(undefined);
+  }
 }

@@ -81,3 +81,57 @@ describe('flightctl-restore-agent devices', () => {
     }
   });
 });
+
+describe('devices: --limit bound', () => {
+  it('a --limit past 10 000 000 is a usage error naming the flag and the range, before any connection', async () => {
+    for (const json of [[], ['--json']]) {
+      // Port 1: nothing listens there, so a connection attempt would be a different error.
+      const r = await runAgent(['devices', 'list', ...json, '--db-port', '1', '--limit', '99999999999999999999']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain('RESTORE_ERR_USAGE');
+      expect(r.stderr).toContain('--limit');
+      expect(r.stderr).toContain('from 0 to 10000000');
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('--limit 10000000 is accepted', async () => {
+    const r = await runAgent(['devices', 'list', '--json', ...args(), '--limit', '10000000'], env());
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toHaveLength(4);
+  });
+});
+
+describe('devices: nothing printed before the first rows are read', () => {
+  let denied: TestDb;
+  beforeAll(async () => {
+    // The application user owns this throwaway database and takes away its own right to read devices.
+    denied = await freshDatabase();
+    await addDevice(denied.client, { name: 'hidden' });
+    await denied.client.query('REVOKE SELECT ON devices FROM flightctl_app');
+  });
+  afterAll(async () => denied.drop());
+
+  const deniedArgs = () => ['--db-host', servers().pg.host, '--db-port', String(servers().pg.port), '--db-name', denied.name];
+
+  for (const command of ['list', 'summary']) {
+    it(`devices ${command} --json: stdout holds only the JSON error`, async () => {
+      const r = await runAgent(['devices', command, '--json', ...deniedArgs()], env());
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stdout.trim().split('\n')).toHaveLength(1);
+      const { error } = JSON.parse(r.stdout) as { error: { code: string; message: string; hint: string } };
+      expect(error.code).toBe('RESTORE_ERR_DB_PERMISSION');
+      expect(error.message).toContain('42501');
+      expect(error.hint.length).toBeGreaterThan(10);
+      expect(leaks(r.all, [servers().pg.appPassword])).toEqual([]);
+    });
+
+    it(`devices ${command} without --json: nothing on stdout, the error on stderr`, async () => {
+      const r = await runAgent(['devices', command, ...deniedArgs()], env());
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('RESTORE_ERR_DB_PERMISSION');
+      expect(leaks(r.all, [servers().pg.appPassword])).toEqual([]);
+    });
+  }
+});
