@@ -5,6 +5,8 @@ import { configureUsageErrors } from './command-runner.js';
 import { registerDevices } from './devices-command.js';
 import { registerEndpoints } from './endpoints-command.js';
 import { registerPrepare } from './prepare-command.js';
+import { registerRun } from './run-command.js';
+import { registerRuns } from './runs-command.js';
 import { registerSecrets } from './secrets-command.js';
 import { registerServices } from './services-command.js';
 
@@ -20,5 +22,7 @@ registerDevices(program);
 registerServices(program);
 registerSecrets(program);
 registerEndpoints(program);
+registerRun(program);
+registerRuns(program);
 
 await program.parseAsync(process.argv);

@@ -22,6 +22,8 @@ export const FLAG_KEYS: Record<string, string> = {
   stateDir: 'host.stateDir',
   strategy: 'host.endpointStrategy',
   unitTimeoutMs: 'host.unitTimeoutMs',
+  keepOldDb: 'restore.keepOldDb',
+  jobs: 'restore.jobs',
 };
 
 export interface CommandContext {
@@ -79,7 +81,8 @@ export function action<A extends unknown[]>(fn: (ctx: CommandContext, ...args: A
     try {
       const secrets = { dbPassword: takeEnvSecret('DB_PASSWORD'), kvPassword: takeEnvSecret('KV_PASSWORD') };
       const config = loadConfig({ file: all.config as string | undefined, env: process.env, flags: flagsOf(cmd) });
-      const logger = createLogger(config.log.level as LogLevel);
+      // Readable log lines for a person at a terminal; JSON lines for journald and pipes.
+      const logger = createLogger(config.log.level as LogLevel, process.stderr, { human: process.stderr.isTTY === true });
       setRootLogger(logger);
       const print = (text: string) => process.stdout.write(redactText(text));
       await fn({ config, logger, json, secrets, print }, ...args.slice(0, -1) as A);

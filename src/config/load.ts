@@ -20,6 +20,12 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   FLIGHTCTL_RESTORE_STATE_DIR: 'host.stateDir',
   FLIGHTCTL_RESTORE_ENDPOINT_STRATEGY: 'host.endpointStrategy',
   FLIGHTCTL_RESTORE_UNIT_TIMEOUT_MS: 'host.unitTimeoutMs',
+  FLIGHTCTL_RESTORE_KV_STAGING_DB: 'kv.stagingDb',
+  FLIGHTCTL_RESTORE_JOBS: 'restore.jobs',
+  FLIGHTCTL_RESTORE_SPACE_FACTOR: 'restore.spaceFactor',
+  FLIGHTCTL_RESTORE_SWAP_TIMEOUT_MS: 'restore.swapTimeoutMs',
+  FLIGHTCTL_RESTORE_KEEP_OLD_DB: 'restore.keepOldDb',
+  FLIGHTCTL_RESTORE_KEEP_RUNS: 'restore.keepRuns',
 };
 
 export interface ConfigSources {

@@ -8,6 +8,13 @@ const port = z.coerce
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
+/** true/false from YAML, or "true"/"false"/"1"/"0"/"yes"/"no" from the environment (z.coerce would take "false" as true). */
+const flag = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  const t = v.trim().toLowerCase();
+  return ['true', '1', 'yes'].includes(t) ? true : ['false', '0', 'no'].includes(t) ? false : v;
+}, z.boolean({ invalid_type_error: 'must be true or false' }));
+
 /**
  * Every setting of the agent, with its default. Passwords are deliberately absent: they come
  * only from DB_PASSWORD / KV_PASSWORD or from the host's secret store, never from a file or a flag.
@@ -30,6 +37,23 @@ export const configSchema = z
         host: nonEmpty.default('localhost'),
         port: port.default(6379),
         connectTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(10_000),
+        /** Spare database the restore stages keys in while the services run (0: no staging). */
+        stagingDb: z.coerce.number().int().min(0).max(15).default(1),
+      })
+      .strict()
+      .default({}),
+    restore: z
+      .object({
+        /** Parallel jobs of pg_restore for a custom-format dump. */
+        jobs: z.coerce.number().int().min(1).max(64).default(4),
+        /** Free space needed in the database's volume, as a multiple of the live database's size. */
+        spaceFactor: z.coerce.number().min(0).max(1000).default(1.1),
+        /** How long the swap waits for sessions on the live database to go. */
+        swapTimeoutMs: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+        /** Keep the pre-restore database as <db>_old_<id> after a successful run. */
+        keepOldDb: flag.default(false),
+        /** Finished runs kept in the journal. */
+        keepRuns: z.coerce.number().int().min(1).max(10_000).default(50),
       })
       .strict()
       .default({}),

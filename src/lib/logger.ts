@@ -29,14 +29,26 @@ const msgField = winston.format((info) => {
 
 let root: Logger | undefined;
 
+/** "06:15:02 warn  message  key=value" for a person at a terminal. */
+const humanLine = winston.format.printf((info) => {
+  const { level, msg, timestamp, ...fields } = info as Record<string, unknown>;
+  const time = typeof timestamp === 'string' ? timestamp.slice(11, 19) : '';
+  const extra = Object.entries(fields)
+    .filter(([k]) => typeof k === 'string' && k !== 'message')
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${time} ${String(level).padEnd(5)} ${String(msg)}${extra ? `  ${extra}` : ''}`;
+});
+
 /**
- * One JSON object a line on stderr, so stdout stays free for the command's result. The daemon's
- * stderr goes to journald.
+ * Logs go to stderr, so stdout stays free for the command's result: one JSON object a line
+ * (what the daemon's journald and any machine reads), or readable lines when `human` is set
+ * (stderr is a terminal).
  */
-export function createLogger(level: LogLevel = 'info', stream: NodeJS.WritableStream = process.stderr): Logger {
+export function createLogger(level: LogLevel = 'info', stream: NodeJS.WritableStream = process.stderr, opts: { human?: boolean } = {}): Logger {
   return winston.createLogger({
     level,
-    format: winston.format.combine(winston.format.timestamp(), redact(), msgField(), winston.format.json()),
+    format: winston.format.combine(winston.format.timestamp(), redact(), msgField(), opts.human ? humanLine : winston.format.json()),
     transports: [new winston.transports.Stream({ stream })],
   });
 }

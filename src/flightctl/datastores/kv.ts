@@ -8,6 +8,8 @@ export interface KvEndpoint {
   port: number;
   password?: string | undefined;
   connectTimeoutMs?: number;
+  /** Database index to select (0 unless keys are staged in a spare one). */
+  db?: number;
 }
 
 function describe(ep: KvEndpoint): string {
@@ -64,6 +66,8 @@ export async function connectKv(ep: KvEndpoint, logger?: Logger): Promise<Redis>
         logger?.warn('the KV store requires no credentials; the KV credential from the environment is not used');
       });
     }
+    // SELECT only after AUTH: a server with credentials refuses it before.
+    if (ep.db) await redis.select(ep.db);
     await redis.ping();
   } catch (err) {
     redis.disconnect();

@@ -17,7 +17,15 @@ export interface KvOptions {
   /** Keys per pipeline round trip. */
   batchSize: number;
   signal?: AbortSignal | undefined;
-  onProgress?: ((keysWritten: number) => void) | undefined;
+  /** Awaited between batches (a test's fault injection pauses the writes there). */
+  onProgress?: ((keysWritten: number, expected: number) => Promise<void> | void) | undefined;
+  /**
+   * What is emptied first: 'all' (FLUSHALL, what Flight Control's own preparation does) or 'db'
+   * (only the selected database: keys staged in a spare database while the services still run).
+   */
+  flush?: 'all' | 'db';
+  /** Total expected, when the caller already counted it (for progress reports). */
+  expected?: number;
 }
 
 export interface KvResult {
@@ -33,7 +41,7 @@ export async function countAwaitingReconnectKeys(db: pg.Client): Promise<number>
 
 type Row = { org: string; name: string };
 
-function writeBatch(redis: Redis, rows: Row[]): Promise<{ written: number; present: number }> {
+export function writeBatch(redis: Redis, rows: Row[]): Promise<{ written: number; present: number }> {
   const keys = rows.map((r) => awaitingReconnectKey(r.org, r.name));
   const pipeline = redis.pipeline();
   for (const key of keys) pipeline.setnx(key, 'true');
@@ -65,7 +73,7 @@ export async function writeAwaitingReconnectKeys(db: pg.Client, redis: Redis, op
     p.catch((err: unknown) => {
       throw classifyKvError(err, opts.kvEndpoint);
     });
-  await kv(redis.flushall());
+  await kv(opts.flush === 'db' ? redis.flushdb() : redis.flushall());
   const cursor = db.query(new Cursor<Row>(DEVICE_NAMES));
   let expected = 0;
   let written = 0;
@@ -77,10 +85,10 @@ export async function writeAwaitingReconnectKeys(db: pg.Client, redis: Redis, op
       const [rows] = await Promise.all([cursor.read(opts.batchSize), inflight]);
       if (rows.length === 0) break;
       expected += rows.length;
-      inflight = kv(writeBatch(redis, rows)).then((r) => {
+      inflight = kv(writeBatch(redis, rows)).then(async (r) => {
         written += r.written;
         presentInBatches += r.present;
-        opts.onProgress?.(written);
+        await opts.onProgress?.(written, opts.expected ?? expected);
       });
     }
     await inflight;
@@ -98,4 +106,52 @@ export async function writeAwaitingReconnectKeys(db: pg.Client, redis: Redis, op
     );
   }
   return { kvKeysWritten: written, kvKeysPresent: total };
+}
+
+export interface KvCheck {
+  /** Keys the devices need. */
+  expected: number;
+  /** Of those, present in the selected database. */
+  present: number;
+  /** Keys in the whole store (every database) beyond those: FLUSHALL would remove them. */
+  other: number;
+}
+
+/**
+ * Read-only: whether the store already holds exactly what the KV part would leave (every key,
+ * nothing else), so that a second run can report `ok` instead of flushing again.
+ */
+export async function checkAwaitingReconnectKeys(db: pg.Client, redis: Redis, opts: Pick<KvOptions, 'kvEndpoint' | 'batchSize' | 'signal'>): Promise<KvCheck> {
+  const kv = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((err: unknown) => {
+      throw classifyKvError(err, opts.kvEndpoint);
+    });
+  const cursor = db.query(new Cursor<Row>(DEVICE_NAMES));
+  let expected = 0;
+  let present = 0;
+  try {
+    for (;;) {
+      if (opts.signal?.aborted) throw new RestoreError('RESTORE_ERR_CANCELLED', 'interrupted while checking the awaiting-reconnect keys');
+      const rows = await cursor.read(opts.batchSize);
+      if (rows.length === 0) break;
+      expected += rows.length;
+      present += Number(await kv(redis.exists(...rows.map((r) => awaitingReconnectKey(r.org, r.name)))));
+    }
+  } finally {
+    await cursor.close().catch(() => undefined);
+  }
+  const total = keyspaceTotal(await kv(redis.info('keyspace')));
+  return { expected, present, other: Math.max(0, total - present) };
+}
+
+/** Sum of keys over every database of `INFO keyspace` ("db0:keys=5,expires=0,avg_ttl=0"). */
+export function keyspaceTotal(info: string): number {
+  let total = 0;
+  for (const m of info.matchAll(/^db\d+:keys=(\d+)/gm)) total += Number(m[1]);
+  return total;
+}
+
+/** Database indexes that hold keys, from `INFO keyspace`. */
+export function keyspaceDatabases(info: string): number[] {
+  return [...info.matchAll(/^db(\d+):keys=\d+/gm)].map((m) => Number(m[1]));
 }

@@ -17,6 +17,8 @@ export interface PrepareOptions {
   kvBatchSize: number;
   logger: Logger;
   signal?: AbortSignal | undefined;
+  /** Progress of the key writes (awaited between batches). */
+  onKeys?: ((written: number, expected: number) => Promise<void> | void) | undefined;
 }
 
 export interface PrepareResult {
@@ -89,12 +91,14 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
           logger.info('flushing the KV store and writing awaiting-reconnect keys');
           // A million devices take tens of seconds: say how far it got, every few seconds.
           let lastReport = performance.now();
-          const onProgress = (written: number) => {
+          const expected = opts.onKeys ? await countAwaitingReconnectKeys(db) : undefined;
+          const onProgress = async (written: number, total: number) => {
+            await opts.onKeys?.(written, total);
             if (performance.now() - lastReport < 5000) return;
             lastReport = performance.now();
             logger.info('awaiting-reconnect keys in progress', { kvKeysWritten: written });
           };
-          const kv = await writeAwaitingReconnectKeys(db, redis, { kvEndpoint: opts.kv, batchSize: opts.kvBatchSize, signal: opts.signal, onProgress });
+          const kv = await writeAwaitingReconnectKeys(db, redis, { kvEndpoint: opts.kv, batchSize: opts.kvBatchSize, signal: opts.signal, onProgress, expected });
           result.kvKeysWritten = kv.kvKeysWritten;
           result.timings.kvMs = Math.round(performance.now() - kvStart);
           logger.info('awaiting-reconnect keys written', { kvKeysWritten: kv.kvKeysWritten });

@@ -22,7 +22,10 @@ export interface ExecOptions {
   /** Environment of the exec'd process; goes over the API, never into any argv. */
   env?: Record<string, string>;
   user?: string;
+  /** 0: no time limit (a dump load of many GB); the signal still ends it. Default 600 000. */
   timeoutMs?: number;
+  /** Ends the exec: the connection is closed, so the process sees EOF on stdin. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface ExecResult {
@@ -97,6 +100,19 @@ export class PodmanClient {
     };
   }
 
+  /** The image a container runs and its labels (undefined when the container does not exist). */
+  async containerImage(name: string): Promise<{ image: string; labels: Record<string, string> } | undefined> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.docker.getContainer(name).inspect();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw this.isConnError(err) ? this.unreachable(err) : err;
+    }
+    const image = (info as unknown as { ImageName?: string }).ImageName || info.Config?.Image || '';
+    return { image, labels: { ...(info.Config?.Labels ?? {}) } };
+  }
+
   /** Like inspectContainer, but a missing or stopped container is a clear error. */
   async requireRunning(name: string, network = 'flightctl'): Promise<ContainerInfo> {
     const info = await this.inspectContainer(name, network);
@@ -149,22 +165,31 @@ export class PodmanClient {
         stream.write(input);
         halfClose(stream);
       } else if (input) {
-        input.on('data', (c) => stream.write(c));
+        // pipe() waits for the socket to drain: a dump of many GB never piles up in memory.
+        input.pipe(stream as unknown as NodeJS.WritableStream, { end: false });
         input.on('end', () => halfClose(stream));
         input.on('error', (e) => stream.emit('error', e));
       }
     }
     const timeoutMs = opts.timeoutMs ?? 600_000;
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     try {
       await Promise.race([
         ended,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new RestoreError('RESTORE_ERR_EXEC_FAILED', `exec in ${container} did not finish within ${timeoutMs} ms`, { container })), timeoutMs);
+          if (timeoutMs > 0) {
+            timer = setTimeout(() => reject(new RestoreError('RESTORE_ERR_EXEC_FAILED', `exec in ${container} did not finish within ${timeoutMs} ms`, { container })), timeoutMs);
+          }
+          onAbort = () => reject(new RestoreError('RESTORE_ERR_CANCELLED', `exec in ${container} was interrupted`, { container }));
+          if (opts.signal?.aborted) onAbort();
+          else opts.signal?.addEventListener('abort', onAbort, { once: true });
         }),
       ]);
     } finally {
       clearTimeout(timer);
+      if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
+      if (opts.stdin && typeof opts.stdin === 'object' && 'unpipe' in opts.stdin) (opts.stdin as Readable).unpipe();
       (stream as unknown as { destroy?: () => void }).destroy?.();
     }
     // The exit code can lag the end of the stream by a moment.

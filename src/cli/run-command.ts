@@ -1,0 +1,103 @@
+import { userInfo } from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { ERROR_CATALOGUE, type ErrorCode } from '../lib/errors.js';
+import { recover, runRestore } from '../runbook/restore/restore.js';
+import { QuadletTarget } from '../targets/quadlet/quadlet-target.js';
+import { action, reportFailure, type CommandContext } from './command-runner.js';
+import { hostOptions } from './host-options.js';
+import { jsonPrinter, terminalPrinter } from './run-output.js';
+
+export function requester(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return `cli:uid-${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
+/** People at a terminal get lines and bars; anything else (a pipe, a file, --json) gets JSON. */
+export function wantsJson(ctx: CommandContext): boolean {
+  return ctx.json || process.stdout.isTTY !== true;
+}
+
+interface RunFlags {
+  dump?: string;
+  check?: boolean;
+  force?: boolean;
+}
+
+/**
+ * SIGINT/SIGTERM end the run at its next safe point and run the finalizers (start what was
+ * stopped, remove drop-ins, roll back or complete the databases); a second signal is only noted.
+ */
+function abortOnSignals(what: string): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(controller.signal.aborted ? `${sig} again: still ${what}\n` : `${sig} received: stopping at the next safe point, then ${what}\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  return { signal: controller.signal, dispose: () => process.off('SIGINT', onSignal).off('SIGTERM', onSignal) };
+}
+
+export function registerRun(program: Command): void {
+  hostOptions(
+    program
+      .command('run')
+      .description('Restore Flight Control on this Quadlets host: check, load the dump beside the live database, prepare it, then stop, swap, start (see the README)')
+      .option('--dump <file>', 'a pg_dump of the flightctl database (plain SQL or custom format); without it the live database is prepared in place')
+      .option('--check', 'report what a real run would change; stop, write and rename nothing')
+      .option('--force', 'go on when the running Flight Control or the dump is of a version this agent does not support')
+      .option('--keep-old-db', 'keep the pre-restore database as <db>_old_<id> after a successful run')
+      .option('--jobs <n>', 'pg_restore jobs for a custom-format dump (default 4)')
+      .option('--db-name <name>', 'the database to restore (default flightctl)')
+      .option('--strategy <strategy>', 'how the database and KV store are reached: container-ip (default) or publish-dropin'),
+  ).action(
+    action(async (ctx: CommandContext, opts: RunFlags) => {
+      const json = wantsJson(ctx);
+      const printer = json ? jsonPrinter(ctx.print) : terminalPrinter(ctx.print);
+      const target = new QuadletTarget(ctx.config.host, ctx.config.db.user);
+      const signals = abortOnSignals('running the finalizers');
+      try {
+        const run = await runRestore(
+          { config: ctx.config, logger: ctx.logger, target, signal: signals.signal, onEvent: (e) => printer.onEvent(e) },
+          {
+            dump: opts.dump ? path.resolve(opts.dump) : undefined,
+            check: opts.check === true,
+            force: opts.force === true,
+            keepOldDb: ctx.config.restore.keepOldDb,
+            requestedBy: requester(),
+          },
+        );
+        if (run.phase !== 'Succeeded' && run.error) {
+          const code = (run.error.code in ERROR_CATALOGUE ? run.error.code : 'RESTORE_ERR_INTERNAL') as ErrorCode;
+          reportFailure(code, run.error.message);
+        }
+      } finally {
+        signals.dispose();
+        target.close();
+      }
+    }),
+  );
+
+  hostOptions(
+    program.command('recover').description('Finish a run that was interrupted (crash, kill, reboot): start what it stopped, remove drop-ins, roll back or complete the databases'),
+  ).action(
+    action(async (ctx: CommandContext) => {
+      const target = new QuadletTarget(ctx.config.host, ctx.config.db.user);
+      try {
+        const report = await recover({ config: ctx.config, logger: ctx.logger, target }, `recover (${requester()})`);
+        if (wantsJson(ctx)) return ctx.print(`${JSON.stringify(report)}\n`);
+        if (report.ok) return ctx.print('ok: nothing to recover\n');
+        for (const r of report.recovered) {
+          ctx.print(`run ${r.runId}: ${r.phase}\n`);
+          for (const a of r.actions) ctx.print(`  ${a}\n`);
+        }
+        for (const l of report.leftovers) ctx.print(`${l}\n`);
+      } finally {
+        target.close();
+      }
+    }),
+  );
+}

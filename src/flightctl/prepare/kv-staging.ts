@@ -1,0 +1,89 @@
+import type pg from 'pg';
+import type { Logger } from 'winston';
+import { RestoreError } from '../../lib/errors.js';
+import { classifyKvError, connectKv, withKv, type KvEndpoint } from '../datastores/kv.js';
+import { countAwaitingReconnectKeys, keyspaceDatabases, writeAwaitingReconnectKeys } from './kv-keys.js';
+
+/**
+ * The KV part split in two, so that nothing growing with the fleet happens while the services are
+ * stopped: the keys of the restored database are written into a spare KV database (Flight
+ * Control only uses database 0) while the services still run, then swapped in with SWAPDB, which
+ * takes constant time.
+ */
+export interface StageOptions {
+  kv: KvEndpoint;
+  stagingDb: number;
+  batchSize: number;
+  signal?: AbortSignal | undefined;
+  onProgress?: (written: number, expected: number) => Promise<void> | void;
+  logger?: Logger;
+}
+
+/** Empties the spare database, then writes and verifies every key there. */
+export async function stageAwaitingReconnectKeys(db: pg.Client, opts: StageOptions): Promise<number> {
+  if (opts.stagingDb === 0) throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', 'kv.stagingDb must not be 0: database 0 is the one Flight Control uses');
+  const expected = await countAwaitingReconnectKeys(db);
+  const redis = await connectKv({ ...opts.kv, db: opts.stagingDb }, opts.logger);
+  try {
+    const r = await writeAwaitingReconnectKeys(db, redis, {
+      kvEndpoint: opts.kv,
+      batchSize: opts.batchSize,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+      flush: 'db',
+      expected,
+    });
+    return r.kvKeysWritten;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Whether the server refused SWAPDB itself (too old, or renamed away), not the data. */
+function isSwapUnsupported(err: unknown): boolean {
+  return /unknown command|ERR unknown|command not allowed|NOPERM/i.test(String((err as Error)?.message));
+}
+
+export type SwapOutcome = { swapped: true; keys: number } | { swapped: false; reason: string };
+
+/**
+ * SWAPDB 0 <staging>, then every other database emptied: the store ends exactly as after
+ * FLUSHALL and the keys. The count in database 0 is verified against what was staged.
+ */
+export async function swapInStagedKeys(kvEp: KvEndpoint, stagingDb: number, expected: number): Promise<SwapOutcome> {
+  return withKv(kvEp, async (redis) => {
+    await redis.select(stagingDb);
+    const inStaging = await redis.dbsize();
+    await redis.select(0);
+    if (inStaging !== expected) {
+      throw new RestoreError('RESTORE_ERR_KV_VERIFY', `the spare KV database ${stagingDb} holds ${inStaging} keys, ${expected} were staged`, { expected, found: inStaging });
+    }
+    try {
+      await redis.call('SWAPDB', '0', String(stagingDb));
+    } catch (err) {
+      if (isSwapUnsupported(err)) return { swapped: false, reason: `the KV store refused SWAPDB (${String((err as Error).message).split('\n')[0]})` };
+      throw classifyKvError(err, kvEp);
+    }
+    // The old content is now in the spare database; it and anything in other databases goes.
+    for (const n of keyspaceDatabases(await redis.info('keyspace'))) {
+      if (n === 0) continue;
+      await redis.select(n);
+      await redis.call('FLUSHDB', 'ASYNC');
+    }
+    await redis.select(0);
+    const keys = await redis.dbsize();
+    if (keys !== expected) {
+      throw new RestoreError('RESTORE_ERR_KV_VERIFY', `expected ${expected} awaiting-reconnect keys in the KV store after SWAPDB, found ${keys}`, { expected, found: keys });
+    }
+    return { swapped: true, keys };
+  });
+}
+
+/** Empties the spare database (a rolled-back run); a store without it is fine. */
+export async function clearStagingDb(kvEp: KvEndpoint, stagingDb: number): Promise<void> {
+  if (stagingDb === 0) return;
+  await withKv(kvEp, async (redis) => {
+    await redis.select(stagingDb);
+    await redis.call('FLUSHDB', 'ASYNC');
+  });
+}

@@ -1,0 +1,88 @@
+import type { Config } from '../../config/schema.js';
+import type { DumpFile } from '../../flightctl/database/dump-format.js';
+import type { SwapNames } from '../../flightctl/database/swap-sql.js';
+import type { KvEndpoint } from '../../flightctl/datastores/kv.js';
+import type { PostgresEndpoint } from '../../flightctl/datastores/postgres.js';
+import type { LastSeenLocation } from '../../flightctl/prepare/schema.js';
+import { RestoreError } from '../../lib/errors.js';
+import type { DataEndpoints, RestoreTarget } from '../../targets/target.js';
+import type { IntentFile } from '../intent.js';
+import type { Run } from '../run-model.js';
+import type { StepRuntime } from '../runner.js';
+
+export interface RestoreOptions {
+  dump?: string | undefined;
+  force: boolean;
+  keepOldDb: boolean;
+}
+
+/** What the steps of one run learn and hand on to the later ones. */
+export interface RestoreState {
+  dump?: DumpFile;
+  /** Schema generation of the running Flight Control, when its version could be told. */
+  runningSchema?: LastSeenLocation;
+  /** The application services are stopped by this run (the downtime window is open). */
+  window: boolean;
+  /** publish-dropin: the lease that publishes db and kv, held inside the window only. */
+  windowLease?: DataEndpoints;
+  staged?: { db: number; keys: number };
+  swapped: boolean;
+  /** Without a dump: the checks found nothing to change, so nothing is stopped either. */
+  nothingToDo?: boolean;
+  /** Without a dump: whether anything needs the services stopped (the checks of the later steps). */
+  windowWork?: boolean;
+  /** Without a dump: the KV store already holds exactly the keys (set by the window check). */
+  kvComplete?: boolean;
+  stoppedAt?: number;
+}
+
+export interface RestoreContext extends StepRuntime {
+  run: Run;
+  config: Readonly<Config>;
+  target: RestoreTarget;
+  intent: IntentFile;
+  names: SwapNames;
+  options: RestoreOptions;
+  state: RestoreState;
+  /** The data stores as reachable now: through the window lease with publish-dropin. */
+  endpoints(): Promise<DataEndpoints>;
+  /** Whether the data stores can be reached over the network at this point of the run. */
+  canConnect(): boolean;
+  dbEndpoint(ep: DataEndpoints, database: string): Promise<PostgresEndpoint>;
+  kvEndpoint(ep: DataEndpoints): Promise<KvEndpoint>;
+}
+
+export function createRestoreContext(
+  runtime: StepRuntime,
+  deps: { run: Run; config: Readonly<Config>; target: RestoreTarget; intent: IntentFile; names: SwapNames; options: RestoreOptions },
+): RestoreContext {
+  const state: RestoreState = { window: false, swapped: false };
+  const { target, config } = deps;
+  const canConnect = () => !target.disruptiveEndpoints || state.window;
+  return {
+    ...deps,
+    check: runtime.check,
+    signal: runtime.signal,
+    logger: runtime.logger,
+    progress: (p) => runtime.progress(p),
+    warn: (text) => runtime.warn(text),
+    state,
+    canConnect,
+    async endpoints(): Promise<DataEndpoints> {
+      if (!target.disruptiveEndpoints) return target.endpoints();
+      if (!state.window) {
+        throw new RestoreError('RESTORE_ERR_INTERNAL', 'publish-dropin endpoints were asked for outside the stop window');
+      }
+      state.windowLease ??= await target.endpoints();
+      return state.windowLease;
+    },
+    async dbEndpoint(ep: DataEndpoints, database: string): Promise<PostgresEndpoint> {
+      const creds = await target.credentials();
+      return { host: ep.db.host, port: ep.db.port, database, user: creds.dbUser, password: creds.dbPassword, connectTimeoutMs: config.db.connectTimeoutMs };
+    },
+    async kvEndpoint(ep: DataEndpoints): Promise<KvEndpoint> {
+      const creds = await target.credentials();
+      return { host: ep.kv.host, port: ep.kv.port, password: creds.kvPassword, connectTimeoutMs: config.kv.connectTimeoutMs };
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import type { Logger } from 'winston';
+import type { Config } from '../../config/schema.js';
+import { swapNames } from '../../flightctl/database/swap-sql.js';
+import type { RestoreTarget } from '../../targets/target.js';
+import { acquireHostLock } from '../host-lock.js';
+import { IntentFile } from '../intent.js';
+import { RunJournal } from '../journal.js';
+import type { Run, RunEvent } from '../run-model.js';
+import { executeRun, newRunId, runSuffix } from '../runner.js';
+import { createRestoreContext, type RestoreContext } from './context.js';
+import { restorePlan } from './plan.js';
+import { recoverHost, type RecoveryReport } from './recovery.js';
+import { settle } from './settle.js';
+
+export interface RestoreRequest {
+  dump?: string | undefined;
+  check: boolean;
+  force: boolean;
+  keepOldDb: boolean;
+  /** Who asked: "cli:root", later the JWT subject. */
+  requestedBy: string;
+}
+
+export interface EngineDeps {
+  config: Readonly<Config>;
+  logger: Logger;
+  target: RestoreTarget;
+  signal: AbortSignal;
+  onEvent?(event: RunEvent): void;
+  /** Called with the run once it is recorded, before its first step. */
+  onRun?(run: Run): void;
+}
+
+function newRun(deps: EngineDeps, req: RestoreRequest): Run {
+  const id = newRunId();
+  const plan = restorePlan({ dump: !!req.dump, disruptiveEndpoints: deps.target.disruptiveEndpoints });
+  return {
+    id,
+    phase: 'Pending',
+    check: req.check,
+    target: deps.target.kind,
+    options: { dump: req.dump, force: req.force, keepOldDb: req.keepOldDb, database: deps.config.db.name, endpointStrategy: deps.target.endpointStrategy },
+    plan: plan.map((s) => s.name),
+    steps: [],
+    requestedBy: req.requestedBy,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    finalizers: [],
+  };
+}
+
+/**
+ * One restore: under the host lock (a check run takes none: it changes nothing), after finishing
+ * whatever an earlier process left, with the intent recorded before the first change and the
+ * finalizers after the last.
+ */
+export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise<Run> {
+  const { config, target, logger } = deps;
+  const stateDir = config.host.stateDir;
+  const journal = new RunJournal(stateDir);
+  const intentFile = new IntentFile(stateDir);
+  const lock = req.check ? undefined : await acquireHostLock(stateDir, 'restore run');
+  try {
+    if (req.check) {
+      const pending = await intentFile.read();
+      if (pending) logger.warn(`run ${pending.runId} was interrupted and is not recovered yet; a real run (or recover) finishes it first`);
+    } else {
+      await recoverHost({ target, intentFile, config, logger }, journal, 'the next run');
+    }
+    const run = newRun(deps, req);
+    const names = swapNames(config.db.name, runSuffix(run.id));
+    if (!req.check) {
+      await intentFile.write({
+        version: 1,
+        runId: run.id,
+        pid: process.pid,
+        startedAt: run.startedAt,
+        withDump: !!req.dump,
+        keepOldDb: req.keepOldDb,
+        database: { name: names.live },
+        liveTouched: false,
+      });
+    }
+    await journal.save(run);
+    deps.onRun?.(run);
+    const steps = restorePlan({ dump: !!req.dump, disruptiveEndpoints: target.disruptiveEndpoints });
+    const finished = await executeRun<RestoreContext>({
+      run,
+      steps,
+      journal,
+      logger,
+      signal: deps.signal,
+      onEvent: deps.onEvent,
+      context: (runtime) => createRestoreContext(runtime, { run, config, target, intent: intentFile, names, options: { dump: req.dump, force: req.force, keepOldDb: req.keepOldDb } }),
+      finalize: async (outcome, ctx) => {
+        if (req.check) return [];
+        if (outcome === 'succeeded') {
+          await intentFile.clear();
+          return [];
+        }
+        logger.warn('the run did not finish: running the finalizers', { runId: run.id, outcome });
+        return settle({ target, intentFile, config, logger, windowLease: ctx.state.windowLease }, await intentFile.read());
+      },
+    });
+    await journal.prune(config.restore.keepRuns).catch(() => undefined);
+    return finished;
+  } finally {
+    await lock?.release();
+  }
+}
+
+/** `recover`: finishes an interrupted run (what `run` does first), under the host lock. */
+export async function recover(deps: Omit<EngineDeps, 'signal' | 'onEvent' | 'onRun'>, by: string): Promise<RecoveryReport> {
+  const stateDir = deps.config.host.stateDir;
+  const lock = await acquireHostLock(stateDir, 'recover');
+  try {
+    return await recoverHost({ target: deps.target, intentFile: new IntentFile(stateDir), config: deps.config, logger: deps.logger }, new RunJournal(stateDir), by);
+  } finally {
+    await lock.release();
+  }
+}
+

@@ -1,0 +1,130 @@
+import type { Logger } from 'winston';
+import type { Config } from '../../config/schema.js';
+import { dropDatabaseSql, ident } from '../../flightctl/database/swap-sql.js';
+import { connectKv, type KvEndpoint } from '../../flightctl/datastores/kv.js';
+import { withPostgres, type PostgresEndpoint } from '../../flightctl/datastores/postgres.js';
+import { checkAwaitingReconnectKeys } from '../../flightctl/prepare/kv-keys.js';
+import { clearStagingDb } from '../../flightctl/prepare/kv-staging.js';
+import { prepare } from '../../flightctl/prepare/prepare.js';
+import { asRestoreError, RestoreError } from '../../lib/errors.js';
+import type { DataEndpoints, RestoreTarget } from '../../targets/target.js';
+import type { IntentFile, RunIntent } from '../intent.js';
+import { existingDatabases } from './steps-database.js';
+import { servicesError } from './steps-services.js';
+
+export interface SettleDeps {
+  target: RestoreTarget;
+  intentFile: IntentFile;
+  config: Readonly<Config>;
+  logger: Logger;
+  /** publish-dropin: the lease the run holds, if any (released here). */
+  windowLease?: DataEndpoints | undefined;
+}
+
+/**
+ * The finalizers: what a run that did not finish leaves is undone or completed, from the durable
+ * intent alone, so the same code serves a failed run, a signal, and the next start after a crash.
+ *   - before the live database was touched: roll back (drop the temporary database and the dump
+ *     copy, empty the spare KV database);
+ *   - after: complete (the live database holds marked devices: without their keys they would stay
+ *     AwaitingReconnect forever), keeping the previous database;
+ *   - always: remove the drop-ins, start what was stopped.
+ * Every action is tried even when an earlier one fails; the intent is cleared only when all
+ * succeeded. Answers what it did; throws RESTORE_ERR_RECOVERY_INCOMPLETE (with the actions).
+ */
+export async function settle(deps: SettleDeps, intent: RunIntent | undefined): Promise<string[]> {
+  const actions: string[] = [];
+  const problems: RestoreError[] = [];
+  let lease = deps.windowLease;
+  const attempt = async (what: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      const e = asRestoreError(err);
+      problems.push(e);
+      actions.push(`could not ${what}: ${e.code}: ${e.message}`);
+    }
+  };
+  const endpoints = async () => (lease ??= await deps.target.endpoints());
+  if (intent) await attempt('settle the databases', () => settleData(deps, intent, actions, endpoints));
+  await attempt('remove the drop-ins', async () => {
+    if (lease) actions.push(...(await lease.release()));
+    actions.push(...(await deps.target.removeLeftovers()));
+  });
+  await attempt('start the stopped services', async () => {
+    if (!(await deps.target.stoppedByAgent()).length) return;
+    const changes = await deps.target.startServices();
+    const started = changes.filter((c) => c.action === 'started').map((c) => c.unit);
+    if (started.length) actions.push(`started ${started.join(', ')}`);
+    const err = servicesError('start', changes);
+    if (err) throw err;
+  });
+  if (problems.length) {
+    throw new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `finalizers could not finish: ${problems.map((p) => p.message).join('; ')}`, { actions });
+  }
+  if (intent) await deps.intentFile.clear();
+  return actions;
+}
+
+async function settleData(deps: SettleDeps, intent: RunIntent, actions: string[], endpoints: () => Promise<DataEndpoints>): Promise<void> {
+  const { target } = deps;
+  const names = intent.database;
+  if (names.containerFile) {
+    await target.database.removeFile(names.containerFile);
+    actions.push(`removed the dump copy ${names.containerFile} from the database container`);
+    names.containerFile = undefined;
+  }
+  const kvEndpoint = async (): Promise<KvEndpoint> => {
+    const [ep, creds] = await Promise.all([endpoints(), target.credentials()]);
+    return { host: ep.kv.host, port: ep.kv.port, password: creds.kvPassword, connectTimeoutMs: deps.config.kv.connectTimeoutMs };
+  };
+  const exist = await existingDatabases({ target }, [names.name, names.temp, names.old].filter((n): n is string => !!n));
+  const swapped = !!names.old && exist.has(names.old);
+  if (!swapped && !exist.has(names.name)) {
+    throw new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `neither ${names.name} nor a previous copy of it exists; restore it by hand`);
+  }
+  if (!intent.liveTouched || (intent.withDump && !swapped)) {
+    // Nothing reached the live database: roll back.
+    if (names.temp && exist.has(names.temp)) {
+      await target.database.sql(dropDatabaseSql(names.temp));
+      actions.push(`dropped the temporary database ${names.temp}${intent.withDump ? `; ${names.name} is the original database` : ''}`);
+    }
+    if (intent.kvStagingDb) {
+      await clearStagingDb(await kvEndpoint(), intent.kvStagingDb);
+      actions.push(`emptied the spare KV database ${intent.kvStagingDb}`);
+    }
+    return;
+  }
+  if (!exist.has(names.name) && names.old) {
+    // Cannot happen with the one-transaction swap, but never leave the host without its database.
+    await target.database.sql(`ALTER DATABASE ${ident(names.old)} RENAME TO ${ident(names.name)};\n`);
+    actions.push(`renamed ${names.old} back to ${names.name}`);
+    return;
+  }
+  // The live database holds (or may hold) marked devices: complete the preparation.
+  const creds = await target.credentials();
+  const ep = await endpoints();
+  const db: PostgresEndpoint = { host: ep.db.host, port: ep.db.port, database: names.name, user: creds.dbUser, password: creds.dbPassword, connectTimeoutMs: deps.config.db.connectTimeoutMs };
+  const kv = await kvEndpoint();
+  const complete = await withPostgres(db, async (c) => {
+    const redis = await connectKv(kv, deps.logger);
+    try {
+      const k = await checkAwaitingReconnectKeys(c, redis, { kvEndpoint: kv, batchSize: deps.config.prepare.kvBatchSize });
+      return k.present === k.expected && k.other === 0;
+    } finally {
+      redis.disconnect();
+    }
+  });
+  // Without a dump the SQL part may not have committed; it is idempotent, so run it again.
+  const parts = { sql: !intent.withDump, kv: !complete };
+  if (parts.sql || parts.kv) {
+    const r = await prepare({ db, kv, check: false, parts, kvBatchSize: deps.config.prepare.kvBatchSize, logger: deps.logger });
+    actions.push(
+      `completed the preparation of ${names.name}: ${parts.sql ? `${r.devicesUpdated} more devices marked, ` : ''}${parts.kv ? `${r.kvKeysWritten} awaiting-reconnect keys written` : 'the keys were complete'}`,
+    );
+  } else {
+    actions.push(`${names.name} is the prepared, restored database and the KV store holds its keys`);
+  }
+  if (swapped) actions.push(`kept the previous database as ${names.old}: drop it when the restored one is confirmed (DROP DATABASE ${ident(names.old!)})`);
+}
+

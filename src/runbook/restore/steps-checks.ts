@@ -1,0 +1,88 @@
+import { inspectDump } from '../../flightctl/database/dump-format.js';
+import { literal } from '../../flightctl/database/swap-sql.js';
+import { withKv } from '../../flightctl/datastores/kv.js';
+import { withPostgres } from '../../flightctl/datastores/postgres.js';
+import { DEVICE_SUMMARY_JSON_SQL, parseSummaryJson } from '../../flightctl/devices/summary-sql.js';
+import { judgeVersion, SUPPORTED_RANGE_TEXT } from '../../flightctl/versions.js';
+import { RestoreError } from '../../lib/errors.js';
+import type { Step, StepOutcome } from '../runner.js';
+import type { RestoreContext } from './context.js';
+import { formatBytes } from './format.js';
+
+/** Read-only, the same in check mode: nothing destructive starts before all of this holds. */
+async function preflight(ctx: RestoreContext): Promise<StepOutcome> {
+  const { target, names } = ctx;
+  const host = await target.preflight();
+  for (const w of host.warnings) ctx.warn(w);
+  const live = (
+    await target.database.sql(
+      `SELECT pg_database_size(datname), current_setting('data_directory') FROM pg_database WHERE datname = ${literal(names.live)};\n` +
+        `SELECT count(*) FROM pg_database WHERE datname LIKE ${literal(`${names.live}\\_restore\\_%`)};\n`,
+    )
+  )
+    .trim()
+    .split('\n');
+  if (live.length < 2 || !live[0]!.includes('|')) {
+    throw new RestoreError('RESTORE_ERR_DB_NOT_FLIGHTCTL', `database ${names.live} does not exist in the flightctl-db container`, { database: names.live });
+  }
+  const [sizeText, dataDir] = live[0]!.split('|');
+  const liveSize = Number(sizeText);
+  if (Number(live[1]) > 0) ctx.warn(`${live[1]} temporary database(s) ${names.live}_restore_* from an earlier run exist; run "flightctl-restore-agent recover" or drop them`);
+
+  const parts = [host.msg, `database ${names.live} ${formatBytes(liveSize)}`];
+  if (ctx.canConnect()) {
+    // With the credentials, over the network, exactly as the later steps will connect.
+    const ep = await ctx.endpoints();
+    await withPostgres(await ctx.dbEndpoint(ep, names.live), (c) => c.query('SELECT 1'));
+    await withKv(await ctx.kvEndpoint(ep), (r) => r.ping());
+    parts.push('database and KV store reachable with the secrets');
+  } else {
+    ctx.warn(
+      'publish-dropin: the database and the KV store restart to publish their ports, so they are reached only inside the stop window; prepare-database moves into it and the keys are written there (no staging)',
+    );
+  }
+  const data: Record<string, unknown> = { ...host.data, database: names.live, databaseBytes: liveSize };
+  if (ctx.options.dump) {
+    const dump = await inspectDump(ctx.options.dump);
+    ctx.state.dump = dump;
+    const free = await target.database.freeBytes(dataDir!);
+    // A second copy of the database must fit; a custom-format dump is also copied next to it.
+    const needed = Math.ceil(liveSize * ctx.config.restore.spaceFactor) + (dump.format === 'custom' ? dump.size : 0);
+    if (free < needed) {
+      throw new RestoreError(
+        'RESTORE_ERR_INSUFFICIENT_SPACE',
+        `the database volume has ${formatBytes(free)} free, the restore needs ${formatBytes(needed)} (${ctx.config.restore.spaceFactor} x ${formatBytes(liveSize)} of ${names.live}${dump.format === 'custom' ? ' + the dump copy' : ''})`,
+        { free, needed },
+      );
+    }
+    parts.push(`dump ${dump.format === 'plain' ? 'plain SQL' : 'custom format'} ${formatBytes(dump.size)}`, `${formatBytes(free)} free, ${formatBytes(needed)} needed`);
+    Object.assign(data, { dumpFormat: dump.format, dumpBytes: dump.size, freeBytes: free, neededBytes: needed });
+  }
+  try {
+    ctx.run.devices = { ...ctx.run.devices, before: parseSummaryJson(await target.database.sql(DEVICE_SUMMARY_JSON_SQL, { database: names.live })) };
+  } catch (err) {
+    // A database without Flight Control's tables can still be replaced by a dump.
+    ctx.warn(`no device summary of ${names.live}: ${(err as Error).message}`);
+  }
+  return { changed: false, msg: parts.join('; '), data };
+}
+
+async function versionCheck(ctx: RestoreContext): Promise<StepOutcome> {
+  const running = await ctx.target.runningVersion();
+  const verdict = judgeVersion(running.version);
+  if (verdict.kind === 'supported') {
+    ctx.state.runningSchema = verdict.schema;
+    return { changed: false, msg: `Flight Control ${verdict.version} (${running.source}) is supported (schema ${verdict.schema})`, data: { version: verdict.version, source: running.source, schema: verdict.schema } };
+  }
+  if (verdict.kind === 'unknown') {
+    ctx.warn(`the running Flight Control version is unknown (${running.source}); the restored database's schema is checked instead`);
+    return { changed: false, msg: `version unknown (${running.source})`, data: { source: running.source } };
+  }
+  const what = `Flight Control ${verdict.version} runs on this host (${running.source}); this agent supports ${SUPPORTED_RANGE_TEXT}`;
+  if (!ctx.options.force) throw new RestoreError('RESTORE_ERR_VERSION_MISMATCH', what, { version: verdict.version });
+  ctx.warn(`${what}; continuing because of --force`);
+  return { changed: false, msg: `${verdict.version} is not supported; forced`, data: { version: verdict.version, source: running.source, forced: true } };
+}
+
+export const preflightStep: Step<RestoreContext> = { name: 'preflight', check: preflight, apply: preflight };
+export const versionCheckStep: Step<RestoreContext> = { name: 'version-check', check: versionCheck, apply: versionCheck };

@@ -1,0 +1,103 @@
+import { z } from 'zod';
+
+/**
+ * The restore run as every consumer sees it: `run --json`, `runs`, the journal on disk and (later)
+ * the HTTP API. Defined once here; everything that writes or reads a run goes through these
+ * schemas, so the journal cannot drift from what the API answers.
+ */
+export const STEP_NAMES = [
+  'preflight',
+  'version-check',
+  'load-dump',
+  'prepare-database',
+  'stage-kv',
+  'stop-services',
+  'swap-database',
+  'prepare-kv',
+  'start-services',
+  'verify',
+  'drop-old-database',
+] as const;
+export const stepNameSchema = z.enum(STEP_NAMES);
+export type StepName = z.infer<typeof stepNameSchema>;
+
+export const stepStatusSchema = z.enum(['ok', 'changed', 'skipped', 'failed']);
+export type StepStatus = z.infer<typeof stepStatusSchema>;
+
+export const errorBodySchema = z.object({ code: z.string(), message: z.string(), hint: z.string() });
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+export const stepResultSchema = z.object({
+  name: stepNameSchema,
+  status: stepStatusSchema,
+  /** Whether the step changed (or, in check mode, would change) the host. */
+  changed: z.boolean(),
+  msg: z.string(),
+  warnings: z.array(z.string()),
+  startedAt: z.string(),
+  durationMs: z.number().int().nonnegative(),
+  /** Facts of the step for machines: counts, names, versions. Never a secret. */
+  data: z.record(z.unknown()).optional(),
+  error: errorBodySchema.optional(),
+});
+export type StepResult = z.infer<typeof stepResultSchema>;
+
+export const RUN_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Interrupted', 'Recovered'] as const;
+export const runPhaseSchema = z.enum(RUN_PHASES);
+export type RunPhase = z.infer<typeof runPhaseSchema>;
+
+export const deviceSummarySchema = z.object({ total: z.number().int(), byStatus: z.record(z.number().int()) });
+
+export const runSchema = z.object({
+  id: z.string(),
+  phase: runPhaseSchema,
+  check: z.boolean(),
+  target: z.enum(['quadlet', 'kubernetes']),
+  options: z.object({
+    dump: z.string().optional(),
+    force: z.boolean(),
+    keepOldDb: z.boolean(),
+    database: z.string(),
+    endpointStrategy: z.string().optional(),
+  }),
+  /** Every step of this run in the order it runs (the order depends on the options). */
+  plan: z.array(stepNameSchema),
+  /** Results of the steps that ran so far, in order. */
+  steps: z.array(stepResultSchema),
+  currentStep: stepNameSchema.optional(),
+  requestedBy: z.string(),
+  /** Process that runs it: recovery treats a Running run whose process is gone as interrupted. */
+  pid: z.number().int(),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  /** First application service stopped to last one started again. */
+  downtimeMs: z.number().int().nonnegative().optional(),
+  devices: z.object({ before: deviceSummarySchema.optional(), after: deviceSummarySchema.optional() }).optional(),
+  /** What the finalizers did after a failure or an interruption (restart, remove, roll back). */
+  finalizers: z.array(z.string()),
+  /** Set when a later process finished this run after it was killed. */
+  recovery: z.object({ at: z.string(), by: z.string(), actions: z.array(z.string()) }).optional(),
+  error: errorBodySchema.optional(),
+});
+export type Run = z.infer<typeof runSchema>;
+
+export const progressSchema = z.object({
+  done: z.number().nonnegative(),
+  total: z.number().nonnegative().optional(),
+  unit: z.enum(['bytes', 'keys', 'units']),
+});
+export type Progress = z.infer<typeof progressSchema>;
+
+const eventBase = { seq: z.number().int().positive(), time: z.string() };
+export const runEventSchema = z.discriminatedUnion('type', [
+  z.object({ ...eventBase, type: z.literal('step-started'), step: stepNameSchema }),
+  z.object({ ...eventBase, type: z.literal('progress'), step: stepNameSchema, progress: progressSchema }),
+  z.object({ ...eventBase, type: z.literal('step-finished'), step: stepNameSchema, result: stepResultSchema }),
+  z.object({ ...eventBase, type: z.literal('run-finished'), run: runSchema }),
+]);
+export type RunEvent = z.infer<typeof runEventSchema>;
+
+/** Phases after which nothing about the run changes any more (except a later recovery note). */
+export function isFinished(phase: RunPhase): boolean {
+  return phase !== 'Pending' && phase !== 'Running';
+}

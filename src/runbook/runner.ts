@@ -1,0 +1,195 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'winston';
+import { asRestoreError, RestoreError } from '../lib/errors.js';
+import { redactText } from '../lib/secrets.js';
+import { faultPoint } from './faults.js';
+import type { RunJournal } from './journal.js';
+import type { Progress, Run, RunEvent, StepName, StepResult } from './run-model.js';
+
+/** What a step reports: whether it changed (or, in check mode, would change) anything. */
+export interface StepOutcome {
+  changed: boolean;
+  msg: string;
+  data?: Record<string, unknown>;
+}
+
+/** What every step gets from the runner, whatever the plan. */
+export interface StepRuntime {
+  readonly check: boolean;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  /**
+   * Reports progress of long work (bytes loaded, keys written); throttled by the runner. Awaiting
+   * it is how a test's fault injection pauses the work half-way; otherwise it resolves at once.
+   */
+  progress(p: Progress): Promise<void>;
+  warn(text: string): void;
+}
+
+/**
+ * A step as data: a read-only check (what would change) and an apply (change it, idempotently).
+ * Check mode runs every check and no apply.
+ */
+export interface Step<C extends StepRuntime> {
+  name: StepName;
+  /** Why the step does not apply to this run (it is reported as skipped); undefined: it runs. */
+  skip?(ctx: C): string | undefined;
+  check(ctx: C): Promise<StepOutcome>;
+  apply(ctx: C): Promise<StepOutcome>;
+}
+
+export type Outcome = 'succeeded' | 'failed' | 'interrupted';
+
+/** An event before the runner numbers and stamps it (Omit does not distribute over a union). */
+type EventBody = RunEvent extends infer E ? (E extends RunEvent ? Omit<E, 'seq' | 'time'> : never) : never;
+
+export interface ExecuteOptions<C extends StepRuntime> {
+  run: Run;
+  steps: Step<C>[];
+  journal: RunJournal;
+  logger: Logger;
+  signal: AbortSignal;
+  context(runtime: StepRuntime): C;
+  /** Undo or complete whatever the run left (also after success: it clears the intent); answers what it did. */
+  finalize(outcome: Outcome, ctx: C): Promise<string[]>;
+  onEvent?(event: RunEvent): void;
+}
+
+/** 20261128T061500Z-1a2b3c4d: sorts by start time; the hex part names the run's databases. */
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return `${stamp}-${randomBytes(4).toString('hex')}`;
+}
+
+export function runSuffix(runId: string): string {
+  return runId.slice(runId.lastIndexOf('-') + 1);
+}
+
+const PROGRESS_EVERY_MS = 250;
+const PROGRESS_JOURNAL_EVERY_MS = 2000;
+
+/**
+ * Runs the steps in order and records everything: each step start, progress and result is an
+ * event, appended to the journal and passed to onEvent; the run document is saved at each step
+ * boundary. After the last step, a failure or a signal, the finalizers run, and the run ends
+ * Succeeded, Failed or Interrupted.
+ */
+export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>): Promise<Run> {
+  const { run, journal, logger } = opts;
+  let seq = 0;
+  const emit = async (event: EventBody, durable = true): Promise<void> => {
+    const full = { ...event, seq: ++seq, time: new Date().toISOString() } as RunEvent;
+    opts.onEvent?.(full);
+    if (durable) await journal.append(run.id, full);
+  };
+  let current: { step: StepName; warnings: string[]; lastEmit: number; lastJournal: number; pending?: Promise<void> } | undefined;
+  const runtime: StepRuntime = {
+    check: run.check,
+    signal: opts.signal,
+    logger,
+    progress(p) {
+      if (!current) return Promise.resolve();
+      const step = current.step;
+      // A test's hold point sits in the middle of the work (half the bytes of a dump loaded).
+      const hold = p.total === undefined || p.done * 2 >= p.total ? faultPoint(`progress:${step}`, opts.signal) : Promise.resolve();
+      const now = Date.now();
+      if (now - current.lastEmit < PROGRESS_EVERY_MS && p.done !== p.total) return hold;
+      current.lastEmit = now;
+      const durable = now - current.lastJournal >= PROGRESS_JOURNAL_EVERY_MS;
+      if (durable) current.lastJournal = now;
+      // Journal writes are chained, never concurrent, and awaited before the step finishes.
+      const c = current;
+      c.pending = (c.pending ?? Promise.resolve()).then(() => emit({ type: 'progress', step, progress: p }, durable)).catch(() => undefined);
+      return hold;
+    },
+    warn(text) {
+      const clean = redactText(text);
+      current?.warnings.push(clean);
+      logger.warn(clean, { runId: run.id, step: current?.step });
+    },
+  };
+  const ctx = opts.context(runtime);
+  let outcome: Outcome = 'succeeded';
+  let failure: RestoreError | undefined;
+
+  run.phase = 'Running';
+  await journal.save(run);
+  for (const step of opts.steps) {
+    if (opts.signal.aborted) {
+      outcome = 'interrupted';
+      break;
+    }
+    current = { step: step.name, warnings: [], lastEmit: 0, lastJournal: 0 };
+    run.currentStep = step.name;
+    await journal.save(run);
+    await emit({ type: 'step-started', step: step.name });
+    logger.info(`step ${step.name} started`, { runId: run.id, step: step.name });
+    const startedAt = new Date();
+    const t0 = performance.now();
+    let result: StepResult;
+    try {
+      await faultPoint(`before:${step.name}`, opts.signal);
+      const skipWhy = step.skip?.(ctx);
+      if (skipWhy !== undefined) {
+        result = stepResult(step.name, 'skipped', false, skipWhy, startedAt, t0, current.warnings);
+      } else {
+        const out = run.check ? await step.check(ctx) : await step.apply(ctx);
+        result = stepResult(step.name, out.changed ? 'changed' : 'ok', out.changed, out.msg, startedAt, t0, current.warnings, out.data);
+      }
+      await faultPoint(`after:${step.name}`, opts.signal);
+    } catch (err) {
+      failure = asRestoreError(err);
+      result = stepResult(step.name, 'failed', false, failure.message, startedAt, t0, current.warnings);
+      result.error = failure.toJSON();
+      outcome = opts.signal.aborted || failure.code === 'RESTORE_ERR_CANCELLED' ? 'interrupted' : 'failed';
+    }
+    await current.pending;
+    run.steps.push(result);
+    await emit({ type: 'step-finished', step: step.name, result });
+    logger.info(`step ${step.name} ${result.status}`, { runId: run.id, step: step.name, durationMs: result.durationMs });
+    if (outcome !== 'succeeded') break;
+  }
+  current = undefined;
+  run.currentStep = undefined;
+  if (outcome === 'succeeded' && opts.signal.aborted) outcome = 'interrupted';
+  if (outcome === 'interrupted' && !failure) failure = new RestoreError('RESTORE_ERR_CANCELLED', 'the run was interrupted by a signal before it finished');
+
+  try {
+    run.finalizers = await opts.finalize(outcome, ctx);
+  } catch (err) {
+    const e = asRestoreError(err);
+    run.finalizers = [...((e.details.actions as string[] | undefined) ?? []), `finalizers did not complete: ${e.code}: ${e.message}`];
+    if (!failure) {
+      failure = e;
+      outcome = 'failed';
+    }
+  }
+  run.phase = outcome === 'succeeded' ? 'Succeeded' : outcome === 'interrupted' ? 'Interrupted' : 'Failed';
+  if (failure && outcome !== 'succeeded') run.error = failure.toJSON();
+  run.finishedAt = new Date().toISOString();
+  await journal.save(run);
+  await emit({ type: 'run-finished', run: structuredClone(run) });
+  return run;
+}
+
+function stepResult(
+  name: StepName,
+  status: StepResult['status'],
+  changed: boolean,
+  msg: string,
+  startedAt: Date,
+  t0: number,
+  warnings: string[],
+  data?: Record<string, unknown>,
+): StepResult {
+  return {
+    name,
+    status,
+    changed,
+    msg: redactText(msg),
+    warnings: [...warnings],
+    startedAt: startedAt.toISOString(),
+    durationMs: Math.max(0, Math.round(performance.now() - t0)),
+    ...(data ? { data } : {}),
+  };
+}

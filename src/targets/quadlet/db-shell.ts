@@ -1,0 +1,114 @@
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import type { DumpFile } from '../../flightctl/database/dump-format.js';
+import { classifySqlState } from '../../flightctl/datastores/postgres.js';
+import { RestoreError } from '../../lib/errors.js';
+import type { DatabaseShell, LoadOptions, ShellOptions } from '../target.js';
+import type { PodmanClient } from './podman.js';
+
+// NOTICEs (e.g. "does not exist, skipping" from a --clean --if-exists dump) would fill the output.
+const QUIET_ENV = { PGOPTIONS: '-c client_min_messages=warning' };
+const PSQL = ['psql', '-U', 'postgres', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose'];
+
+/**
+ * The first error psql or pg_restore reported, as a catalogue error. With VERBOSITY=verbose psql
+ * prints "ERROR:  55006: database ... is being accessed by other users".
+ */
+export function shellError(stderr: string, exitCode: number, what: string): RestoreError {
+  const m = /ERROR:\s+([0-9A-Z]{5}):\s*([^\n]*)/.exec(stderr);
+  if (m) return classifySqlState(m[1]!, m[2]!, `PostgreSQL in the database container (${what})`);
+  const first =
+    stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => /error|fatal|could not/i.test(l)) ?? stderr.trim().split('\n')[0] ?? '';
+  return new RestoreError('RESTORE_ERR_EXEC_FAILED', `${what} failed in the database container (exit ${exitCode}): ${first.replace(/password/gi, 'credential').slice(0, 500)}`);
+}
+
+/** Counts the bytes that pass, for progress reports. */
+function byteCounter(onBytes: (total: number) => Promise<void> | void): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      total += chunk.length;
+      Promise.resolve(onBytes(total)).then(() => done(null, chunk), done);
+    },
+  });
+}
+
+/** SQL as the postgres superuser inside flightctl-db, over its local socket (FLIGHTCTL.md §2). */
+export class PodmanDatabaseShell implements DatabaseShell {
+  constructor(
+    private readonly podman: PodmanClient,
+    readonly container = 'flightctl-db',
+  ) {}
+
+  async sql(sql: string, opts: ShellOptions = {}): Promise<string> {
+    const r = await this.podman.exec(this.container, {
+      cmd: [...PSQL, '-d', opts.database ?? 'postgres'],
+      user: 'postgres',
+      env: QUIET_ENV,
+      stdin: sql,
+      signal: opts.signal,
+      timeoutMs: opts.timeoutMs ?? 120_000,
+    });
+    if (r.exitCode !== 0) throw shellError(r.stderr, r.exitCode, 'psql');
+    return r.stdout;
+  }
+
+  async load(database: string, dump: DumpFile, opts: LoadOptions): Promise<void> {
+    const input = createReadStream(dump.path).pipe(byteCounter(opts.onBytes));
+    if (dump.format === 'plain') {
+      const r = await this.podman.exec(this.container, {
+        cmd: [...PSQL, '-d', database, '-f', '-'],
+        user: 'postgres',
+        env: QUIET_ENV,
+        stdin: input,
+        signal: opts.signal,
+        timeoutMs: 0,
+      });
+      if (r.exitCode !== 0) throw shellError(r.stderr, r.exitCode, `loading ${path.basename(dump.path)}`);
+      return;
+    }
+    // pg_restore --jobs needs a seekable file: copy the dump next to the data directory (the
+    // volume the space check covers), readable by postgres only, then restore, then remove it.
+    const dataDir = (await this.sql('SHOW data_directory;\n')).trim();
+    const file = path.posix.join(path.posix.dirname(dataDir), `.flightctl-restore-${path.basename(database)}.dump`);
+    await opts.recordContainerFile(file);
+    try {
+      const copy = await this.podman.exec(this.container, {
+        cmd: ['sh', '-c', 'umask 077 && cat > "$1"', 'sh', file],
+        user: 'postgres',
+        stdin: input,
+        signal: opts.signal,
+        timeoutMs: 0,
+      });
+      if (copy.exitCode !== 0) throw shellError(copy.stderr, copy.exitCode, `copying the dump to ${file}`);
+      const r = await this.podman.exec(this.container, {
+        cmd: ['pg_restore', '-U', 'postgres', '-d', database, '--exit-on-error', `--jobs=${Math.max(1, opts.jobs)}`, file],
+        user: 'postgres',
+        env: QUIET_ENV,
+        signal: opts.signal,
+        timeoutMs: 0,
+      });
+      if (r.exitCode !== 0) throw shellError(r.stderr, r.exitCode, `pg_restore of ${path.basename(dump.path)}`);
+    } finally {
+      await this.removeFile(file).catch(() => undefined);
+    }
+  }
+
+  async freeBytes(dir: string): Promise<number> {
+    const r = await this.podman.exec(this.container, { cmd: ['df', '-Pk', dir], user: 'postgres', timeoutMs: 30_000 });
+    // Filesystem 1024-blocks Used Available Capacity Mounted-on
+    const fields = r.stdout.trim().split('\n')[1]?.trim().split(/\s+/);
+    const available = Number(fields?.[3]);
+    if (r.exitCode !== 0 || !Number.isFinite(available)) throw shellError(r.stderr, r.exitCode, `df ${dir}`);
+    return available * 1024;
+  }
+
+  async removeFile(file: string): Promise<void> {
+    const r = await this.podman.exec(this.container, { cmd: ['rm', '-f', '--', file], user: 'postgres', timeoutMs: 30_000 });
+    if (r.exitCode !== 0) throw shellError(r.stderr, r.exitCode, `rm ${file}`);
+  }
+}

@@ -1,0 +1,116 @@
+import type { Config } from '../../config/schema.js';
+import { RestoreError } from '../../lib/errors.js';
+import { imageTag } from '../../flightctl/versions.js';
+import type { DataEndpoints, RestoreTarget, RunningVersion, ServiceState, TargetCredentials, TargetPreflight } from '../target.js';
+import { PodmanDatabaseShell } from './db-shell.js';
+import { acquireEndpoints, removeLeftoverDropins } from './endpoints.js';
+import { openQuadletHost, type QuadletHost } from './host.js';
+import { readPodmanSecret, REQUIRED_SECRETS, SECRET_ALIASES } from './podman-secrets.js';
+import { startApplications, stopApplications } from './services.js';
+import { APP_UNITS, DB_UNIT, KV_UNIT, containerOf } from './units.js';
+
+const RUNNING = ['active', 'activating', 'reloading'];
+
+/** The Quadlets host behind the engine's target port: systemd over D-Bus, Podman over REST. */
+export class QuadletTarget implements RestoreTarget {
+  readonly kind = 'quadlet' as const;
+  readonly endpointStrategy: string;
+  readonly disruptiveEndpoints: boolean;
+  readonly database: PodmanDatabaseShell;
+  private readonly host: QuadletHost;
+  private creds?: TargetCredentials;
+
+  constructor(
+    settings: Readonly<Config['host']>,
+    private readonly dbUser: string,
+  ) {
+    this.host = openQuadletHost(settings);
+    this.endpointStrategy = settings.endpointStrategy;
+    this.disruptiveEndpoints = settings.endpointStrategy === 'publish-dropin';
+    this.database = new PodmanDatabaseShell(this.host.podman, containerOf(DB_UNIT));
+  }
+
+  async preflight(): Promise<TargetPreflight> {
+    const systemd = await this.host.systemd();
+    const warnings: string[] = [];
+    const stores = await Promise.all([DB_UNIT, KV_UNIT].map((u) => systemd.status(u)));
+    for (const st of stores) {
+      if (st.loadState === 'not-found') throw new RestoreError('RESTORE_ERR_UNIT_MISSING', `${st.unit} is not installed on this host`, { unit: st.unit });
+      await this.host.podman.requireRunning(containerOf(st.unit));
+    }
+    const apps = await this.services();
+    if (!apps.some((a) => a.unit === 'flightctl-api.service' && a.installed)) {
+      throw new RestoreError('RESTORE_ERR_UNIT_MISSING', 'flightctl-api.service is not installed: this does not look like a Flight Control Quadlets host', { unit: 'flightctl-api.service' });
+    }
+    const installed = apps.filter((a) => a.installed);
+    const running = installed.filter((a) => a.active);
+    for (const a of installed.filter((x) => !x.active)) warnings.push(`${a.unit} is ${a.activeState}: it stays stopped after the restore`);
+    await this.credentials();
+    return {
+      msg: `${installed.length} application units installed (${running.length} running), ${DB_UNIT} and ${KV_UNIT} running, ${REQUIRED_SECRETS.map((s) => SECRET_ALIASES[s]).join(' and ')} readable`,
+      warnings,
+      data: { applicationUnits: installed.map((a) => a.unit), running: running.map((a) => a.unit) },
+    };
+  }
+
+  async services(): Promise<ServiceState[]> {
+    const systemd = await this.host.systemd();
+    const statuses = await Promise.all(APP_UNITS.map((u) => systemd.status(u)));
+    return statuses.map((st) => ({
+      unit: st.unit,
+      installed: st.loadState !== 'not-found',
+      active: RUNNING.includes(st.activeState) || st.subState === 'auto-restart',
+      activeState: st.activeState,
+      subState: st.subState,
+    }));
+  }
+
+  stopServices() {
+    return stopApplications(this.host);
+  }
+
+  async stoppedByAgent(): Promise<string[]> {
+    return (await this.host.state.read()).stoppedUnits;
+  }
+
+  startServices() {
+    return startApplications(this.host);
+  }
+
+  async credentials(): Promise<TargetCredentials> {
+    if (this.creds) return this.creds;
+    const { podman, settings } = this.host;
+    const [db, kv] = await Promise.all(REQUIRED_SECRETS.map((name) => readPodmanSecret(podman, settings.podmanRoot, name)));
+    this.creds = { dbUser: this.dbUser, dbPassword: db!.value, kvPassword: kv!.value };
+    return this.creds;
+  }
+
+  async endpoints(): Promise<DataEndpoints> {
+    const lease = await acquireEndpoints(this.host, this.host.settings.endpointStrategy);
+    return {
+      db: { host: lease.db.host, port: lease.db.port },
+      kv: { host: lease.kv.host, port: lease.kv.port },
+      release: async () => (await lease.release()).map((r) => `removed drop-in ${r.path}`),
+    };
+  }
+
+  async removeLeftovers(): Promise<string[]> {
+    return (await removeLeftoverDropins(this.host)).map((r) => `removed leftover drop-in ${r.path} (found via ${r.source})`);
+  }
+
+  /** From the flightctl-api container's image: its tag, else an OCI version label. */
+  async runningVersion(): Promise<RunningVersion> {
+    const container = containerOf('flightctl-api.service');
+    const img = await this.host.podman.containerImage(container);
+    if (!img) return { source: `container ${container} does not exist` };
+    const tag = imageTag(img.image);
+    const label = img.labels['org.opencontainers.image.version'] ?? img.labels.version;
+    if (tag && /\d+\.\d+\.\d+/.test(tag)) return { version: tag, source: `image tag ${img.image}` };
+    if (label) return { version: label, source: `image label of ${img.image}` };
+    return { version: tag, source: `image ${img.image}` };
+  }
+
+  close(): void {
+    this.host.close();
+  }
+}

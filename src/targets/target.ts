@@ -1,0 +1,114 @@
+/**
+ * The port between the runbook engine and the platform Flight Control runs on. The engine drives
+ * a restore only through this interface, so the same plan runs on a Quadlets host and (later) on
+ * Kubernetes without knowing which one it is.
+ */
+import type { DumpFile } from '../flightctl/database/dump-format.js';
+
+export interface ServiceChange {
+  /** Unit (Quadlets) or deployment (Kubernetes). */
+  unit: string;
+  action: 'stopped' | 'started' | 'already-stopped' | 'not-installed' | 'not-stopped-by-us' | 'failed';
+  result?: string;
+  activeState: string;
+  subState: string;
+}
+
+export interface ServiceState {
+  unit: string;
+  installed: boolean;
+  /** Running, or on its way (activating, auto-restart). */
+  active: boolean;
+  activeState: string;
+  subState: string;
+}
+
+/** Values registered with the redactor by the target the moment they are read. */
+export interface TargetCredentials {
+  dbUser: string;
+  dbPassword: string;
+  kvPassword: string;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface DataEndpoints {
+  db: HostPort;
+  kv: HostPort;
+  /** Undoes what was done to reach them (drop-ins); answers what it did. Safe to call twice. */
+  release(): Promise<string[]>;
+}
+
+export interface ShellOptions {
+  database?: string;
+  signal?: AbortSignal | undefined;
+  timeoutMs?: number;
+}
+
+export interface LoadOptions {
+  /** Parallel jobs for a custom-format dump (pg_restore --jobs). */
+  jobs: number;
+  signal?: AbortSignal | undefined;
+  /** Awaited before more is sent (a test's fault injection pauses the load there). */
+  onBytes(sent: number): Promise<void> | void;
+  /**
+   * Called with the path of a copy of the dump the load is about to leave inside the database's
+   * container (custom format), before it is written: recorded so that recovery removes it.
+   */
+  recordContainerFile(path: string): Promise<void>;
+}
+
+/**
+ * SQL as the database superuser where the database runs (inside its container or pod, over its
+ * local socket): no PostgreSQL client and no superuser credential needed on the host.
+ */
+export interface DatabaseShell {
+  /** Runs SQL given on stdin; answers stdout in psql's unaligned tuples-only form. */
+  sql(sql: string, opts?: ShellOptions): Promise<string>;
+  /** Loads a dump into an existing, empty database. */
+  load(database: string, dump: DumpFile, opts: LoadOptions): Promise<void>;
+  /** Free bytes on the filesystem that holds dir (inside the database's container). */
+  freeBytes(dir: string): Promise<number>;
+  removeFile(path: string): Promise<void>;
+}
+
+export interface RunningVersion {
+  /** e.g. "1.2.0"; undefined when it cannot be told. */
+  version?: string | undefined;
+  /** Where it was read: "image tag quay.io/flightctl/flightctl-api:1.2.0", "API /api/v1/version". */
+  source: string;
+}
+
+export interface TargetPreflight {
+  msg: string;
+  warnings: string[];
+  data: Record<string, unknown>;
+}
+
+export interface RestoreTarget {
+  readonly kind: 'quadlet' | 'kubernetes';
+  /** How the data stores are reached; publish-dropin restarts them, so only inside the stop window. */
+  readonly endpointStrategy: string;
+  readonly disruptiveEndpoints: boolean;
+  /** Read-only: the services, data stores and secrets a restore needs are there. */
+  preflight(): Promise<TargetPreflight>;
+  /** The application services (not the data stores), installed or not. */
+  services(): Promise<ServiceState[]>;
+  /** Stops the running application services; records durably which, before stopping them. */
+  stopServices(): Promise<ServiceChange[]>;
+  /** Services recorded as stopped by the agent and not started again yet. */
+  stoppedByAgent(): Promise<string[]>;
+  /** Starts what stopServices stopped (also in a later process). */
+  startServices(): Promise<ServiceChange[]>;
+  credentials(): Promise<TargetCredentials>;
+  /** Endpoints for the data stores; with a disruptive strategy this restarts them (stop window only). */
+  endpoints(): Promise<DataEndpoints>;
+  /** Undoes what an earlier process left behind (drop-ins); answers what it did. */
+  removeLeftovers(): Promise<string[]>;
+  readonly database: DatabaseShell;
+  runningVersion(): Promise<RunningVersion>;
+  close(): void;
+}
