@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { acquireHostLock, processStartTicks } from '../../src/runbook/host-lock.js';
+
+const dir = () => mkdtempSync(path.join(tmpdir(), 'lock-'));
+
+describe('host lock', () => {
+  it('one holder at a time; released, it can be taken again', async () => {
+    const d = dir();
+    const lock = await acquireHostLock(d, 'restore run');
+    await expect(acquireHostLock(d, 'another run')).rejects.toMatchObject({ code: 'RESTORE_ERR_RUN_ACTIVE', message: expect.stringMatching(/restore run \(pid \d+/) });
+    await lock.release();
+    await (await acquireHostLock(d, 'another run')).release();
+  });
+
+  it('a lock left by a process that is gone (kill -9, reboot) is not held', async () => {
+    const d = dir();
+    const child = spawn('true');
+    await new Promise((r) => child.on('exit', r));
+    writeFileSync(path.join(d, 'run.lock'), JSON.stringify({ pid: child.pid, startTicks: '1', what: 'restore run', since: '' }));
+    await (await acquireHostLock(d, 'next run')).release();
+  });
+
+  it('a PID that now belongs to another process does not hold it either', async () => {
+    const d = dir();
+    writeFileSync(path.join(d, 'run.lock'), JSON.stringify({ pid: process.pid, startTicks: 'not-my-start-time', what: 'restore run', since: '' }));
+    await (await acquireHostLock(d, 'next run')).release();
+  });
+
+  it('a lock held by a live process is respected', async () => {
+    const d = dir();
+    const child = spawn('sleep', ['30']);
+    try {
+      writeFileSync(path.join(d, 'run.lock'), JSON.stringify({ pid: child.pid, startTicks: processStartTicks(child.pid!), what: 'restore run', since: '' }));
+      await expect(acquireHostLock(d, 'next run')).rejects.toMatchObject({ code: 'RESTORE_ERR_RUN_ACTIVE' });
+    } finally {
+      child.kill();
+    }
+  });
+});
