@@ -79,10 +79,13 @@ async function settleData(deps: SettleDeps, intent: RunIntent, actions: string[]
     return { host: ep.kv.host, port: ep.kv.port, password: creds.kvPassword, connectTimeoutMs: deps.config.kv.connectTimeoutMs };
   };
   const exist = await existingDatabases({ target }, [names.name, names.temp, names.old].filter((n): n is string => !!n));
-  const swapped = !!names.old && exist.has(names.old);
-  if (!swapped && !exist.has(names.name)) {
+  const oldExists = !!names.old && exist.has(names.old);
+  if (!exist.has(names.name) && !oldExists) {
     throw new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `neither ${names.name} nor a previous copy of it exists; restore it by hand`);
   }
+  // The swap renames the temporary database away in the same transaction as the live one: the
+  // temporary database still there means the swap did not commit.
+  const swapped = intent.withDump && intent.liveTouched && !(names.temp && exist.has(names.temp));
   if (!intent.liveTouched || (intent.withDump && !swapped)) {
     // Nothing reached the live database: roll back.
     if (names.temp && exist.has(names.temp)) {
@@ -125,6 +128,6 @@ async function settleData(deps: SettleDeps, intent: RunIntent, actions: string[]
   } else {
     actions.push(`${names.name} is the prepared, restored database and the KV store holds its keys`);
   }
-  if (swapped) actions.push(`kept the previous database as ${names.old}: drop it when the restored one is confirmed (DROP DATABASE ${ident(names.old!)})`);
+  if (oldExists) actions.push(`kept the previous database as ${names.old}: drop it when the restored one is confirmed (DROP DATABASE ${ident(names.old!)})`);
 }
 

@@ -191,8 +191,14 @@ async function snapshot(sb: Sandbox): Promise<HostSnapshot> {
 export interface RestoredFacts {
   /** Names of non-deleted devices. */
   devices: Set<string>;
-  /** Non-deleted, not decommissioned devices that are not AwaitingReconnect with the annotation. */
+  /**
+   * Non-deleted, not decommissioned devices without the mark (the annotation; a device that has it
+   * counts as marked whatever its summary says, as in Flight Control's own preparation), or marked
+   * but not AwaitingReconnect when the annotation came from this restore.
+   */
   unmarked: string[];
+  /** Eligible devices whose summary is not AwaitingReconnect (marked earlier, changed since). */
+  notAwaiting: string[];
   organizations: string[];
   /** What the KV store should hold: one key per non-deleted device. */
   expectedKeys: string[];
@@ -209,7 +215,8 @@ export async function restoredFacts(sb: Sandbox): Promise<RestoredFacts> {
     const orgs = (await db.query<{ id: string }>('SELECT id::text AS id FROM organizations ORDER BY 1')).rows.map((r) => r.id);
     return {
       devices: new Set(rows.map((r) => r.name)),
-      unmarked: rows.filter((r) => !['Decommissioned', 'Decommissioning'].includes(r.l ?? '') && (r.s !== 'AwaitingReconnect' || r.a !== 'true')).map((r) => r.name),
+      unmarked: rows.filter((r) => !['Decommissioned', 'Decommissioning'].includes(r.l ?? '') && r.a !== 'true').map((r) => r.name),
+      notAwaiting: rows.filter((r) => !['Decommissioned', 'Decommissioning'].includes(r.l ?? '') && r.s !== 'AwaitingReconnect').map((r) => r.name),
       organizations: orgs,
       expectedKeys: rows.map((r) => `0/${awaitingReconnectKey(r.org, r.name)}`).sort(),
     };

@@ -21,6 +21,7 @@ describe('run: restore from a dump (sandbox Quadlets host)', () => {
     for (const d of [...changes.hardDeleted, ...changes.softDeleted]) expect(facts.devices.has(d.name), `${d.name} was deleted after the backup`).toBe(true);
     expect(facts.organizations).not.toContain(changes.addedOrganization);
     expect(facts.unmarked).toEqual([]);
+    expect(facts.notAwaiting).toEqual([]);
     const snap = await env.snapshot();
     // Exactly one awaiting-reconnect key per device, in database 0, nothing else anywhere.
     expect(snap.kv).toEqual(facts.expectedKeys);
