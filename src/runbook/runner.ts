@@ -129,6 +129,7 @@ export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>)
     let result: StepResult;
     try {
       await faultPoint(`before:${step.name}`, opts.signal);
+      if (opts.signal.aborted) throw new RestoreError('RESTORE_ERR_CANCELLED', `interrupted before ${step.name}`);
       const skipWhy = step.skip?.(ctx);
       if (skipWhy !== undefined) {
         result = stepResult(step.name, 'skipped', false, skipWhy, startedAt, t0, current.warnings);

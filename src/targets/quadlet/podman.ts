@@ -154,10 +154,14 @@ export class PodmanClient {
     out.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
     errOut.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     this.docker.modem.demuxStream(stream, out, errOut);
-    const ended = new Promise<void>((resolve, reject) => {
+    // A process that exits before reading all of its stdin (psql stopping at an error) breaks the
+    // connection under our writes: that is its exit code's to report, not a failure of the exec.
+    // A failure to read the input is always one: the process would have seen a truncated stdin.
+    let inputError: Error | undefined;
+    const ended = new Promise<void>((resolve) => {
       stream.on('end', resolve);
       stream.on('close', resolve);
-      stream.on('error', reject);
+      stream.on('error', () => resolve());
     });
     if (withStdin) {
       const input = opts.stdin;
@@ -168,7 +172,10 @@ export class PodmanClient {
         // pipe() waits for the socket to drain: a dump of many GB never piles up in memory.
         input.pipe(stream as unknown as NodeJS.WritableStream, { end: false });
         input.on('end', () => halfClose(stream));
-        input.on('error', (e) => stream.emit('error', e));
+        input.on('error', (e) => {
+          inputError = e;
+          (stream as unknown as { destroy: () => void }).destroy();
+        });
       }
     }
     const timeoutMs = opts.timeoutMs ?? 600_000;
@@ -201,6 +208,9 @@ export class PodmanClient {
         break;
       }
       await new Promise((r) => setTimeout(r, 100));
+    }
+    if (inputError) {
+      throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `exec in ${container}: reading its input failed (${(inputError as NodeJS.ErrnoException).code ?? inputError.message})`, { container });
     }
     return { exitCode: exitCode ?? -1, stdout, stderr };
   }

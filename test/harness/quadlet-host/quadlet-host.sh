@@ -24,7 +24,8 @@
 # bsdutils (script), iproute2, curl; jq, psql, python3 only for 'check'. Extra download: trixie's podman .deb (25 MB).
 # DIR: absolute path without blanks, outside /run, /etc, /usr, /var/lib/containers (e.g. a mkdtemp dir under /tmp).
 # Env: QH_PATHS=prod|host, QH_CACHE, QH_QUADLET (use this quadlet binary), QH_NETWORK_BACKEND=netavark|cni,
-#      QH_<SECRET_NAME> (e.g. QH_FLIGHTCTL_KV_PASSWORD) to fix a secret value, QH_KEEP=1 (stop keeps DIR for logs).
+#      QH_<SECRET_NAME> (e.g. QH_FLIGHTCTL_KV_PASSWORD) to fix a secret value, QH_KEEP=1 (stop keeps DIR for logs),
+#      QH_DB_VOLUME_BLOCKS=16384 (flightctl-db's volume is a tmpfs of that many 4 KiB pages: a database volume that can run full).
 # If start fails, the sandbox is left for inspection (DIR/console.log = systemd + unit output): always call stop.
 # Network: all containers sit on the sandbox's own bridge network "flightctl" (a free 10.89.x.0/24 in the host netns).
 # Nothing is published unless a drop-in adds PublishPort=127.0.0.1:... . Images are local (localhost/...); the
@@ -217,6 +218,8 @@ EOF
   local QD=$D/quadlets
   printf '[Network]\nNetworkName=flightctl\nDriver=bridge\nIPAMDriver=host-local\n' > "$QD/flightctl.network"
   printf '[Volume]\nVolumeName=flightctl-db\n' > "$QD/flightctl-db.volume"
+  # (the container then names flightctl-db.volume, so quadlet creates the volume, with these options, before it)
+  [ -z "${QH_DB_VOLUME_BLOCKS:-}" ] || printf 'Type=tmpfs\nDevice=tmpfs\nOptions=nr_blocks=%s\n' "$QH_DB_VOLUME_BLOCKS" >> "$QD/flightctl-db.volume"
   printf '[Volume]\nVolumeName=flightctl-kv\n' > "$QD/flightctl-kv.volume"
   cat > "$D/share/flightctl-db/run-postgresql.sh" <<'EOF'
 #!/bin/sh
@@ -260,7 +263,7 @@ Image=localhost/hostusr:latest
 Network=flightctl.network
 User=postgres
 Volume=/usr:/usr:ro
-Volume=flightctl-db:/var/lib/pgsql/data:Z
+Volume=flightctl-db${QH_DB_VOLUME_BLOCKS:+.volume}:/var/lib/pgsql/data:Z
 Secret=flightctl-postgresql-password,type=env,target=PGPASSWORD
 Secret=flightctl-postgresql-master-password,type=env,target=POSTGRESQL_MASTER_PASSWORD
 Secret=flightctl-postgresql-user-password,type=env,target=POSTGRESQL_PASSWORD

@@ -54,7 +54,8 @@ export function cannotHost(): string | undefined {
   return r.status === 0 ? undefined : (r.stderr ?? '').trim() || `preflight exited ${r.status}`;
 }
 
-export async function startSandbox(): Promise<Sandbox> {
+/** `settings`: QH_* variables of quadlet-host.sh for this sandbox (e.g. QH_DB_VOLUME_BLOCKS). */
+export async function startSandbox(settings: Record<string, string> = {}): Promise<Sandbox> {
   const dir = mkdtempSync(path.join(tmpdir(), 'qh-'));
   const stop = async () => {
     await run(SCRIPT, ['stop', dir], { timeout: 120_000 }).catch((err) => {
@@ -63,7 +64,7 @@ export async function startSandbox(): Promise<Sandbox> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await run(SCRIPT, ['start', dir], { timeout: 180_000 });
+    await run(SCRIPT, ['start', dir], { timeout: 180_000, env: { ...process.env, ...settings } });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     let console = '';

@@ -62,8 +62,8 @@ export interface RestoreEnv {
   stop(): Promise<void>;
 }
 
-export async function startRestoreEnv(opts: { devices: number; strategy?: 'container-ip' | 'publish-dropin' }): Promise<RestoreEnv> {
-  const sb = await startSandbox();
+export async function startRestoreEnv(opts: { devices: number; strategy?: 'container-ip' | 'publish-dropin'; sandboxEnv?: Record<string, string> }): Promise<RestoreEnv> {
+  const sb = await startSandbox(opts.sandboxEnv);
   try {
     const dir = mkdtempSync(path.join(sb.dir, 'restore-'));
     const stateDir = path.join(dir, 'state');
