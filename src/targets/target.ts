@@ -37,7 +37,8 @@ export interface HostPort {
 
 export interface DataEndpoints {
   db: HostPort;
-  kv: HostPort;
+  /** Undefined when the KV store is reached through its own client instead (RestoreTarget.kvShell). */
+  kv?: HostPort | undefined;
   /** Undoes what was done to reach them (drop-ins); answers what it did. Safe to call twice. */
   release(): Promise<string[]>;
 }
@@ -75,6 +76,14 @@ export interface DatabaseShell {
   removeFile(path: string): Promise<void>;
 }
 
+/** The KV store's command-line client where it runs: no port, so no restart that would empty it. */
+export interface KvShell {
+  /** One command (FLUSHALL, DBSIZE, PING); answers its reply. */
+  command(args: string[]): Promise<string>;
+  /** Streams Redis protocol into the client's pipe mode; answers its counts. */
+  pipe(input: import('node:stream').Readable, signal?: AbortSignal): Promise<{ errors: number; replies: number }>;
+}
+
 export interface RunningVersion {
   /** e.g. "1.2.0"; undefined when it cannot be told. */
   version?: string | undefined;
@@ -109,6 +118,7 @@ export interface RestoreTarget {
   /** Undoes what an earlier process left behind (drop-ins); answers what it did. */
   removeLeftovers(): Promise<string[]>;
   readonly database: DatabaseShell;
+  readonly kvShell: KvShell;
   runningVersion(): Promise<RunningVersion>;
   close(): void;
 }

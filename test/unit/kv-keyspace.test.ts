@@ -9,3 +9,11 @@ describe('INFO keyspace', () => {
     expect(keyspaceTotal('# Keyspace\r\n')).toBe(0);
   });
 });
+
+describe('Redis protocol for the KV client pipe mode', () => {
+  it('encodes SETNX with byte lengths (names may hold multi-byte characters)', async () => {
+    const { setnxCommand } = await import('../../src/flightctl/prepare/kv-pipe.js');
+    expect(setnxCommand('v1/o/device/a/awaiting-reconnect')).toBe('*3\r\n$5\r\nSETNX\r\n$32\r\nv1/o/device/a/awaiting-reconnect\r\n$4\r\ntrue\r\n');
+    expect(setnxCommand('ü')).toBe('*3\r\n$5\r\nSETNX\r\n$2\r\nü\r\n$4\r\ntrue\r\n');
+  });
+});

@@ -7,7 +7,7 @@ import { awaitingReconnectKey } from './marks.js';
 
 // Every non-deleted device of every organization gets a key, marked or not (decommissioned ones
 // included): the server looks the key up for any device that reconnects.
-const DEVICE_NAMES = `SELECT d.org_id::text AS org, d.name AS name
+export const DEVICE_NAMES = `SELECT d.org_id::text AS org, d.name AS name
   FROM devices d JOIN organizations o ON o.id = d.org_id
  WHERE d.deleted_at IS NULL`;
 

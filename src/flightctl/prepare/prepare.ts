@@ -9,7 +9,8 @@ import { checkDatabase, countOrganizations, prepareDatabase } from './sql.js';
 
 export interface PrepareOptions {
   db: PostgresEndpoint;
-  kv: KvEndpoint;
+  /** Needed for the KV part only. */
+  kv?: KvEndpoint | undefined;
   /** Report what would change; change nothing. */
   check: boolean;
   /** Which parts to run; the engine runs the SQL part before a database swap and the KV part later. */
@@ -98,7 +99,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
             lastReport = performance.now();
             logger.info('awaiting-reconnect keys in progress', { kvKeysWritten: written });
           };
-          const kv = await writeAwaitingReconnectKeys(db, redis, { kvEndpoint: opts.kv, batchSize: opts.kvBatchSize, signal: opts.signal, onProgress, expected });
+          const kv = await writeAwaitingReconnectKeys(db, redis, { kvEndpoint: opts.kv!, batchSize: opts.kvBatchSize, signal: opts.signal, onProgress, expected });
           result.kvKeysWritten = kv.kvKeysWritten;
           result.timings.kvMs = Math.round(performance.now() - kvStart);
           logger.info('awaiting-reconnect keys written', { kvKeysWritten: kv.kvKeysWritten });
@@ -110,7 +111,8 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     // Open the KV connection before touching the database (also in check mode), so an
     // unreachable KV store fails early and harmlessly. Not withKv: the work below is mostly
     // PostgreSQL, whose errors must not be reported as the KV store's.
-    const redis = opts.parts.kv ? await connectKv(opts.kv, logger) : undefined;
+    if (opts.parts.kv && !opts.kv) throw new RestoreError('RESTORE_ERR_INTERNAL', 'the KV part was asked for without a KV endpoint');
+    const redis = opts.parts.kv ? await connectKv(opts.kv!, logger) : undefined;
     try {
       return await run(redis);
     } finally {

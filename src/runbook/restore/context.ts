@@ -49,7 +49,8 @@ export interface RestoreContext extends StepRuntime {
   /** Whether the data stores can be reached over the network at this point of the run. */
   canConnect(): boolean;
   dbEndpoint(ep: DataEndpoints, database: string): Promise<PostgresEndpoint>;
-  kvEndpoint(ep: DataEndpoints): Promise<KvEndpoint>;
+  /** Undefined when the KV store is reached through target.kvShell instead (publish-dropin). */
+  kvEndpoint(ep: DataEndpoints): Promise<KvEndpoint | undefined>;
 }
 
 export function createRestoreContext(
@@ -80,7 +81,8 @@ export function createRestoreContext(
       const creds = await target.credentials();
       return { host: ep.db.host, port: ep.db.port, database, user: creds.dbUser, password: creds.dbPassword, connectTimeoutMs: config.db.connectTimeoutMs };
     },
-    async kvEndpoint(ep: DataEndpoints): Promise<KvEndpoint> {
+    async kvEndpoint(ep: DataEndpoints): Promise<KvEndpoint | undefined> {
+      if (!ep.kv) return undefined;
       const creds = await target.credentials();
       return { host: ep.kv.host, port: ep.kv.port, password: creds.kvPassword, connectTimeoutMs: config.kv.connectTimeoutMs };
     },

@@ -10,6 +10,7 @@ import { asRestoreError, RestoreError } from '../../lib/errors.js';
 import type { DataEndpoints, RestoreTarget } from '../../targets/target.js';
 import type { IntentFile, RunIntent } from '../intent.js';
 import { existingDatabases } from './steps-database.js';
+import { writeAllKeys } from './steps-kv.js';
 import { servicesError } from './steps-services.js';
 
 export interface SettleDeps {
@@ -74,9 +75,9 @@ async function settleData(deps: SettleDeps, intent: RunIntent, actions: string[]
     actions.push(`removed the dump copy ${names.containerFile} from the database container`);
     names.containerFile = undefined;
   }
-  const kvEndpoint = async (): Promise<KvEndpoint> => {
+  const kvEndpoint = async (): Promise<KvEndpoint | undefined> => {
     const [ep, creds] = await Promise.all([endpoints(), target.credentials()]);
-    return { host: ep.kv.host, port: ep.kv.port, password: creds.kvPassword, connectTimeoutMs: deps.config.kv.connectTimeoutMs };
+    return ep.kv && { host: ep.kv.host, port: ep.kv.port, password: creds.kvPassword, connectTimeoutMs: deps.config.kv.connectTimeoutMs };
   };
   const exist = await existingDatabases({ target }, [names.name, names.temp, names.old].filter((n): n is string => !!n));
   const oldExists = !!names.old && exist.has(names.old);
@@ -93,7 +94,8 @@ async function settleData(deps: SettleDeps, intent: RunIntent, actions: string[]
       actions.push(`dropped the temporary database ${names.temp}${intent.withDump ? `; ${names.name} is the original database` : ''}`);
     }
     if (intent.kvStagingDb) {
-      await clearStagingDb(await kvEndpoint(), intent.kvStagingDb);
+      const kv = await kvEndpoint();
+      await (kv ? clearStagingDb(kv, intent.kvStagingDb) : target.kvShell.command(['-n', String(intent.kvStagingDb), 'FLUSHDB']));
       actions.push(`emptied the spare KV database ${intent.kvStagingDb}`);
     }
     return;
@@ -109,24 +111,27 @@ async function settleData(deps: SettleDeps, intent: RunIntent, actions: string[]
   const ep = await endpoints();
   const db: PostgresEndpoint = { host: ep.db.host, port: ep.db.port, database: names.name, user: creds.dbUser, password: creds.dbPassword, connectTimeoutMs: deps.config.db.connectTimeoutMs };
   const kv = await kvEndpoint();
-  const complete = await withPostgres(db, async (c) => {
-    const redis = await connectKv(kv, deps.logger);
-    try {
-      const k = await checkAwaitingReconnectKeys(c, redis, { kvEndpoint: kv, batchSize: deps.config.prepare.kvBatchSize });
-      return k.present === k.expected && k.other === 0;
-    } finally {
-      redis.disconnect();
-    }
-  });
-  // Without a dump the SQL part may not have committed; it is idempotent, so run it again.
-  const parts = { sql: !intent.withDump, kv: !complete };
-  if (parts.sql || parts.kv) {
-    const r = await prepare({ db, kv, check: false, parts, kvBatchSize: deps.config.prepare.kvBatchSize, logger: deps.logger });
-    actions.push(
-      `completed the preparation of ${names.name}: ${parts.sql ? `${r.devicesUpdated} more devices marked, ` : ''}${parts.kv ? `${r.kvKeysWritten} awaiting-reconnect keys written` : 'the keys were complete'}`,
-    );
-  } else {
-    actions.push(`${names.name} is the prepared, restored database and the KV store holds its keys`);
+  // Without a dump the SQL part may not have committed; it is idempotent, so it runs again.
+  if (!intent.withDump) {
+    const r = await prepare({ db, check: false, parts: { sql: true, kv: false }, kvBatchSize: deps.config.prepare.kvBatchSize, logger: deps.logger });
+    actions.push(`completed the preparation of ${names.name}: ${r.devicesUpdated} more devices marked`);
+  }
+  // The keys: left alone only when provably complete (that needs the store over the network).
+  const complete =
+    !!kv &&
+    (await withPostgres(db, async (c) => {
+      const redis = await connectKv(kv, deps.logger);
+      try {
+        const k = await checkAwaitingReconnectKeys(c, redis, { kvEndpoint: kv, batchSize: deps.config.prepare.kvBatchSize });
+        return k.present === k.expected && k.other === 0;
+      } finally {
+        redis.disconnect();
+      }
+    }));
+  if (complete) actions.push(`${names.name} is the prepared, restored database and the KV store holds its keys`);
+  else {
+    const keys = await writeAllKeys({ target, db, kv, batchSize: deps.config.prepare.kvBatchSize, logger: deps.logger });
+    actions.push(`completed the preparation of ${names.name}: ${keys} awaiting-reconnect keys written`);
   }
   if (oldExists) actions.push(`kept the previous database as ${names.old}: drop it when the restored one is confirmed (DROP DATABASE ${ident(names.old!)})`);
 }

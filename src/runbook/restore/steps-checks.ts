@@ -34,12 +34,15 @@ async function preflight(ctx: RestoreContext): Promise<StepOutcome> {
     // With the credentials, over the network, exactly as the later steps will connect.
     const ep = await ctx.endpoints();
     await withPostgres(await ctx.dbEndpoint(ep, names.live), (c) => c.query('SELECT 1'));
-    await withKv(await ctx.kvEndpoint(ep), (r) => r.ping());
+    const kv = await ctx.kvEndpoint(ep);
+    await (kv ? withKv(kv, (r) => r.ping()) : target.kvShell.command(['PING']));
     parts.push('database and KV store reachable with the secrets');
   } else {
     ctx.warn(
-      'publish-dropin: the database and the KV store restart to publish their ports, so they are reached only inside the stop window; prepare-database moves into it and the keys are written there (no staging)',
+      'publish-dropin: the database restarts to publish its port, so it is reached only inside the stop window; prepare-database moves into it, and the keys are written there through the KV store\'s own client (no staging)',
     );
+    await target.kvShell.command(['PING']);
+    parts.push('KV store answers with the secret');
   }
   const data: Record<string, unknown> = { ...host.data, database: names.live, databaseBytes: liveSize };
   if (ctx.options.dump) {

@@ -43,11 +43,15 @@ async function viaContainerIp(host: QuadletHost): Promise<EndpointLease> {
   return { db: db!, kv: kv!, release: async () => [] };
 }
 
-async function viaPublishDropin(host: QuadletHost): Promise<EndpointLease> {
+/** A lease on some of the data stores (publishDatabasePort publishes the database alone). */
+type PartialLease = Partial<Pick<EndpointLease, 'db' | 'kv'>> & Pick<EndpointLease, 'release'>;
+
+async function viaPublishDropin(host: QuadletHost, which: readonly ('db' | 'kv')[] = ['db', 'kv']): Promise<PartialLease> {
   const systemd = await host.systemd();
   const ctx = { systemd, state: host.state, dropinDir: host.settings.dropinDir, timeoutMs: host.settings.unitTimeoutMs };
   const requests = [];
-  for (const t of TARGETS) {
+  const targets = TARGETS.filter((t) => which.includes(t.name));
+  for (const t of targets) {
     const st = await systemd.status(t.unit);
     // Fails here, before any file is written, when the container is missing or stopped.
     await host.podman.requireRunning(containerOf(t.unit));
@@ -67,16 +71,28 @@ async function viaPublishDropin(host: QuadletHost): Promise<EndpointLease> {
     await removePublished(ctx).catch(() => undefined);
     throw err;
   }
-  const ep = (t: (typeof TARGETS)[number]): Endpoint => {
-    const p = published.find((x) => x.unit === t.unit)!;
-    return { name: t.name, unit: t.unit, container: containerOf(t.unit), host: p.host, port: p.hostPort, strategy: 'publish-dropin', dropin: p.path, inEffect: p.inEffect };
+  const ep = (t: (typeof TARGETS)[number]): Endpoint | undefined => {
+    const p = published.find((x) => x.unit === t.unit);
+    return p && { name: t.name, unit: t.unit, container: containerOf(t.unit), host: p.host, port: p.hostPort, strategy: 'publish-dropin', dropin: p.path, inEffect: p.inEffect };
   };
   return { db: ep(TARGETS[0]!), kv: ep(TARGETS[1]!), release };
 }
 
 /** Where DB and KV can be reached from this host now. */
-export function acquireEndpoints(host: QuadletHost, strategy: EndpointStrategy): Promise<EndpointLease> {
-  return strategy === 'publish-dropin' ? viaPublishDropin(host) : viaContainerIp(host);
+export async function acquireEndpoints(host: QuadletHost, strategy: EndpointStrategy): Promise<EndpointLease> {
+  if (strategy !== 'publish-dropin') return viaContainerIp(host);
+  const lease = await viaPublishDropin(host);
+  return { db: lease.db!, kv: lease.kv!, release: lease.release };
+}
+
+/**
+ * The database alone, published on 127.0.0.1. A restore never publishes the KV store this way:
+ * it keeps nothing on disk (save "", appendonly no upstream), so the restart that removes the
+ * drop-in again would also remove the keys just written.
+ */
+export async function publishDatabasePort(host: QuadletHost): Promise<{ db: Endpoint; release(): Promise<Removed[]> }> {
+  const lease = await viaPublishDropin(host, ['db']);
+  return { db: lease.db!, release: lease.release };
 }
 
 /** Leftovers from an earlier crash (state file or marker scan): removed, units restarted. */

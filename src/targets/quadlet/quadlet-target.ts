@@ -3,7 +3,8 @@ import { RestoreError } from '../../lib/errors.js';
 import { imageTag } from '../../flightctl/versions.js';
 import type { DataEndpoints, RestoreTarget, RunningVersion, ServiceState, TargetCredentials, TargetPreflight } from '../target.js';
 import { PodmanDatabaseShell } from './db-shell.js';
-import { acquireEndpoints, removeLeftoverDropins } from './endpoints.js';
+import { acquireEndpoints, publishDatabasePort, removeLeftoverDropins } from './endpoints.js';
+import { PodmanKvShell } from './kv-shell.js';
 import { openQuadletHost, type QuadletHost } from './host.js';
 import { readPodmanSecret, REQUIRED_SECRETS, SECRET_ALIASES } from './podman-secrets.js';
 import { startApplications, stopApplications } from './services.js';
@@ -17,6 +18,7 @@ export class QuadletTarget implements RestoreTarget {
   readonly endpointStrategy: string;
   readonly disruptiveEndpoints: boolean;
   readonly database: PodmanDatabaseShell;
+  readonly kvShell: PodmanKvShell;
   private readonly host: QuadletHost;
   private creds?: TargetCredentials;
 
@@ -28,6 +30,7 @@ export class QuadletTarget implements RestoreTarget {
     this.endpointStrategy = settings.endpointStrategy;
     this.disruptiveEndpoints = settings.endpointStrategy === 'publish-dropin';
     this.database = new PodmanDatabaseShell(this.host.podman, containerOf(DB_UNIT));
+    this.kvShell = new PodmanKvShell(this.host.podman, async () => (await this.credentials()).kvPassword, containerOf(KV_UNIT));
   }
 
   async preflight(): Promise<TargetPreflight> {
@@ -86,6 +89,14 @@ export class QuadletTarget implements RestoreTarget {
   }
 
   async endpoints(): Promise<DataEndpoints> {
+    if (this.disruptiveEndpoints) {
+      // The KV store is reached through kvShell: publishing it would restart (and empty) it.
+      const published = await publishDatabasePort(this.host);
+      return {
+        db: { host: published.db.host, port: published.db.port },
+        release: async () => (await published.release()).map((r) => `removed drop-in ${r.path}`),
+      };
+    }
     const lease = await acquireEndpoints(this.host, this.host.settings.endpointStrategy);
     return {
       db: { host: lease.db.host, port: lease.db.port },

@@ -1,0 +1,92 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SystemdClient } from '../../../src/targets/quadlet/systemd.js';
+import { flightctlSchemaSql } from '../../harness/flightctl-schema.js';
+import { adminSql, connectSandboxDb, takeDump } from '../../harness/restore-scenario.js';
+import { finishedRun, startRestoreEnv, statuses, type RestoreEnv } from './restore-env.js';
+
+/**
+ * The version check reads the running Flight Control's version from the flightctl-api
+ * container's image tag. The sandbox runs its stand-in under a tag of our choosing (an image tag
+ * and a quadlet drop-in setting Image=, as an upgrade would).
+ */
+describe('run: Flight Control versions (sandbox Quadlets host)', () => {
+  let env: RestoreEnv;
+  let sd: SystemdClient;
+  let dropinDir: string;
+
+  beforeAll(async () => {
+    env = await startRestoreEnv({ devices: 300 });
+    sd = await SystemdClient.connect({ address: env.sb.busAddress });
+    dropinDir = path.join(env.sb.quadletDirs[1]!, 'flightctl-api.container.d');
+  });
+  afterAll(async () => {
+    sd?.close();
+    await env?.stop();
+  });
+
+  async function runApiAs(version: string) {
+    const image = `quay.io/flightctl/flightctl-api:${version}`;
+    await env.sb.nsExec(['podman', 'tag', 'localhost/busybox:latest', image]);
+    mkdirSync(dropinDir, { recursive: true });
+    writeFileSync(path.join(dropinDir, '90-image.conf'), `[Container]\nImage=${image}\n`);
+    await sd.reload();
+    expect((await sd.runJob('RestartUnit', 'flightctl-api.service', 60_000)).ok).toBe(true);
+  }
+
+  it('a Flight Control version this agent does not support stops the run before anything changes', async () => {
+    await runApiAs('2.1.0');
+    const before = await env.snapshot();
+    const r = await env.agent(['run', '--dump', env.dumps.plain, '--json']);
+    expect(r.code).toBe(22);
+    const run = finishedRun(r.stdout);
+    expect(statuses(run)).toEqual({ preflight: 'ok', 'version-check': 'failed' });
+    expect(run.error).toMatchObject({
+      code: 'RESTORE_ERR_VERSION_MISMATCH',
+      message: 'Flight Control 2.1.0 runs on this host (image tag quay.io/flightctl/flightctl-api:2.1.0); this agent supports 0.5.0 to 1.x',
+    });
+    expect(await env.snapshot()).toEqual(before);
+  });
+
+  it('--force goes on, with a warning', async () => {
+    const r = await env.agent(['run', '--check', '--force', '--dump', env.dumps.plain, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const step = finishedRun(r.stdout).steps.find((s) => s.name === 'version-check')!;
+    expect(step).toMatchObject({ status: 'ok', data: { version: '2.1.0', forced: true } });
+  });
+
+  it('a supported version is recorded with its schema generation', async () => {
+    await runApiAs('v1.2.0');
+    const r = await env.agent(['run', '--check', '--dump', env.dumps.plain, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(finishedRun(r.stdout).steps.find((s) => s.name === 'version-check')).toMatchObject({
+      status: 'ok',
+      msg: 'Flight Control 1.2.0 (image tag quay.io/flightctl/flightctl-api:v1.2.0) is supported (schema device_timestamps)',
+    });
+  });
+
+  it('a dump of another schema generation is refused after the load: dropped again, services never stopped', async () => {
+    // A backup of a Flight Control before 1.0 (last_seen still a column of devices).
+    await adminSql(env.sb, 'DROP DATABASE IF EXISTS legacy_fc; CREATE DATABASE legacy_fc OWNER flightctl_app;');
+    const db = await connectSandboxDb(env.sb, 'legacy_fc');
+    try {
+      await db.query(flightctlSchemaSql('legacy'));
+      await db.query(`INSERT INTO devices (org_id, name, status) VALUES ('00000000-0000-0000-0000-000000000000', 'old-device', '{}')`);
+    } finally {
+      await db.end();
+    }
+    const legacyDump = path.join(env.dir, 'legacy.sql');
+    await takeDump(env.sb, { format: 'plain', file: legacyDump, database: 'legacy_fc' });
+    await adminSql(env.sb, 'DROP DATABASE legacy_fc;');
+    const before = await env.snapshot();
+    const r = await env.agent(['run', '--dump', legacyDump, '--json']);
+    expect(r.code).toBe(22);
+    const run = finishedRun(r.stdout);
+    expect(statuses(run)['load-dump']).toBe('failed');
+    expect(run.error?.message).toMatch(/the dump has Flight Control's devices.last_seen schema, the running Flight Control expects device_timestamps/);
+    expect(run.finalizers.join('\n')).toMatch(/dropped the temporary database/);
+    expect(await env.snapshot()).toEqual(before);
+    rmSync(dropinDir, { recursive: true, force: true });
+  });
+});
