@@ -57,6 +57,8 @@ export function registerRun(program: Command): void {
     action(async (ctx: CommandContext, opts: RunFlags) => {
       const json = wantsJson(ctx);
       const printer = json ? jsonPrinter(ctx.print) : terminalPrinter(ctx.print);
+      // On a terminal the step lines carry what the info and warning logs would repeat.
+      if (!json && ctx.config.log.level === 'info') ctx.logger.level = 'error';
       const target = new QuadletTarget(ctx.config.host, ctx.config.db.user);
       const signals = abortOnSignals('running the finalizers');
       try {

@@ -123,7 +123,7 @@ export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>)
     run.currentStep = step.name;
     await journal.save(run);
     await emit({ type: 'step-started', step: step.name });
-    logger.info(`step ${step.name} started`, { runId: run.id, step: step.name });
+    logger.debug(`step ${step.name} started`, { runId: run.id, step: step.name });
     const startedAt = new Date();
     const t0 = performance.now();
     let result: StepResult;
@@ -147,7 +147,7 @@ export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>)
     await current.pending;
     run.steps.push(result);
     await emit({ type: 'step-finished', step: step.name, result });
-    logger.info(`step ${step.name} ${result.status}`, { runId: run.id, step: step.name, durationMs: result.durationMs });
+    logger.info(`step ${step.name} ${result.status}: ${result.msg}`, { runId: run.id, step: step.name, durationMs: result.durationMs });
     if (outcome !== 'succeeded') break;
   }
   current = undefined;

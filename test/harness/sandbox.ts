@@ -1,55 +1,41 @@
 /**
- * The README's "run it" command: the agent on a sandbox Flight Control Quadlets host built on this
- * machine (real systemd in private namespaces running the real quadlet generator, Podman's API,
- * flightctl-db, flightctl-kv and the five application units, secrets as in production). The
- * harness stands in for a restore: it loads Flight Control's schema and a demo fleet into
- * flightctl-db. Then the real agent binary walks the runbook's steps the way an operator would,
- * and everything started here is stopped at the end, also on failure.
+ * The README's "run it" command: a real restore on a sandbox Flight Control Quadlets host built on
+ * this machine (real systemd in private namespaces running the real quadlet generator, Podman's
+ * API, flightctl-db, flightctl-kv and the five application units, secrets as in production).
+ * The harness plays the operator's history: a fleet in flightctl-db, a backup taken inside the
+ * database container as Flight Control's own tooling does, then changes made after the backup.
+ * Then the real agent binary restores the backup, and the changes made after it are gone.
+ * Everything started here is stopped at the end, also on failure.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { stringify } from 'yaml';
-import { flightctlSchemaSql } from './flightctl-schema.js';
 import { cannotHost, startSandbox, type Sandbox } from './quadlet-host/sandbox.js';
-import { addEnrollmentRequest, seedFleet } from './seed.js';
+import { connectSandboxDb, connectSandboxKv, deviceSummary, mutateAfterDump, seedScenario, takeDump } from './restore-scenario.js';
 
 const AGENT = fileURLToPath(new URL('../../src/cli/agent.js', import.meta.url));
 const DEVICES = Number(process.env.SANDBOX_DEVICES ?? 5000);
-const ORGS = ['00000000-0000-0000-0000-000000000000', '7c9e6679-7425-40de-944b-e07fc1f90ae7', 'a3bb189e-8bf9-3888-9912-ace4e6543002'];
 
-function agent(args: string[], env: Record<string, string> = {}, capture = false): Promise<string> {
+function agent(args: string[]): Promise<void> {
   process.stdout.write(`\n$ flightctl-restore-agent ${args.join(' ')}\n`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [AGENT, ...args], {
-      stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'],
-      env: { PATH: process.env.PATH ?? '', ...env },
-    });
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    // stdio inherited: on a terminal the agent draws its step lines and progress bars itself.
+    const child = spawn(process.execPath, [AGENT, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: { PATH: process.env.PATH ?? '' } });
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`flightctl-restore-agent ${args[0]} exited with ${code}`))));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`flightctl-restore-agent ${args[0]} exited with ${code}`))));
   });
 }
 
-/** Stands in for the restore: Flight Control's schema and a fleet in the sandbox's flightctl-db. */
-async function loadDemoDatabase(host: string, password: string): Promise<void> {
-  const db = new pg.Client({ host, port: 5432, user: 'flightctl_app', password, database: 'flightctl' });
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await db.connect();
-      break;
-    } catch (err) {
-      if (attempt > 100) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+function table(title: string, counts: Record<string, number>): void {
+  process.stdout.write(`\n${title}\n`);
+  for (const [status, n] of Object.entries(counts).sort()) process.stdout.write(`  ${status.padEnd(18)} ${n}\n`);
+}
+
+async function summary(sb: Sandbox): Promise<Record<string, number>> {
+  const db = await connectSandboxDb(sb);
   try {
-    await db.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
-    await db.query(flightctlSchemaSql('current'));
-    await seedFleet(db, DEVICES, ORGS);
-    await addEnrollmentRequest(db, { name: 'pending-edge-gateway' });
+    return await deviceSummary(db);
   } finally {
     await db.end();
   }
@@ -73,7 +59,7 @@ async function main(): Promise<void> {
     process.stdout.write('Starting the sandbox Flight Control Quadlets host...\n');
     sb = await startSandbox();
     if (interrupted) return;
-    // The host settings go in a config file, as an operator would keep them in /etc.
+    // The host settings go in a config file, as an operator keeps them in /etc.
     const configFile = `${sb.dir}/agent.yaml`;
     writeFileSync(
       configFile,
@@ -82,27 +68,34 @@ async function main(): Promise<void> {
       }),
     );
     const cfg = ['--config', configFile];
-    // A container's address changes whenever its unit restarts: ask again each time.
-    const locate = async () => JSON.parse(await agent(['endpoints', '--json', ...cfg], {}, true)) as { db: { host: string }; kv: { host: string } };
-    const dbPassword = sb.secrets['flightctl-postgresql-user-password']!.trim();
-    const kvPassword = sb.secrets['flightctl-kv-password']!.trim();
-    await loadDemoDatabase((await locate()).db.host, dbPassword);
-    process.stdout.write(`(sandbox: loaded Flight Control's schema and ${DEVICES} devices in ${ORGS.length} organizations into flightctl-db)\n`);
+
+    const db = await connectSandboxDb(sb);
+    const kv = await connectSandboxKv(sb);
+    const backup = `${sb.dir}/flightctl-backup.sql`;
+    try {
+      const seeded = await seedScenario(db, { devices: DEVICES });
+      process.stdout.write(`(sandbox: a fleet of ${seeded.devices} devices in ${seeded.organizations.length} organizations, ${seeded.fleets} fleets, enrollment requests, events)\n`);
+      table('Devices at backup time:', seeded.byStatus);
+      const dump = await takeDump(sb, { format: 'plain', file: backup });
+      process.stdout.write(`\n(sandbox: backup taken inside flightctl-db with pg_dump --clean --if-exists: ${backup}, ${(dump.bytes / 1048576).toFixed(1)} MiB)\n`);
+      const changes = await mutateAfterDump(db, kv);
+      process.stdout.write(
+        `(sandbox: after the backup, ${changes.addedDevices.length} devices enrolled, ${changes.softDeleted.length + changes.hardDeleted.length} deleted, ${changes.statusChanged.length} statuses changed, an organization and ${changes.kvKeys.length} KV keys added)\n`,
+      );
+    } finally {
+      await db.end();
+      kv.disconnect();
+    }
+    table('Devices now, before the restore:', await summary(sb));
 
     await agent(['services', ...cfg]);
     await agent(['secrets', 'check', ...cfg]);
-    await agent(['endpoints', '--strategy', 'publish-dropin', ...cfg]);
-    await agent(['services', 'stop', ...cfg]);
-    const endpoints = await locate();
-    const conn = ['--db-host', endpoints.db.host, '--kv-host', endpoints.kv.host];
-    const passwords = { DB_PASSWORD: dbPassword, KV_PASSWORD: kvPassword };
-    await agent(['prepare', '--check', ...conn], passwords);
-    await agent(['prepare', ...conn], passwords);
-    await agent(['prepare', '--json', ...conn], passwords);
-    await agent(['services', 'start', ...cfg]);
-    await agent(['devices', 'summary', '--db-host', endpoints.db.host], { DB_PASSWORD: dbPassword });
-    await agent(['devices', 'list', '--limit', '3', '--selector', 'region=region-3', '--db-host', endpoints.db.host], { DB_PASSWORD: dbPassword });
-    process.stdout.write('\nDone: the second prepare changed nothing (idempotent), and every stopped unit runs again. Stopping the sandbox.\n');
+    await agent(['run', '--check', '--dump', backup, ...cfg]);
+    await agent(['run', '--dump', backup, ...cfg]);
+    table('Devices after the restore (the later changes are gone; every device awaits its reconnect):', await summary(sb));
+    await agent(['run', ...cfg]);
+    await agent(['runs', ...cfg]);
+    process.stdout.write('\nDone: the backup is restored, the run after it found nothing to change, and every unit runs. Stopping the sandbox.\n');
   } finally {
     await stopSandbox();
     if (interrupted) process.exit(130);
