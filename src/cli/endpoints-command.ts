@@ -4,6 +4,7 @@ import { withPostgres } from '../flightctl/datastores/postgres.js';
 import { isRestoreError, type ErrorCode } from '../lib/errors.js';
 import type { Removed } from '../targets/quadlet/dropins.js';
 import { acquireEndpoints, removeLeftoverDropins, type Endpoint } from '../targets/quadlet/endpoints.js';
+import { withHostLock } from '../runbook/host-lock.js';
 import { withQuadletHost } from '../targets/quadlet/host.js';
 import { readPodmanSecret } from '../targets/quadlet/podman-secrets.js';
 import { action, reportFailure, withSignalsDeferred, type CommandContext } from './command-runner.js';
@@ -43,7 +44,7 @@ export function registerEndpoints(program: Command): void {
   ).action(
     action(async (ctx: CommandContext) => {
       const { host: settings, db: dbConfig } = ctx.config;
-      const result = await withSignalsDeferred('removing what was published', () => withQuadletHost(settings, async (host) => {
+      const result = await withHostLock(settings.stateDir, 'endpoints', () => withSignalsDeferred('removing what was published', () => withQuadletHost(settings, async (host) => {
         const leftovers = await removeLeftoverDropins(host);
         const lease = await acquireEndpoints(host, settings.endpointStrategy);
         let probed: { db: EndpointReport; kv: EndpointReport };
@@ -68,7 +69,7 @@ export function registerEndpoints(program: Command): void {
           removed = await lease.release();
         }
         return { strategy: settings.endpointStrategy, ...probed, leftoversRemoved: leftovers, removed };
-      }));
+      })));
       if (ctx.json) ctx.print(`${JSON.stringify(result)}\n`);
       else {
         for (const l of result.leftoversRemoved) ctx.print(`removed leftover drop-in ${l.path} (found via ${l.source})\n`);

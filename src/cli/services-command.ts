@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { withHostLock } from '../runbook/host-lock.js';
 import { withQuadletHost } from '../targets/quadlet/host.js';
 import { describeServices, startApplications, stopApplications, type ServiceChange } from '../targets/quadlet/services.js';
 import { action, reportFailure, type CommandContext } from './command-runner.js';
@@ -33,13 +34,14 @@ export function registerServices(program: Command): void {
 
   hostOptions(services.command('stop').description('Stop the application units concurrently (db and kv keep running); remembers what it stopped')).action(
     action(async (ctx: CommandContext) => {
-      printChanges(ctx, 'stop', await withQuadletHost(ctx.config.host, (host) => stopApplications(host)));
+      // A restore run must not find its units stopped or started under it: one mutation at a time.
+      printChanges(ctx, 'stop', await withHostLock(ctx.config.host.stateDir, 'services stop', () => withQuadletHost(ctx.config.host, (host) => stopApplications(host))));
     }),
   );
 
   hostOptions(services.command('start').description('Start what "services stop" stopped, also from an earlier invocation')).action(
     action(async (ctx: CommandContext) => {
-      printChanges(ctx, 'start', await withQuadletHost(ctx.config.host, (host) => startApplications(host)));
+      printChanges(ctx, 'start', await withHostLock(ctx.config.host.stateDir, 'services start', () => withQuadletHost(ctx.config.host, (host) => startApplications(host))));
     }),
   );
 }

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { cannotHost, startSandbox, type Sandbox } from './quadlet-host/sandbox.js';
+import { cannotHost, sandboxHostConfig, startSandbox, type Sandbox } from './quadlet-host/sandbox.js';
 import { connectSandboxDb, connectSandboxKv, deviceSummary, mutateAfterDump, seedScenario, takeDump } from './restore-scenario.js';
 
 const AGENT = fileURLToPath(new URL('../../src/cli/agent.js', import.meta.url));
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     writeFileSync(
       configFile,
       stringify({
-        host: { dbusAddress: sb.busAddress, podmanSocket: sb.podmanSocket, podmanRoot: sb.podmanRoot, dropinDir: sb.dropinDir, quadletDirs: sb.quadletDirs, stateDir: `${sb.dir}/agent-state` },
+        host: sandboxHostConfig(sb, `${sb.dir}/agent-state`),
       }),
     );
     const cfg = ['--config', configFile];

@@ -82,15 +82,20 @@ export class PodmanClient {
     }
   }
 
-  /** State and IP on `network` (only Networks[network].IPAddress is set on a named network). */
-  async inspectContainer(name: string, network = 'flightctl'): Promise<ContainerInfo | undefined> {
-    let info: Docker.ContainerInspectInfo;
+  /** The container's inspect document; undefined when it does not exist. */
+  private async inspect(name: string): Promise<Docker.ContainerInspectInfo | undefined> {
     try {
-      info = await this.docker.getContainer(name).inspect();
+      return await this.docker.getContainer(name).inspect();
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
       throw this.isConnError(err) ? this.unreachable(err) : err;
     }
+  }
+
+  /** State and IP on `network` (only Networks[network].IPAddress is set on a named network). */
+  async inspectContainer(name: string, network = 'flightctl'): Promise<ContainerInfo | undefined> {
+    const info = await this.inspect(name);
+    if (!info) return undefined;
     const nets = (info.NetworkSettings?.Networks ?? {}) as Record<string, { IPAddress?: string }>;
     return {
       name,
@@ -102,13 +107,8 @@ export class PodmanClient {
 
   /** The image a container runs and its labels (undefined when the container does not exist). */
   async containerImage(name: string): Promise<{ image: string; labels: Record<string, string> } | undefined> {
-    let info: Docker.ContainerInspectInfo;
-    try {
-      info = await this.docker.getContainer(name).inspect();
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      throw this.isConnError(err) ? this.unreachable(err) : err;
-    }
+    const info = await this.inspect(name);
+    if (!info) return undefined;
     const image = (info as unknown as { ImageName?: string }).ImageName || info.Config?.Image || '';
     return { image, labels: { ...(info.Config?.Labels ?? {}) } };
   }

@@ -176,15 +176,15 @@ describe('prepare: bad input is a clear error and changes nothing', () => {
   it('KV store unreachable: the database is not touched', async () => {
     const before = await snapshotTables(db.client);
     const opts = prepareOptions(db.name);
-    await expectCode(prepare({ ...opts, kv: { ...opts.kv, port: await freePort() } }), 'RESTORE_ERR_KV_UNREACHABLE');
+    await expectCode(prepare({ ...opts, kv: { ...opts.kv!, port: await freePort() } }), 'RESTORE_ERR_KV_UNREACHABLE');
     await expectUnchanged(before);
   });
 
   it('wrong KV credentials: the database is not touched', async () => {
     const before = await snapshotTables(db.client);
     const opts = prepareOptions(db.name);
-    await expectCode(prepare({ ...opts, kv: { ...opts.kv, password: 'wrong-wrong' } }), 'RESTORE_ERR_KV_AUTH');
-    await expectCode(prepare({ ...opts, kv: { ...opts.kv, password: undefined } }), 'RESTORE_ERR_KV_AUTH');
+    await expectCode(prepare({ ...opts, kv: { ...opts.kv!, password: 'wrong-wrong' } }), 'RESTORE_ERR_KV_AUTH');
+    await expectCode(prepare({ ...opts, kv: { ...opts.kv!, password: undefined } }), 'RESTORE_ERR_KV_AUTH');
     await expectUnchanged(before);
   });
 

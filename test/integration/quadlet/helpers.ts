@@ -2,21 +2,12 @@ import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../../src/config/schema.js';
 import { configSchema } from '../../../src/config/schema.js';
-import type { Sandbox } from '../../harness/quadlet-host/sandbox.js';
+import { sandboxHostConfig, type Sandbox } from '../../harness/quadlet-host/sandbox.js';
 
 /** The `host:` config section pointing at a sandbox, with a fresh state dir. */
 export function hostSettings(sb: Sandbox, over: Partial<Config['host']> = {}): Config['host'] {
   return configSchema.parse({
-    host: {
-      dbusAddress: sb.busAddress,
-      podmanSocket: sb.podmanSocket,
-      podmanRoot: sb.podmanRoot,
-      dropinDir: sb.dropinDir,
-      quadletDirs: sb.quadletDirs,
-      stateDir: mkdtempSync(path.join(sb.dir, 'state-')),
-      unitTimeoutMs: 60_000,
-      ...over,
-    },
+    host: { ...sandboxHostConfig(sb, mkdtempSync(path.join(sb.dir, 'state-'))), unitTimeoutMs: 60_000, ...over },
   }).host;
 }
 

@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import { PodmanClient } from '../../../src/targets/quadlet/podman.js';
 import { scanForOurs } from '../../../src/targets/quadlet/dropins.js';
 import { AWAITING_RECONNECT_ANNOTATION, awaitingReconnectKey } from '../../../src/flightctl/prepare/marks.js';
-import { startSandbox, type Sandbox } from '../../harness/quadlet-host/sandbox.js';
+import { sandboxHostConfig, startSandbox, type Sandbox } from '../../harness/quadlet-host/sandbox.js';
 import {
   adminSql,
   connectSandboxDb,
@@ -71,16 +71,7 @@ export async function startRestoreEnv(opts: { devices: number; strategy?: 'conta
     writeFileSync(
       configFile,
       stringify({
-        host: {
-          dbusAddress: sb.busAddress,
-          podmanSocket: sb.podmanSocket,
-          podmanRoot: sb.podmanRoot,
-          dropinDir: sb.dropinDir,
-          quadletDirs: sb.quadletDirs,
-          stateDir,
-          unitTimeoutMs: 60_000,
-          endpointStrategy: opts.strategy ?? 'container-ip',
-        },
+        host: { ...sandboxHostConfig(sb, stateDir), unitTimeoutMs: 60_000, endpointStrategy: opts.strategy ?? 'container-ip' },
       }),
     );
     const db = await connectSandboxDb(sb);

@@ -123,6 +123,11 @@ describe('run: failures (sandbox Quadlets host)', () => {
     expect(JSON.parse(refused.stdout.trim().split('\n').at(-1)!)).toMatchObject({ error: { code: 'RESTORE_ERR_RUN_ACTIVE' } });
     // Refused before a run existed: the error is the only line.
     expect(refused.stdout.trim().split('\n')).toHaveLength(1);
+    // Other mutations of the host wait their turn too; reads do not.
+    const stop = await env.agent(['services', 'stop', '--json']);
+    expect(stop.code).toBe(19);
+    expect(stop.stdout).toMatch(/RESTORE_ERR_RUN_ACTIVE/);
+    expect((await env.agent(['services', '--json'])).code).toBe(0);
     const runs = await env.agent(['runs', '--json']);
     expect(runs.code).toBe(0);
     expect((JSON.parse(runs.stdout) as { runs: { phase: string }[] }).runs[0]!.phase).toBe('Running');
