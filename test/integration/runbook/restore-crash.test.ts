@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { leaks } from '../cli/run-cli.js';
 import { restoredFacts, startRestoreEnv, APPS, type RestoreEnv } from './restore-env.js';
 
@@ -26,6 +26,9 @@ describe('kill -9 during a run, then recover (sandbox Quadlets host)', () => {
     const hold = path.join(env.dir, 'hold');
     rmSync(hold, { force: true });
     const agent = env.spawn(['run', ...args, '--json'], { FLIGHTCTL_RESTORE_TEST_FAULT: `hold:${point}`, FLIGHTCTL_RESTORE_TEST_FAULT_FILE: hold });
+    onTestFinished(() => {
+      if (agent.process.exitCode === null && agent.process.signalCode === null) agent.process.kill('SIGKILL');
+    });
     for (const deadline = Date.now() + 60_000; !existsSync(hold); ) {
       if (Date.now() > deadline || agent.process.exitCode !== null) {
         const r = await agent.done;

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { SystemdClient } from '../../../src/targets/quadlet/systemd.js';
 import { waitFor } from '../quadlet/helpers.js';
 import { leaks } from '../cli/run-cli.js';
@@ -116,6 +116,10 @@ describe('run: failures (sandbox Quadlets host)', () => {
     const hold = path.join(env.dir, 'hold-two');
     rmSync(hold, { force: true });
     const first = env.spawn(['run', '--dump', env.dumps.plain, '--json'], { FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:before:stop-services', FLIGHTCTL_RESTORE_TEST_FAULT_FILE: hold });
+    // Whatever fails below, the held run must not outlive the test.
+    onTestFinished(() => {
+      if (first.process.exitCode === null) first.process.kill('SIGKILL');
+    });
     await waitFor(async () => (existsSync(hold) ? true : undefined), 60_000);
     const refused = await env.agent(['run', '--dump', env.dumps.plain, '--json']);
     printed.push(refused.all);
