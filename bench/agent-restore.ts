@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { PROJECT_ROOT, type Sandbox } from '../test/harness/quadlet-host/sandbox.js';
+import { PROJECT_ROOT, sandboxHostConfig, type Sandbox } from '../test/harness/quadlet-host/sandbox.js';
 
 export const AGENT = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'agent.js');
 
@@ -25,16 +25,7 @@ export function writeAgentConfig(sb: Sandbox, file: string, stateDir: string, un
     file,
     stringify({
       log: { level: 'warn' },
-      host: {
-        dbusAddress: sb.busAddress,
-        podmanSocket: sb.podmanSocket,
-        podmanRoot: sb.podmanRoot,
-        dropinDir: sb.dropinDir,
-        quadletDirs: sb.quadletDirs,
-        stateDir,
-        unitTimeoutMs,
-        endpointStrategy: 'container-ip',
-      },
+      host: { ...sandboxHostConfig(sb, stateDir), unitTimeoutMs, endpointStrategy: 'container-ip' },
     }),
     { mode: 0o600 },
   );
