@@ -26,6 +26,19 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   FLIGHTCTL_RESTORE_SWAP_TIMEOUT_MS: 'restore.swapTimeoutMs',
   FLIGHTCTL_RESTORE_KEEP_OLD_DB: 'restore.keepOldDb',
   FLIGHTCTL_RESTORE_KEEP_RUNS: 'restore.keepRuns',
+  FLIGHTCTL_RESTORE_API_LISTEN: 'api.listen',
+  FLIGHTCTL_RESTORE_API_TLS_CERT: 'api.tlsCert',
+  FLIGHTCTL_RESTORE_API_TLS_KEY: 'api.tlsKey',
+  FLIGHTCTL_RESTORE_API_JWKS_FILE: 'api.jwksFile',
+  FLIGHTCTL_RESTORE_API_JWKS_URL: 'api.jwksUrl',
+  FLIGHTCTL_RESTORE_API_JWT_PUBLIC_KEY: 'api.jwtPublicKey',
+  FLIGHTCTL_RESTORE_API_JWT_ISSUERS: 'api.jwtIssuers',
+  FLIGHTCTL_RESTORE_API_JWT_AUDIENCE: 'api.jwtAudience',
+  FLIGHTCTL_RESTORE_API_IMPORT_DIR: 'api.importDir',
+  FLIGHTCTL_RESTORE_API_MUTATIONS_PER_MINUTE: 'api.mutationsPerMinute',
+  FLIGHTCTL_RESTORE_FLIGHTCTL_API_URL: 'flightctl.apiUrl',
+  FLIGHTCTL_RESTORE_FLIGHTCTL_TOKEN_FILE: 'flightctl.tokenFile',
+  FLIGHTCTL_RESTORE_FLIGHTCTL_CA_FILE: 'flightctl.caFile',
 };
 
 export interface ConfigSources {

@@ -8,6 +8,9 @@ const port = z.coerce
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
+/** A list from YAML, or comma-separated from the environment. */
+const list = z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v), z.array(nonEmpty));
+
 /** true/false from YAML, or "true"/"false"/"1"/"0"/"yes"/"no" from the environment (z.coerce would take "false" as true). */
 const flag = z.preprocess((v) => {
   if (typeof v !== 'string') return v;
@@ -54,6 +57,44 @@ export const configSchema = z
         keepOldDb: flag.default(false),
         /** Finished runs kept in the journal. */
         keepRuns: z.coerce.number().int().min(1).max(10_000).default(50),
+      })
+      .strict()
+      .default({}),
+    api: z
+      .object({
+        /** unix:PATH, https://HOST:PORT (with tlsCert/tlsKey) or http://127.0.0.1:PORT / http://[::1]:PORT. */
+        listen: list.default(['unix:/run/flightctl-restore-agent/api.sock']),
+        tlsCert: z.string().trim().default(''),
+        tlsKey: z.string().trim().default(''),
+        /** Where the keys that sign tokens come from: one of the three. */
+        jwksFile: z.string().trim().default(''),
+        jwksUrl: z.string().trim().default(''),
+        jwtPublicKey: z.string().trim().default(''),
+        /** Accepted token issuers (at least one when serving). */
+        jwtIssuers: list.default([]),
+        /** The audience tokens must name; empty: this host's name. */
+        jwtAudience: z.string().trim().default(''),
+        clockToleranceSec: z.coerce.number().int().min(0).max(300).default(30),
+        /** Oldest token (by iat) accepted for a call that changes something. */
+        maxTokenAgeSec: z.coerce.number().int().min(10).max(86_400).default(900),
+        jwksTimeoutMs: z.coerce.number().int().min(100).max(60_000).default(5000),
+        jwksCacheMaxAgeMs: z.coerce.number().int().min(1000).max(86_400_000).default(600_000),
+        /** Where a restore's dump is taken from (a file name inside it); empty: <stateDir>/imports. */
+        importDir: z.string().trim().default(''),
+        bodyLimitBytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+        /** Calls that change something, per client and minute. */
+        mutationsPerMinute: z.coerce.number().int().min(1).max(100_000).default(60),
+      })
+      .strict()
+      .default({}),
+    flightctl: z
+      .object({
+        /** Flight Control's API, for its version and for resuming devices through it. */
+        apiUrl: z.string().trim().default(''),
+        /** A file holding the bearer token for that API (never the token itself in the config). */
+        tokenFile: z.string().trim().default(''),
+        caFile: z.string().trim().default(''),
+        timeoutMs: z.coerce.number().int().min(100).max(120_000).default(10_000),
       })
       .strict()
       .default({}),

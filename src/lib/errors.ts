@@ -44,6 +44,16 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_VERSION_MISMATCH: { http: 409, exit: 22, hint: 'Restore a backup of the same Flight Control version, or pass --force if you know they are compatible.' },
   RESTORE_ERR_UNIT_MISSING: { http: 422, exit: 23, hint: 'A Flight Control unit the restore needs is not installed; check the installation (flightctl-restore-agent services).' },
   RESTORE_ERR_RECOVERY_INCOMPLETE: { http: 500, exit: 24, hint: 'Recovery could not finish everything; fix the named cause and run flightctl-restore-agent recover again.' },
+  // The HTTP API (serve) and its clients
+  RESTORE_ERR_REQUEST_INVALID: { http: 400, exit: 2, hint: 'Fix the request: the message names the field; GET /openapi.json describes every endpoint.' },
+  RESTORE_ERR_BODY_TOO_LARGE: { http: 413, exit: 2, hint: 'Requests are small JSON documents; send less (api.bodyLimitBytes sets the limit).' },
+  RESTORE_ERR_UNAUTHENTICATED: { http: 401, exit: 25, hint: 'Send a valid bearer token (Authorization: Bearer <JWT>) signed by a configured key, for this audience and issuer.' },
+  RESTORE_ERR_FORBIDDEN: { http: 403, exit: 25, hint: 'The token lacks the scope this call needs (restore:read, restore:run or devices:resume).' },
+  RESTORE_ERR_RATE_LIMITED: { http: 429, exit: 26, hint: 'Too many calls that change something; wait for Retry-After seconds.' },
+  RESTORE_ERR_NOT_FOUND: { http: 404, exit: 27, hint: 'No such endpoint; GET /openapi.json lists them.' },
+  RESTORE_ERR_NOT_READY: { http: 503, exit: 29, hint: 'The agent is starting (recovering an interrupted run) or stopping; try again shortly.' },
+  RESTORE_ERR_LISTEN_FAILED: { http: 500, exit: 30, hint: 'Check the --listen address: free, and for unix: a writable directory.' },
+  RESTORE_ERR_FLIGHTCTL_API: { http: 502, exit: 28, hint: "Check flightctl.apiUrl, the token file and the CA; Flight Control's API answered with an error or not at all." },
   RESTORE_ERR_CANCELLED: { http: 409, exit: 130, hint: 'The operation was interrupted; run it again, it is safe to repeat.' },
 } as const satisfies Record<string, { http: number; exit: number; hint: string }>;
 
