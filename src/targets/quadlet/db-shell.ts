@@ -60,8 +60,10 @@ export class PodmanDatabaseShell implements DatabaseShell {
   async load(database: string, dump: DumpFile, opts: LoadOptions): Promise<void> {
     const input = createReadStream(dump.path).pipe(byteCounter(opts.onBytes));
     if (dump.format === 'plain') {
+      // psql stops at the first error; the shell then reads the rest of stdin, so the stream we
+      // are still writing is not cut off, and with it psql's error message on stderr.
       const r = await this.podman.exec(this.container, {
-        cmd: [...PSQL, '-d', database, '-f', '-'],
+        cmd: ['sh', '-c', 'psql "$@"; rc=$?; cat >/dev/null; exit $rc', 'sh', ...PSQL.slice(1), '-d', database, '-f', '-'],
         user: 'postgres',
         env: QUIET_ENV,
         stdin: input,
