@@ -7,6 +7,7 @@ import { registerEndpoints } from './endpoints-command.js';
 import { registerPrepare } from './prepare-command.js';
 import { registerRun } from './run-command.js';
 import { registerRuns } from './runs-command.js';
+import { registerServe } from './serve-command.js';
 import { registerSecrets } from './secrets-command.js';
 import { registerServices } from './services-command.js';
 
@@ -24,5 +25,6 @@ registerSecrets(program);
 registerEndpoints(program);
 registerRun(program);
 registerRuns(program);
+registerServe(program);
 
 await program.parseAsync(process.argv);

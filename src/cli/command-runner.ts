@@ -24,6 +24,15 @@ export const FLAG_KEYS: Record<string, string> = {
   unitTimeoutMs: 'host.unitTimeoutMs',
   keepOldDb: 'restore.keepOldDb',
   jobs: 'restore.jobs',
+  listen: 'api.listen',
+  tlsCert: 'api.tlsCert',
+  tlsKey: 'api.tlsKey',
+  jwksFile: 'api.jwksFile',
+  jwksUrl: 'api.jwksUrl',
+  jwtPublicKey: 'api.jwtPublicKey',
+  jwtIssuer: 'api.jwtIssuers',
+  jwtAudience: 'api.jwtAudience',
+  importDir: 'api.importDir',
 };
 
 export interface CommandContext {

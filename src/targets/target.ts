@@ -115,6 +115,8 @@ export interface RestoreTarget {
   credentials(): Promise<TargetCredentials>;
   /** Endpoints for the data stores; with a disruptive strategy this restarts them (stop window only). */
   endpoints(): Promise<DataEndpoints>;
+  /** Where the database answers reads without restarting anything (the daemon's device queries). */
+  readEndpoint(): Promise<HostPort>;
   /** Undoes what an earlier process left behind (drop-ins); answers what it did. */
   removeLeftovers(): Promise<string[]>;
   readonly database: DatabaseShell;

@@ -1,7 +1,7 @@
 import type { Config } from '../../config/schema.js';
 import { RestoreError } from '../../lib/errors.js';
 import { imageTag } from '../../flightctl/versions.js';
-import type { DataEndpoints, RestoreTarget, RunningVersion, ServiceState, TargetCredentials, TargetPreflight } from '../target.js';
+import type { DataEndpoints, HostPort, RestoreTarget, RunningVersion, ServiceState, TargetCredentials, TargetPreflight } from '../target.js';
 import { PodmanDatabaseShell } from './db-shell.js';
 import { acquireEndpoints, publishDatabasePort, removeLeftoverDropins } from './endpoints.js';
 import { PodmanKvShell } from './kv-shell.js';
@@ -103,6 +103,11 @@ export class QuadletTarget implements RestoreTarget {
       kv: { host: lease.kv.host, port: lease.kv.port },
       release: async () => (await lease.release()).map((r) => `removed drop-in ${r.path}`),
     };
+  }
+
+  async readEndpoint(): Promise<HostPort> {
+    const lease = await acquireEndpoints(this.host, 'container-ip');
+    return { host: lease.db.host, port: lease.db.port };
   }
 
   async removeLeftovers(): Promise<string[]> {

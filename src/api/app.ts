@@ -1,0 +1,142 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import type { Logger } from 'winston';
+import type { Config } from '../config/schema.js';
+import { asRestoreError, RestoreError } from '../lib/errors.js';
+import type { RestoreTarget } from '../targets/target.js';
+import { AuthError, type Authenticator, type Principal, type Scope } from './auth.js';
+import type { ApiMetrics } from './metrics.js';
+import { sendProblem } from './problem.js';
+import type { RunManager } from './run-manager.js';
+import { registerDeviceRoutes } from './routes-devices.js';
+import { registerRestoreRoutes } from './routes-restores.js';
+import { openApiDocument } from './schemas.js';
+
+export type Readiness = 'starting' | 'ready' | 'stopping';
+
+export interface AppDeps {
+  config: Readonly<Config>;
+  logger: Logger;
+  target: RestoreTarget;
+  runs: RunManager;
+  metrics: ApiMetrics;
+  /** Undefined only for the benchmark's no-auth baseline: serve always verifies tokens. */
+  auth: Authenticator | undefined;
+  readiness(): Readiness;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    principal?: Principal;
+    /** Set by a handler for the audit record. */
+    runId?: string;
+  }
+}
+
+/** The audit record of a call: who, what, the decision and the outcome. Never a body, never a token. */
+function audit(logger: Logger, req: Request, decision: 'allow' | 'deny', status: number, reason?: string): void {
+  logger.info('audit', {
+    audit: true,
+    time: new Date().toISOString(),
+    sub: req.principal?.sub,
+    iss: req.principal?.iss,
+    jti: req.principal?.jti,
+    remote: req.socket.remoteAddress || 'unix',
+    method: req.method,
+    path: req.originalUrl.split('?')[0],
+    runId: req.runId,
+    decision,
+    outcome: status,
+    ...(reason ? { reason } : {}),
+  });
+}
+
+const REALM = 'Bearer realm="flightctl-restore-agent"';
+
+export function createApp(deps: AppDeps): express.Express {
+  const { logger, metrics, config } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple'); // no nested objects from ?a[b]=c
+
+  app.use((req, res, next) => {
+    res.on('finish', () => {
+      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      metrics.requests.inc({ route, method: req.method, status: String(res.statusCode) });
+      // Every call that changes something and every refused call is audited once, here.
+      const mutating = req.method !== 'GET' && req.method !== 'HEAD';
+      if (mutating || res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 429) {
+        audit(logger, req, res.statusCode < 400 ? 'allow' : 'deny', res.statusCode, res.locals.denyReason as string | undefined);
+      }
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    const status = deps.readiness();
+    res.status(status === 'ready' ? 200 : 503).json({ status });
+  });
+  const openapi = openApiDocument();
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+
+  const guard = (scope: Scope, mutating = false) => async (req: Request, res: Response, next: NextFunction) => {
+    if (deps.readiness() !== 'ready') return sendProblem(res, new RestoreError('RESTORE_ERR_NOT_READY', `the agent is ${deps.readiness()}`));
+    if (!deps.auth) return next();
+    try {
+      req.principal = await deps.auth.authenticate(req.get('authorization'), scope, { mutating });
+      next();
+    } catch (err) {
+      if (!(err instanceof AuthError)) return next(err);
+      // Every reason looks the same from outside; the reason goes to the server log only.
+      res.locals.denyReason = err.reason;
+      if (err.status === 401) {
+        res.set('WWW-Authenticate', req.get('authorization') ? `${REALM}, error="invalid_token"` : REALM);
+        return sendProblem(res, new RestoreError('RESTORE_ERR_UNAUTHENTICATED', 'missing or invalid bearer token'));
+      }
+      res.set('WWW-Authenticate', `${REALM}, error="insufficient_scope", scope="${scope}"`);
+      sendProblem(res, new RestoreError('RESTORE_ERR_FORBIDDEN', `this call needs the scope ${scope}`));
+    }
+  };
+  const limiter = rateLimit({
+    windowMs: 60_000,
+    limit: config.api.mutationsPerMinute,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    // Per client: the token's subject (after authentication), else its address.
+    keyGenerator: (req) => (req.principal ? `${req.principal.iss}\u0000${req.principal.sub}` : `addr:${req.socket.remoteAddress ?? 'unix'}`),
+    handler: (_req, res) => {
+      res.locals.denyReason = 'rate limit';
+      sendProblem(res, new RestoreError('RESTORE_ERR_RATE_LIMITED', `more than ${config.api.mutationsPerMinute} calls that change something in a minute`));
+    },
+    validate: { keyGeneratorIpFallback: false },
+  });
+  const json = express.json({ limit: config.api.bodyLimitBytes, strict: true, type: () => true });
+  const requireJson = (req: Request, _res: Response, next: NextFunction) => {
+    if (!req.is('application/json')) return next(new RestoreError('RESTORE_ERR_REQUEST_INVALID', 'send the body as JSON with Content-Type: application/json'));
+    next();
+  };
+  const mutation = (scope: Scope) => [guard(scope, true), limiter, requireJson, json];
+
+  registerRestoreRoutes(app, deps, { read: guard('restore:read'), run: mutation('restore:run') });
+  registerDeviceRoutes(app, deps, { read: guard('restore:read'), resume: mutation('devices:resume') });
+  app.get('/metrics', guard('restore:read'), async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.text());
+  });
+
+  app.use((req, res) => sendProblem(res, new RestoreError('RESTORE_ERR_NOT_FOUND', `no endpoint ${req.method} ${req.path}`)));
+  // Errors: bad input is a 4xx with its code, anything else a 5xx without its message.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const type = (err as { type?: string }).type;
+    if (type === 'entity.too.large') return sendProblem(res, new RestoreError('RESTORE_ERR_BODY_TOO_LARGE', `the body is larger than ${config.api.bodyLimitBytes} bytes`));
+    if (type === 'entity.parse.failed') return sendProblem(res, new RestoreError('RESTORE_ERR_REQUEST_INVALID', 'the body is not valid JSON'));
+    if (type && /encoding|charset|request\.aborted|stream/.test(type)) return sendProblem(res, new RestoreError('RESTORE_ERR_REQUEST_INVALID', `the body cannot be read (${type})`));
+    const e = asRestoreError(err);
+    if (e.code === 'RESTORE_ERR_INTERNAL') logger.error('API request failed', { method: req.method, path: req.path, error: (err as Error)?.message });
+    if (res.headersSent) return res.end();
+    sendProblem(res, e);
+  });
+  return app;
+}
