@@ -1,0 +1,225 @@
+import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { RestoreError, type ErrorCode } from '../lib/errors.js';
+import { KeysUnavailableError, keySourceOf, type KeySet } from './auth-keys.js';
+
+export type Scope = 'restore:read' | 'restore:run' | 'devices:resume';
+
+export interface AuthSettings {
+  jwksFile: string;
+  jwksUrl: string;
+  jwtPublicKey: string;
+  jwtIssuers: string[];
+  jwtAudience: string;
+  clockToleranceSec: number;
+  maxTokenAgeSec: number;
+  jwksTimeoutMs: number;
+  jwksCacheMaxAgeMs: number;
+}
+
+export interface Principal {
+  sub: string;
+  iss: string;
+  jti?: string;
+  scopes: string[];
+}
+
+/**
+ * A refused request. The message is the same for every token problem so that nothing about the
+ * check leaks to the caller; `reason` is for the server log and never holds the token or a claim
+ * value that could be secret.
+ */
+export class AuthError extends Error {
+  constructor(
+    readonly status: 401 | 403,
+    readonly reason: string,
+  ) {
+    super(status === 401 ? 'Authentication failed.' : 'The token lacks the scope this call needs.');
+    this.name = 'AuthError';
+  }
+
+  get code(): ErrorCode {
+    return this.status === 401 ? 'RESTORE_ERR_UNAUTHENTICATED' : 'RESTORE_ERR_FORBIDDEN';
+  }
+}
+
+export interface Authenticator {
+  /** Verifies `Authorization` header value; throws AuthError (401 for every token problem, 403 for a missing scope). */
+  authenticate(authorization: string | undefined, need: Scope, opts: { mutating: boolean }): Promise<Principal>;
+  /** Re-reads key files (SIGHUP). A failed reload keeps the old keys and throws a RestoreError naming the file. */
+  reload(): Promise<void>;
+}
+
+// Far above any real access token, well below what would make parsing it costly.
+const MAX_TOKEN_CHARS = 16 * 1024;
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+// RFC 8725 3.11: explicit typing. Access tokens (RFC 9068) and plain JWTs, with or without the
+// application/ prefix RFC 7515 allows; every other typ names another kind of token.
+const ACCEPTED_TYP = new Set(['jwt', 'at+jwt', 'application/jwt', 'application/at+jwt']);
+
+const unauthenticated = (reason: string) => new AuthError(401, reason);
+
+/** Attacker-chosen header and claim values go into the log only when plainly harmless. */
+function loggable(v: unknown): string {
+  return typeof v === 'string' && /^[\x21-\x7e]{1,80}$/.test(v) ? v : '(unprintable)';
+}
+
+function bearerToken(authorization: string | undefined): string {
+  const value = authorization?.trim() ?? '';
+  if (value === '') throw unauthenticated('no Authorization header');
+  const space = value.search(/\s/);
+  const scheme = space < 0 ? value : value.slice(0, space);
+  if (scheme.toLowerCase() !== 'bearer') throw unauthenticated(`scheme ${/^[A-Za-z-]{1,20}$/.test(scheme) ? scheme : '(other)'} is not Bearer`);
+  const token = space < 0 ? '' : value.slice(space).trim();
+  if (token === '') throw unauthenticated('empty bearer token');
+  if (/[\s,]/.test(token)) throw unauthenticated('more than one token');
+  if (token.length > MAX_TOKEN_CHARS) throw unauthenticated('token too large');
+  if (!COMPACT_JWS.test(token)) throw unauthenticated('malformed token (not a compact JWS)');
+  return token;
+}
+
+function checkHeader(token: string, keys: KeySet): void {
+  let header;
+  try {
+    header = decodeProtectedHeader(token);
+  } catch {
+    throw unauthenticated('malformed token header');
+  }
+  const { alg, typ } = header;
+  if (typeof alg !== 'string' || !(keys.algorithms as readonly string[]).includes(alg)) {
+    throw unauthenticated(`alg ${loggable(alg)} not allowed`);
+  }
+  if (typ !== undefined && (typeof typ !== 'string' || !ACCEPTED_TYP.has(typ.toLowerCase()))) {
+    throw unauthenticated(`typ ${loggable(typ)} not allowed`);
+  }
+}
+
+/** Maps what jose threw to a short, log-safe reason (never jose's message, never a claim value but iss/aud). */
+function reasonOf(err: unknown, kid: boolean): string {
+  if (err instanceof KeysUnavailableError) return err.reason;
+  const e = err as { code?: unknown; claim?: unknown; reason?: unknown; payload?: JWTPayload };
+  switch (e?.code) {
+    case 'ERR_JWT_EXPIRED':
+      return e.claim === 'iat' ? 'token too old for a call that changes something (iat)' : 'expired';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return claimReason(String(e.claim), String(e.reason), e.payload);
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return 'bad signature';
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return kid ? 'unknown kid' : 'no kid and no key for this alg';
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+      return 'no kid and several keys match';
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return 'alg not allowed';
+    case 'ERR_JOSE_NOT_SUPPORTED':
+      // The alg was checked before; what is left is mostly an unknown critical header (crit).
+      return 'unsupported token feature';
+    case 'ERR_JWS_INVALID':
+      return 'malformed token (JWS)';
+    case 'ERR_JWT_INVALID':
+      return 'malformed token (claims set)';
+    default:
+      // Key/algorithm mismatches surface as TypeErrors from jose or WebCrypto.
+      return `unusable token or key (${err instanceof Error ? err.name : 'error'})`;
+  }
+}
+
+function claimReason(claim: string, why: string, payload: JWTPayload | undefined): string {
+  if (why === 'missing') return `missing ${claim}`;
+  if (why === 'invalid') return `invalid ${claim}`;
+  switch (claim) {
+    case 'iss':
+      return `wrong issuer ${loggable(payload?.iss)}`;
+    case 'aud': {
+      const aud = payload?.aud;
+      return `wrong audience ${Array.isArray(aud) ? aud.slice(0, 5).map(loggable).join(',') : loggable(aud)}`;
+    }
+    case 'nbf':
+      return 'not yet valid (nbf)';
+    case 'iat':
+      return 'iat in the future';
+    default:
+      return `${claim} check failed`;
+  }
+}
+
+/** `scope` as a space-separated string (RFC 8693 4.2) or an array of strings; anything else grants nothing. */
+function scopesOf(scope: unknown): string[] {
+  if (typeof scope === 'string') return scope.split(' ').filter((s) => s !== '');
+  if (Array.isArray(scope) && scope.every((s) => typeof s === 'string')) return scope as string[];
+  return [];
+}
+
+function checkSettings(s: AuthSettings): { issuers: string[]; audience: string } {
+  const issuers = s.jwtIssuers.map((i) => i.trim()).filter((i) => i !== '');
+  if (issuers.length === 0) {
+    throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', 'api.jwtIssuers: at least one accepted token issuer is required.', { key: 'api.jwtIssuers' });
+  }
+  const audience = s.jwtAudience.trim();
+  if (audience === '') {
+    throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', 'api.jwtAudience: the audience tokens must name is required.', { key: 'api.jwtAudience' });
+  }
+  const numbers = [
+    ['api.clockToleranceSec', s.clockToleranceSec],
+    ['api.maxTokenAgeSec', s.maxTokenAgeSec],
+    ['api.jwksTimeoutMs', s.jwksTimeoutMs],
+    ['api.jwksCacheMaxAgeMs', s.jwksCacheMaxAgeMs],
+  ] as const;
+  for (const [key, n] of numbers) {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', `${key}: must be a whole number of 0 or more.`, { key });
+    }
+  }
+  return { issuers, audience };
+}
+
+export async function createAuthenticator(settings: AuthSettings): Promise<Authenticator> {
+  const { issuers, audience } = checkSettings(settings);
+  const source = keySourceOf(settings);
+  let keys = await source.load(false);
+  const tolerance = settings.clockToleranceSec;
+
+  return {
+    async authenticate(authorization, need, opts) {
+      const token = bearerToken(authorization);
+      // One key set for the whole call, even if a reload swaps it meanwhile.
+      const current = keys;
+      checkHeader(token, current);
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, current.getKey, {
+          algorithms: [...current.algorithms],
+          issuer: issuers,
+          audience,
+          clockTolerance: tolerance,
+          requiredClaims: ['exp', 'sub'],
+          // A token lifted from a log or a proxy stays usable until exp; changes need a fresh one.
+          ...(opts.mutating ? { maxTokenAge: settings.maxTokenAgeSec } : {}),
+        }));
+      } catch (err) {
+        throw unauthenticated(reasonOf(err, hasKid(token)));
+      }
+      // jose checks a future iat only together with maxTokenAge; reads get the same rule.
+      if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + tolerance) throw unauthenticated('iat in the future');
+      if (typeof payload.sub !== 'string' || payload.sub === '') throw unauthenticated('invalid sub');
+      if (payload.jti !== undefined && typeof payload.jti !== 'string') throw unauthenticated('invalid jti');
+      const scopes = scopesOf((payload as Record<string, unknown>).scope);
+      if (!scopes.includes(need)) throw new AuthError(403, `missing scope ${need}`);
+      // jwtVerify matched iss against the configured issuers, so it is one of those strings.
+      const principal: Principal = { sub: payload.sub, iss: payload.iss as string, scopes };
+      if (payload.jti !== undefined) principal.jti = payload.jti;
+      return principal;
+    },
+
+    async reload() {
+      keys = await source.load(true);
+    },
+  };
+}
+
+function hasKid(token: string): boolean {
+  try {
+    return decodeProtectedHeader(token).kid !== undefined;
+  } catch {
+    return false;
+  }
+}
