@@ -34,8 +34,9 @@ export function parseListen(text: string): ListenAddress {
     throw invalid(text, 'use unix:PATH, https://HOST:PORT or http://127.0.0.1:PORT');
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  const port = Number(url.port);
-  if (!url.port || !Number.isInteger(port) || port < 1 || port > 65535) throw invalid(text, 'needs a port');
+  // An explicit port (0 picks a free one, for tests); URL leaves the scheme's default port out.
+  if (!/^[a-z]+:\/\/(\[[^\]]+\]|[^/:]+):\d+\/?$/i.test(text)) throw invalid(text, 'needs a port, e.g. :8443');
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
   if (url.pathname !== '/' || url.search || url.username) throw invalid(text, 'only scheme, host and port');
   if (url.protocol === 'https:') return { kind: 'https', host, port, text };
   if (url.protocol === 'http:') {
