@@ -92,6 +92,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (!(err instanceof AuthError)) return next(err);
       // Every reason looks the same from outside; the reason goes to the server log only.
       res.locals.denyReason = err.reason;
+      if (err.principal) req.principal = err.principal;
       if (err.status === 401) {
         res.set('WWW-Authenticate', req.get('authorization') ? `${REALM}, error="invalid_token"` : REALM);
         return sendProblem(res, new RestoreError('RESTORE_ERR_UNAUTHENTICATED', 'missing or invalid bearer token'));

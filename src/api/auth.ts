@@ -32,6 +32,8 @@ export class AuthError extends Error {
   constructor(
     readonly status: 401 | 403,
     readonly reason: string,
+    /** Set on a 403: the token was valid, only its scope was short. */
+    readonly principal?: Principal,
   ) {
     super(status === 401 ? 'Authentication failed.' : 'The token lacks the scope this call needs.');
     this.name = 'AuthError';
@@ -203,10 +205,11 @@ export async function createAuthenticator(settings: AuthSettings): Promise<Authe
       if (typeof payload.sub !== 'string' || payload.sub === '') throw unauthenticated('invalid sub');
       if (payload.jti !== undefined && typeof payload.jti !== 'string') throw unauthenticated('invalid jti');
       const scopes = scopesOf((payload as Record<string, unknown>).scope);
-      if (!scopes.includes(need)) throw new AuthError(403, `missing scope ${need}`);
       // jwtVerify matched iss against the configured issuers, so it is one of those strings.
       const principal: Principal = { sub: payload.sub, iss: payload.iss as string, scopes };
       if (payload.jti !== undefined) principal.jti = payload.jti;
+      // A valid token without the scope: who it was is known, for the audit record.
+      if (!scopes.includes(need)) throw new AuthError(403, `missing scope ${need}`, principal);
       return principal;
     },
 
