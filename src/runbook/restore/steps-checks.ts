@@ -1,3 +1,4 @@
+import { FlightctlApi } from '../../flightctl/api-client.js';
 import { inspectDump } from '../../flightctl/database/dump-format.js';
 import { literal } from '../../flightctl/database/swap-sql.js';
 import { withKv } from '../../flightctl/datastores/kv.js';
@@ -71,7 +72,9 @@ async function preflight(ctx: RestoreContext): Promise<StepOutcome> {
 }
 
 async function versionCheck(ctx: RestoreContext): Promise<StepOutcome> {
-  const running = await ctx.target.runningVersion();
+  // Flight Control's own answer when its API is configured; else what the host runs (an image tag).
+  const api = FlightctlApi.fromConfig(ctx.config.flightctl);
+  const running = api ? { version: await api.version(), source: `GET ${ctx.config.flightctl.apiUrl.replace(/\/$/, '')}/api/v1/version` } : await ctx.target.runningVersion();
   const verdict = judgeVersion(running.version);
   if (verdict.kind === 'supported') {
     ctx.state.runningSchema = verdict.schema;

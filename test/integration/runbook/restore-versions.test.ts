@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SystemdClient } from '../../../src/targets/quadlet/systemd.js';
 import { flightctlSchemaSql } from '../../harness/flightctl-schema.js';
+import { startFakeFlightctlApi } from '../../harness/flightctl-api.js';
 import { adminSql, connectSandboxDb, takeDump } from '../../harness/restore-scenario.js';
 import { finishedRun, startRestoreEnv, statuses, type RestoreEnv } from './restore-env.js';
 
@@ -64,6 +65,27 @@ describe('run: Flight Control versions (sandbox Quadlets host)', () => {
       status: 'ok',
       msg: 'Flight Control 1.2.0 (image tag quay.io/flightctl/flightctl-api:v1.2.0) is supported (schema device_timestamps)',
     });
+  });
+
+  it("with Flight Control's API configured, its /api/v1/version answer decides", async () => {
+    const fcToken = 'fc-api-token-for-the-version-check';
+    const fc = await startFakeFlightctlApi(fcToken);
+    const tokenFile = path.join(env.dir, 'fc-token');
+    writeFileSync(tokenFile, fcToken, { mode: 0o600 });
+    const apiEnv = { FLIGHTCTL_RESTORE_FLIGHTCTL_API_URL: fc.url, FLIGHTCTL_RESTORE_FLIGHTCTL_TOKEN_FILE: tokenFile };
+    try {
+      fc.set({ version: 'v1.1.3' });
+      const ok = await env.agent(['run', '--check', '--dump', env.dumps.plain, '--json'], apiEnv);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(finishedRun(ok.stdout).steps.find((s) => s.name === 'version-check')).toMatchObject({ status: 'ok', data: { version: '1.1.3', source: `GET ${fc.url}/api/v1/version` } });
+      fc.set({ version: 'v3.0.0' });
+      const refused = await env.agent(['run', '--check', '--dump', env.dumps.plain, '--json'], apiEnv);
+      expect(refused.code).toBe(22);
+      expect(fc.calls.every((c) => c.authorization === `Bearer ${fcToken}`)).toBe(true);
+      expect(ok.all + refused.all).not.toContain(fcToken);
+    } finally {
+      await fc.close();
+    }
   });
 
   it('a dump of another schema generation is refused after the load: dropped again, services never stopped', async () => {
