@@ -3,9 +3,10 @@ import { statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { listen, parseListen, type Listening } from '../../../src/api/listeners.js';
-import { runAgent } from '../cli/run-cli.js';
+import { generateTestKey, jwksOf, mintToken } from '../../harness/tokens.js';
+import { runAgent, spawnAgent } from '../cli/run-cli.js';
 import { startApiEnv, type ApiEnv } from './api-env.js';
 
 function get(opts: http.RequestOptions & { ca?: Buffer }, secure = false): Promise<{ status: number; body: string }> {
@@ -89,6 +90,37 @@ describe('API listeners', () => {
     const r = await runAgent(['serve', '--listen', 'http://0.0.0.0:18099', '--jwks-file', path.join(env.dir, 'jwks.json'), '--jwt-issuer', 'https://issuer.test', '--state-dir', path.join(env.dir, 'state2')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/RESTORE_ERR_CONFIG_INVALID: api.listen "http:\/\/0.0.0.0:18099": plain HTTP only on loopback/);
+  });
+
+  it('serve reloads its keys on SIGHUP; a broken key file keeps the old keys', async () => {
+    const jwks = path.join(env.dir, 'rotating-jwks.json');
+    const a = await generateTestKey('ec');
+    const b = await generateTestKey('ed25519');
+    writeFileSync(jwks, JSON.stringify(jwksOf(a)));
+    const agent = spawnAgent(['serve', '--listen', 'http://127.0.0.1:0', '--json', '--jwks-file', jwks, '--jwt-issuer', 'https://issuer.test', '--jwt-audience', 'aud.test', '--state-dir', path.join(env.dir, 'state-hup')]);
+    onTestFinished(() => {
+      if (agent.process.exitCode === null) agent.process.kill('SIGKILL');
+    });
+    let out = '';
+    agent.process.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await agent.waitForStderr('"msg":"ready"');
+    for (let i = 0; i < 100 && !out.includes('listening'); i++) await new Promise((r) => setTimeout(r, 20));
+    const base = (JSON.parse(out.split('\n')[0]!) as { listening: string[] }).listening[0]!;
+    const status = async (key: typeof a) => {
+      const t = await mintToken({ key, iss: 'https://issuer.test', aud: 'aud.test', sub: 'ops', scope: 'restore:read' });
+      return (await fetch(`${base}/v1/restores`, { headers: { authorization: `Bearer ${t}` } })).status;
+    };
+    expect([await status(a), await status(b)]).toEqual([200, 401]);
+    writeFileSync(jwks, JSON.stringify(jwksOf(b)));
+    agent.process.kill('SIGHUP');
+    await agent.waitForStderr('SIGHUP: keys reloaded');
+    expect([await status(a), await status(b)]).toEqual([401, 200]);
+    writeFileSync(jwks, '{"keys": [');
+    agent.process.kill('SIGHUP');
+    await agent.waitForStderr('keys not reloaded');
+    expect(await status(b)).toBe(200);
+    agent.process.kill('SIGTERM');
+    expect((await agent.done).code).toBe(0);
   });
 
   it('serve refuses to start without a key source or an issuer', async () => {
