@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { connectSandboxDb } from '../../harness/restore-scenario.js';
 import { generateTestKey, jwksOf, mintToken, type TestKey } from '../../harness/tokens.js';
 import { leaks, spawnAgent, type RunningAgent } from '../cli/run-cli.js';
-import { restoredFacts, startRestoreEnv, APPS, type RestoreEnv } from '../runbook/restore-env.js';
+import { restoredFacts, startRestoreEnv, APPS, DUMP_RUN_STEPS, type RestoreEnv } from '../runbook/restore-env.js';
 
 const ISS = 'https://issuer.sandbox.test';
 const AUD = 'restore-agent.sandbox';
@@ -127,19 +127,7 @@ describe('serve on the sandbox Quadlets host', () => {
     expect(accepted.headers.get('location')).toBe(`/v1/restores/${run.id}`);
     const events = await readEvents(s, run.id, 'application/x-ndjson');
     expect(events.map((e) => e.seq)).toEqual([...events.map((e) => e.seq)].sort((x, y) => x - y));
-    expect(events.filter((e) => e.type === 'step-finished').map((e) => e.step)).toEqual([
-      'preflight',
-      'version-check',
-      'load-dump',
-      'prepare-database',
-      'stage-kv',
-      'stop-services',
-      'swap-database',
-      'prepare-kv',
-      'start-services',
-      'verify',
-      'drop-old-database',
-    ]);
+    expect(events.filter((e) => e.type === 'step-finished').map((e) => e.step)).toEqual(DUMP_RUN_STEPS);
     expect(events.at(-1)).toMatchObject({ type: 'run-finished', run: { phase: 'Succeeded' } });
     expect((await call(s, 'GET', `/v1/restores/${run.id}`)).json()).toMatchObject({ id: run.id, phase: 'Succeeded', requestedBy: 'api:ops@example' });
     expect((await restoredFacts(env.sb)).unmarked).toEqual([]);

@@ -25,6 +25,21 @@ import {
 } from '../../harness/restore-scenario.js';
 import { runAgent, spawnAgent, type CliResult, type RunningAgent } from '../cli/run-cli.js';
 
+/** The order of a run with a dump over container-ip (asserted, so written out rather than derived). */
+export const DUMP_RUN_STEPS = [
+  'preflight',
+  'version-check',
+  'load-dump',
+  'prepare-database',
+  'stage-kv',
+  'stop-services',
+  'swap-database',
+  'prepare-kv',
+  'start-services',
+  'verify',
+  'drop-old-database',
+];
+
 export const APPS = ['flightctl-api', 'flightctl-worker', 'flightctl-periodic', 'flightctl-alert-exporter', 'flightctl-alertmanager-proxy'];
 
 export interface HostSnapshot {

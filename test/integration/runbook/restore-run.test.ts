@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leaks } from '../cli/run-cli.js';
-import { finishedRun, jsonLines, restoredFacts, startRestoreEnv, statuses, APPS, type RestoreEnv } from './restore-env.js';
+import { finishedRun, jsonLines, restoredFacts, startRestoreEnv, statuses, APPS, DUMP_RUN_STEPS, type RestoreEnv } from './restore-env.js';
 
 /** A full restore, its check-mode twin and the run after it, on the sandbox Quadlets host. */
 describe('run: restore from a dump (sandbox Quadlets host)', () => {
@@ -66,19 +66,7 @@ describe('run: restore from a dump (sandbox Quadlets host)', () => {
       expect(events.some((e) => e.type === 'progress' && e.step === 'load-dump')).toBe(true);
       const run = finishedRun(r.stdout);
       expect(run.phase).toBe('Succeeded');
-      expect(run.steps.map((s) => s.name)).toEqual([
-        'preflight',
-        'version-check',
-        'load-dump',
-        'prepare-database',
-        'stage-kv',
-        'stop-services',
-        'swap-database',
-        'prepare-kv',
-        'start-services',
-        'verify',
-        'drop-old-database',
-      ]);
+      expect(run.steps.map((s) => s.name)).toEqual(DUMP_RUN_STEPS);
       expect(run.steps.find((s) => s.name === 'prepare-kv')?.data).toMatchObject({ method: 'swapdb' });
       expect(run.downtimeMs).toBeGreaterThan(0);
       // Before: the fleet as it was changed after the backup (nothing awaiting reconnect but the seeded few).
