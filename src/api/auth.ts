@@ -174,31 +174,63 @@ function checkSettings(s: AuthSettings): { issuers: string[]; audience: string }
   return { issuers, audience };
 }
 
+/** How many verified tokens are remembered, and for how long at most (also bounded by their exp). */
+const CACHE_ENTRIES = 1024;
+const CACHE_MS = 60_000;
+
+interface Verified {
+  payload: JWTPayload;
+  /** The key set that verified it: a reload (new keys) makes the entry useless. */
+  keys: KeySet;
+  until: number;
+}
+
+/** The time rules jose applies, for a payload whose signature and other claims were verified before. */
+function timesHold(p: JWTPayload, nowSec: number, toleranceSec: number, maxAgeSec: number | undefined): boolean {
+  if (typeof p.exp !== 'number' || nowSec - toleranceSec >= p.exp) return false;
+  if (typeof p.nbf === 'number' && nowSec + toleranceSec < p.nbf) return false;
+  if (maxAgeSec !== undefined && (typeof p.iat !== 'number' || nowSec - p.iat - toleranceSec > maxAgeSec)) return false;
+  return true;
+}
+
 export async function createAuthenticator(settings: AuthSettings): Promise<Authenticator> {
   const { issuers, audience } = checkSettings(settings);
   const source = keySourceOf(settings);
   let keys = await source.load(false);
   const tolerance = settings.clockToleranceSec;
+  // A client sends the same token with every call: checking its signature once, and only its
+  // times after that, keeps authentication cheap (signature checks dominate the cost of a call).
+  const verified = new Map<string, Verified>();
 
   return {
     async authenticate(authorization, need, opts) {
       const token = bearerToken(authorization);
       // One key set for the whole call, even if a reload swaps it meanwhile.
       const current = keys;
-      checkHeader(token, current);
+      const now = Date.now();
+      const maxAge = opts.mutating ? settings.maxTokenAgeSec : undefined;
+      const hit = verified.get(token);
       let payload: JWTPayload;
-      try {
-        ({ payload } = await jwtVerify(token, current.getKey, {
-          algorithms: [...current.algorithms],
-          issuer: issuers,
-          audience,
-          clockTolerance: tolerance,
-          requiredClaims: ['exp', 'sub'],
-          // A token lifted from a log or a proxy stays usable until exp; changes need a fresh one.
-          ...(opts.mutating ? { maxTokenAge: settings.maxTokenAgeSec } : {}),
-        }));
-      } catch (err) {
-        throw unauthenticated(reasonOf(err, hasKid(token)));
+      if (hit && hit.keys === current && now < hit.until && timesHold(hit.payload, now / 1000, tolerance, maxAge)) {
+        payload = hit.payload;
+      } else {
+        checkHeader(token, current);
+        try {
+          ({ payload } = await jwtVerify(token, current.getKey, {
+            algorithms: [...current.algorithms],
+            issuer: issuers,
+            audience,
+            clockTolerance: tolerance,
+            requiredClaims: ['exp', 'sub'],
+            // A token lifted from a log or a proxy stays usable until exp; changes need a fresh one.
+            ...(maxAge !== undefined ? { maxTokenAge: maxAge } : {}),
+          }));
+        } catch (err) {
+          verified.delete(token);
+          throw unauthenticated(reasonOf(err, hasKid(token)));
+        }
+        if (verified.size >= CACHE_ENTRIES) verified.delete(verified.keys().next().value!);
+        verified.set(token, { payload, keys: current, until: Math.min(now + CACHE_MS, (payload.exp as number) * 1000) });
       }
       // jose checks a future iat only together with maxTokenAge; reads get the same rule.
       if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + tolerance) throw unauthenticated('iat in the future');
@@ -215,6 +247,7 @@ export async function createAuthenticator(settings: AuthSettings): Promise<Authe
 
     async reload() {
       keys = await source.load(true);
+      verified.clear();
     },
   };
 }
