@@ -54,6 +54,16 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_NOT_READY: { http: 503, exit: 29, hint: 'The agent is starting (recovering an interrupted run) or stopping; try again shortly.' },
   RESTORE_ERR_LISTEN_FAILED: { http: 500, exit: 30, hint: 'Check the --listen address: free, and for unix: a writable directory.' },
   RESTORE_ERR_FLIGHTCTL_API: { http: 502, exit: 28, hint: "Check flightctl.apiUrl, the token file and the CA; Flight Control's API answered with an error or not at all." },
+  // Backups and archives
+  RESTORE_ERR_ARCHIVE_INVALID: { http: 422, exit: 33, hint: 'The archive is damaged, unsafe or not a Flight Control backup; nothing was changed. Use another archive.' },
+  RESTORE_ERR_CHECKSUM_MISMATCH: { http: 422, exit: 33, hint: 'The archive does not match its .sha256 sidecar (or has none); copy both files again.' },
+  RESTORE_ERR_DEPLOYMENT_MISMATCH: { http: 409, exit: 34, hint: 'The archive is of another deployment type (podman or kubernetes); restore it on a host of that type.' },
+  RESTORE_ERR_BACKUP_FAILED: { http: 500, exit: 35, hint: 'The backup did not complete and no archive was left; the message names the part that failed.' },
+  RESTORE_ERR_DATABASE_WAIT_TIMEOUT: { http: 504, exit: 36, hint: 'The external database was not restored in time; the services run again. Restore it, then run the restore again.' },
+  // The fleet client (flightctl-restorectl)
+  RESTORE_ERR_INVENTORY_INVALID: { http: 400, exit: 2, hint: 'Fix the inventory at the named line (Ansible INI or YAML), or the --limit pattern.' },
+  RESTORE_ERR_AGENT_UNREACHABLE: { http: 503, exit: 31, hint: 'Check the agent URL or socket, that serve runs there, and the CA bundle for https.' },
+  RESTORE_ERR_FLEET_INCOMPLETE: { http: 500, exit: 32, hint: 'Not every host succeeded; the summary names each host and its error code.' },
   RESTORE_ERR_CANCELLED: { http: 409, exit: 130, hint: 'The operation was interrupted; run it again, it is safe to repeat.' },
 } as const satisfies Record<string, { http: number; exit: number; hint: string }>;
 
