@@ -6,10 +6,10 @@
  * so "restored == backed up" is one comparison.
  */
 import { createReadStream, createWriteStream, fchmodSync, openSync, statSync, unlinkSync } from 'node:fs';
-import { Writable, type Duplex, type Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { execStream, type StreamExecResult } from '../../src/targets/quadlet/exec-stream.js';
 import { PodmanClient } from '../../src/targets/quadlet/podman.js';
 import { flightctlSchemaSql } from './flightctl-schema.js';
 import type { Sandbox } from './quadlet-host/sandbox.js';
@@ -88,124 +88,14 @@ export async function connectSandboxKv(sb: Sandbox, timeoutMs = 20_000): Promise
   }
 }
 
-/**
- * Demultiplexes a non-TTY exec stream (8-byte frame headers: type 1 stdout, 2 stderr, then the
- * length) straight into `out`, frame payloads as they arrive, and waits for `out` to drain before
- * taking more: a multi-GB pg_dump never sits in memory. Keeps the last 16 kB of stderr.
- */
-class ExecDemux extends Writable {
-  stderr = '';
-  private head = Buffer.alloc(0);
-  private type = 0;
-  private left = 0;
-
-  constructor(private readonly out?: Writable) {
-    super();
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    const parts: Buffer[] = [];
-    let off = 0;
-    while (off < chunk.length) {
-      if (this.left === 0) {
-        const take = Math.min(8 - this.head.length, chunk.length - off);
-        this.head = Buffer.concat([this.head, chunk.subarray(off, off + take)]);
-        off += take;
-        if (this.head.length < 8) break;
-        this.type = this.head[0]!;
-        this.left = this.head.readUInt32BE(4);
-        this.head = Buffer.alloc(0);
-        continue;
-      }
-      const n = Math.min(this.left, chunk.length - off);
-      const part = chunk.subarray(off, off + n);
-      off += n;
-      this.left -= n;
-      if (this.type === 1) parts.push(part);
-      else if (this.type === 2) this.stderr = (this.stderr + part.toString('utf8')).slice(-16_384);
-    }
-    if (!this.out || parts.length === 0) return done();
-    if (this.out.write(Buffer.concat(parts))) return done();
-    this.out.once('drain', () => done());
-  }
-}
-
-export interface StreamExecResult {
-  exitCode: number;
-  stderr: string;
-}
-
-/**
- * Runs cmd in a container through the sandbox's Podman API with stdin piped from a stream and
- * stdout piped into one, both with backpressure. PodmanClient.exec collects stdout in a string:
- * right for SQL snippets, not for a dump of many GB.
- */
-export async function execStreaming(
+/** Streams a command's stdin and stdout through the sandbox's Podman API (the agent's own execStream). */
+export function execStreaming(
   sb: Sandbox,
   container: string,
   cmd: string[],
   io: { stdin?: Readable; stdout?: Writable; user?: string; timeoutMs?: number } = {},
 ): Promise<StreamExecResult> {
-  const podman = new PodmanClient(sb.podmanSocket);
-  await podman.requireRunning(container);
-  const exec = await podman.docker.getContainer(container).exec({
-    Cmd: cmd,
-    User: io.user ?? 'postgres',
-    AttachStdin: io.stdin !== undefined,
-    AttachStdout: true,
-    AttachStderr: true,
-    Tty: false,
-  });
-  const sock = (await exec.start({ hijack: true, stdin: io.stdin !== undefined })) as unknown as Duplex;
-  const demux = new ExecDemux(io.stdout);
-  // The first failure of any stream ends the session; what the process said and its exit code
-  // still decide the outcome when it failed first (psql stopping early breaks our stdin pipe).
-  let failure: Error | undefined;
-  const fail = (e: Error) => {
-    failure ??= e;
-    sock.destroy();
-    demux.destroy();
-  };
-  sock.on('error', fail);
-  io.stdout?.on('error', fail);
-  io.stdin?.on('error', fail);
-  const timeoutMs = io.timeoutMs ?? 600_000;
-  const timer = setTimeout(() => fail(new Error(`${cmd[0]} in ${container} did not finish within ${timeoutMs} ms`)), timeoutMs);
-  try {
-    // pipe() waits for the socket to drain, and half-closes it at the end so the process sees EOF.
-    io.stdin?.pipe(sock);
-    sock.pipe(demux);
-    // The server closes its side when the process has exited and all output is sent.
-    await new Promise<void>((resolve) => {
-      sock.once('end', resolve);
-      sock.once('close', resolve);
-    });
-    if (!demux.writableEnded) demux.end();
-    if (!failure) await finished(demux); // the last frames still on their way into stdout
-    if (io.stdout && !failure) {
-      io.stdout.end();
-      await finished(io.stdout);
-    }
-  } catch (err) {
-    failure ??= err as Error;
-  } finally {
-    clearTimeout(timer);
-    io.stdin?.unpipe(sock);
-    sock.destroy();
-  }
-  // The exit code can lag the end of the stream by a moment.
-  let exitCode = -1;
-  for (let i = 0; i < 100; i++) {
-    const info = await exec.inspect();
-    if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) {
-      exitCode = info.ExitCode;
-      break;
-    }
-    await sleep(50);
-  }
-  if (failure && exitCode === 0) throw failure;
-  if (failure && exitCode === -1) throw new Error(`${cmd[0]} in ${container}: ${failure.message}`);
-  return { exitCode, stderr: demux.stderr };
+  return execStream(new PodmanClient(sb.podmanSocket), container, cmd, { ...io, user: io.user ?? 'postgres', timeoutMs: io.timeoutMs ?? 600_000 });
 }
 
 /** SQL as the postgres superuser inside flightctl-db, for test set-up and assertions; returns stdout. */
