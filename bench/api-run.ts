@@ -8,7 +8,7 @@ import { STEP_NAMES, type Run, type StepName, type StepResult } from '../src/run
 import { newRunId } from '../src/runbook/runner.js';
 
 /** What a check run says of each step (check mode reports what a real run would change). */
-const WOULD: Record<StepName, { msg: string; changed: boolean; data?: Record<string, unknown> }> = {
+const WOULD: Partial<Record<StepName, { msg: string; changed: boolean; data?: Record<string, unknown> }>> = {
   preflight: { msg: 'host ready: 5 application units, flightctl-db and flightctl-kv running', changed: false },
   'version-check': { msg: 'dump and database are Flight Control 0.10', changed: false, data: { dump: '0.10.0', live: '0.10.0' } },
   'load-dump': { msg: 'would load the dump into flightctl_restore', changed: true, data: { bytes: 104_857_600 } },
@@ -24,13 +24,14 @@ const WOULD: Record<StepName, { msg: string; changed: boolean; data?: Record<str
 
 export async function saveFinishedRun(stateDir: string): Promise<Run> {
   const start = Date.now() - 60_000;
-  const steps: StepResult[] = STEP_NAMES.map((name, i) => ({
+  // The steps of a run with a dump (an archive run has more).
+  const steps: StepResult[] = STEP_NAMES.filter((name) => WOULD[name]).map((name, i) => ({
     name,
-    status: WOULD[name].changed ? 'changed' : 'ok',
+    status: WOULD[name]!.changed ? 'changed' : 'ok',
     warnings: [],
     startedAt: new Date(start + i * 1000).toISOString(),
     durationMs: 40 + i * 7,
-    ...WOULD[name],
+    ...WOULD[name]!,
   }));
   const run: Run = {
     id: newRunId(new Date(start)),
@@ -38,7 +39,7 @@ export async function saveFinishedRun(stateDir: string): Promise<Run> {
     check: true,
     target: 'quadlet',
     options: { dump: '/var/lib/flightctl-restore-agent/imports/backup.sql', force: false, keepOldDb: false, database: 'flightctl', endpointStrategy: 'container-ip' },
-    plan: [...STEP_NAMES],
+    plan: steps.map((s) => s.name),
     steps,
     requestedBy: 'api:operator@example',
     pid: process.pid,

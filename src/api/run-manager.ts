@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.js';
 import { RestoreError } from '../lib/errors.js';
 import { RunJournal } from '../runbook/journal.js';
 import { recover, runRestore, type RestoreRequest } from '../runbook/restore/restore.js';
-import type { Run, RunEvent } from '../runbook/run-model.js';
+import { isFinished, type Run, type RunEvent } from '../runbook/run-model.js';
 import type { RestoreTarget } from '../targets/target.js';
 
 interface ActiveRun {
@@ -150,5 +150,5 @@ export class RunManager {
 }
 
 function isRunning(run: Run): boolean {
-  return run.phase === 'Pending' || run.phase === 'Running';
+  return !isFinished(run.phase);
 }

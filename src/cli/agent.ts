@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { packageVersion } from '../lib/version.js';
 import { configureUsageErrors } from './command-runner.js';
+import { registerBackup } from './backup-command.js';
 import { registerDevices } from './devices-command.js';
 import { registerEndpoints } from './endpoints-command.js';
 import { registerPrepare } from './prepare-command.js';
@@ -26,5 +27,6 @@ registerEndpoints(program);
 registerRun(program);
 registerRuns(program);
 registerServe(program);
+registerBackup(program);
 
 await program.parseAsync(process.argv);

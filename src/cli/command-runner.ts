@@ -33,6 +33,7 @@ export const FLAG_KEYS: Record<string, string> = {
   jwtIssuer: 'api.jwtIssuers',
   jwtAudience: 'api.jwtAudience',
   importDir: 'api.importDir',
+  flightctlEtc: 'flightctl.etcDir',
 };
 
 export interface CommandContext {

@@ -39,6 +39,12 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   FLIGHTCTL_RESTORE_FLIGHTCTL_API_URL: 'flightctl.apiUrl',
   FLIGHTCTL_RESTORE_FLIGHTCTL_TOKEN_FILE: 'flightctl.tokenFile',
   FLIGHTCTL_RESTORE_FLIGHTCTL_CA_FILE: 'flightctl.caFile',
+  FLIGHTCTL_RESTORE_FLIGHTCTL_ETC: 'flightctl.etcDir',
+  FLIGHTCTL_RESTORE_BACKUP_OUTPUT_DIR: 'backup.outputDir',
+  FLIGHTCTL_RESTORE_BACKUP_KEEP: 'backup.keep',
+  FLIGHTCTL_RESTORE_ARCHIVE_MAX_ENTRIES: 'restore.archiveMaxEntries',
+  FLIGHTCTL_RESTORE_ARCHIVE_MAX_BYTES: 'restore.archiveMaxBytes',
+  FLIGHTCTL_RESTORE_DATABASE_WAIT_TIMEOUT_MS: 'restore.databaseWaitTimeoutMs',
 };
 
 export interface ConfigSources {

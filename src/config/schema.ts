@@ -57,6 +57,11 @@ export const configSchema = z
         keepOldDb: flag.default(false),
         /** Finished runs kept in the journal. */
         keepRuns: z.coerce.number().int().min(1).max(10_000).default(50),
+        /** An archive with more entries, or more bytes in its files, is refused as unsafe. */
+        archiveMaxEntries: z.coerce.number().int().min(10).max(10_000_000).default(200_000),
+        archiveMaxBytes: z.coerce.number().int().min(1024).max(Number.MAX_SAFE_INTEGER).default(512 * 1024 ** 3),
+        /** With an archive of an external database: how long the run waits for the operator to restore it. */
+        databaseWaitTimeoutMs: z.coerce.number().int().min(1000).max(7 * 86_400_000).default(3_600_000),
       })
       .strict()
       .default({}),
@@ -95,6 +100,17 @@ export const configSchema = z
         tokenFile: z.string().trim().default(''),
         caFile: z.string().trim().default(''),
         timeoutMs: z.coerce.number().int().min(100).max(120_000).default(10_000),
+        /** Flight Control's configuration on a Quadlets host: pki/, encryption/, service-config.yaml. */
+        etcDir: nonEmpty.default('/etc/flightctl'),
+      })
+      .strict()
+      .default({}),
+    backup: z
+      .object({
+        /** Where archives go; empty: <stateDir>/backups. */
+        outputDir: z.string().trim().default(''),
+        /** After a successful backup, keep this many newest archives (0: all). */
+        keep: z.coerce.number().int().min(0).max(10_000).default(0),
       })
       .strict()
       .default({}),

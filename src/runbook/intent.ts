@@ -27,6 +27,8 @@ export const intentSchema = z.object({
     /** A dump copied into the database's container (custom format), to remove. */
     containerFile: z.string().optional(),
   }),
+  /** Where an archive was extracted (under the state directory); removed when the run is settled. */
+  extractDir: z.string().optional(),
   /** A spare KV database that holds staged keys. */
   kvStagingDb: z.number().int().optional(),
   /**

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../lib/atomic-file.js';
 import { RestoreError } from '../lib/errors.js';
 import { redactValue } from '../lib/secrets.js';
-import { runEventSchema, runSchema, type Run, type RunEvent } from './run-model.js';
+import { isFinished, runEventSchema, runSchema, type Run, type RunEvent } from './run-model.js';
 
 const RUN_ID = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/;
 
@@ -114,7 +114,7 @@ export class RunJournal {
   /** Keeps the newest `keep` finished runs; never removes one that may still be running. */
   async prune(keep: number): Promise<void> {
     const runs = await this.list();
-    const finished = runs.filter((r) => r.phase !== 'Running' && r.phase !== 'Pending');
+    const finished = runs.filter((r) => isFinished(r.phase));
     for (const run of finished.slice(keep)) {
       await fs.rm(this.runFile(run.id), { force: true });
       await fs.rm(this.eventsFile(run.id), { force: true });

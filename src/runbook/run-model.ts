@@ -6,13 +6,19 @@ import { z } from 'zod';
  * schemas, so the journal cannot drift from what the API answers.
  */
 export const STEP_NAMES = [
+  'unpack-archive',
   'preflight',
   'version-check',
   'load-dump',
   'prepare-database',
   'stage-kv',
   'stop-services',
+  'wait-for-database',
   'swap-database',
+  'restore-pki',
+  'restore-encryption',
+  'restore-config',
+  'restore-pam-volume',
   'prepare-kv',
   'start-services',
   'verify',
@@ -42,7 +48,7 @@ export const stepResultSchema = z.object({
 });
 export type StepResult = z.infer<typeof stepResultSchema>;
 
-export const RUN_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Interrupted', 'Recovered'] as const;
+export const RUN_PHASES = ['Pending', 'Running', 'WaitingForDatabase', 'Succeeded', 'Failed', 'Interrupted', 'Recovered'] as const;
 export const runPhaseSchema = z.enum(RUN_PHASES);
 export type RunPhase = z.infer<typeof runPhaseSchema>;
 
@@ -55,6 +61,7 @@ export const runSchema = z.object({
   target: z.enum(['quadlet', 'kubernetes']),
   options: z.object({
     dump: z.string().optional(),
+    archive: z.string().optional(),
     force: z.boolean(),
     keepOldDb: z.boolean(),
     database: z.string(),
@@ -99,5 +106,5 @@ export type RunEvent = z.infer<typeof runEventSchema>;
 
 /** Phases after which nothing about the run changes any more (except a later recovery note). */
 export function isFinished(phase: RunPhase): boolean {
-  return phase !== 'Pending' && phase !== 'Running';
+  return phase !== 'Pending' && phase !== 'Running' && phase !== 'WaitingForDatabase';
 }

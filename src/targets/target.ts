@@ -71,6 +71,11 @@ export interface DatabaseShell {
   sql(sql: string, opts?: ShellOptions): Promise<string>;
   /** Loads a dump into an existing, empty database. */
   load(database: string, dump: DumpFile, opts: LoadOptions): Promise<void>;
+  /**
+   * A plain `pg_dump --clean --if-exists` of the database, as a stream (nothing kept on the
+   * host); `done` settles when pg_dump has ended (rejected when it failed).
+   */
+  dump(database: string, signal?: AbortSignal): { stream: import('node:stream').Readable; done: Promise<void> };
   /** Free bytes on the filesystem that holds dir (inside the database's container). */
   freeBytes(dir: string): Promise<number>;
   removeFile(path: string): Promise<void>;
@@ -82,6 +87,17 @@ export interface KvShell {
   command(args: string[]): Promise<string>;
   /** Streams Redis protocol into the client's pipe mode; answers its counts. */
   pipe(input: import('node:stream').Readable, signal?: AbortSignal): Promise<{ errors: number; replies: number }>;
+}
+
+/** Container volumes (the PAM issuer's user database) by name. */
+export interface VolumeStore {
+  /** A tar of the volume's content; undefined when there is no such volume. */
+  export(name: string): Promise<import('node:stream').Readable | undefined>;
+  /**
+   * Replaces the volume's content with the tar's (created when missing). 'in-use' when a running
+   * container uses it: then nothing is changed.
+   */
+  import(name: string, tarFile: string): Promise<'imported' | 'in-use'>;
 }
 
 export interface RunningVersion {
@@ -121,6 +137,9 @@ export interface RestoreTarget {
   removeLeftovers(): Promise<string[]>;
   readonly database: DatabaseShell;
   readonly kvShell: KvShell;
+  readonly volumes: VolumeStore;
+  /** 'podman' on a Quadlets host: what a backup's metadata says and an archive must match. */
+  readonly deploymentType: 'podman' | 'kubernetes';
   runningVersion(): Promise<RunningVersion>;
   close(): void;
 }

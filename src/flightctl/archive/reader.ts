@@ -5,6 +5,17 @@ import zlib from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { RestoreError } from '../../lib/errors.js';
 
+export interface ExtractOptions extends ExtractLimits {
+  /** Default true: a .tar.gz. */
+  gzip?: boolean;
+  /**
+   * A container volume's content (volumes/pam-issuer-etc.tar): symlinks are allowed (they are
+   * read inside the container), modes and owners are kept (without set-id bits); entries still
+   * may not pass through a symlink, and hard links, devices and FIFOs are still refused.
+   */
+  volume?: boolean;
+}
+
 export interface ExtractLimits {
   /** Entries at most (a huge count is an attack on the file system, not a backup). */
   maxEntries: number;
@@ -13,10 +24,18 @@ export interface ExtractLimits {
 }
 
 export interface Extracted {
-  dir: string;
+  /** Undefined for a scan (nothing written). */
+  dir?: string;
   files: number;
   bytes: number;
+  /** Every entry by its (safe) name: what is in the archive without reading it back from disk. */
+  entries: Map<string, { type: 'file' | 'directory' | 'symlink'; size: number }>;
+  /** The content of metadata.json, read on the way (also by a scan). */
+  metadata?: string;
 }
+
+/** What metadata.json may weigh at most: it is a handful of keys. */
+const MAX_METADATA_BYTES = 64 * 1024;
 
 function refuse(archive: string, why: string): RestoreError {
   return new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} ${why}; nothing was restored`, { archive });
@@ -34,14 +53,28 @@ export function safeEntryName(raw: string): string | undefined {
   return name;
 }
 
+/** No part of the path below dir is a symlink: a link an earlier entry made cannot carry a later one out. */
+async function noLinkOnTheWay(dir: string, name: string): Promise<void> {
+  const parts = name.split('/').slice(0, -1);
+  let p = dir;
+  for (const part of parts) {
+    p = path.join(p, part);
+    const st = await fs.lstat(p).catch(() => undefined);
+    if (st?.isSymbolicLink()) throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `the entry ${name} goes through a symlink; nothing was restored`);
+  }
+}
+
 /**
  * Extracts a tar.gz into `dir` (created here, mode 0700), strictly: only regular files and
  * directories; an absolute name, "..", a symlink, a hard link, a device node, a FIFO, or an entry
  * over the limits rejects the whole archive (nothing is skipped or renamed). Files get mode 0600,
  * directories 0700, whatever the archive says, and are owned by us. On any failure `dir` is removed.
  */
-export async function extractArchive(archive: string, dir: string, limits: ExtractLimits): Promise<Extracted> {
-  await fs.mkdir(dir, { mode: 0o700 });
+export async function extractArchive(archive: string, dir: string | undefined, limits: ExtractOptions): Promise<Extracted> {
+  const volume = limits.volume === true;
+  if (dir) await fs.mkdir(dir, { mode: 0o700 });
+  const found: Extracted['entries'] = new Map();
+  let metadata: string | undefined;
   let files = 0;
   let bytes = 0;
   let entries = 0;
@@ -59,42 +92,79 @@ export async function extractArchive(archive: string, dir: string, limits: Extra
     entries++;
     if (entries > limits.maxEntries) return fail(refuse(archive, `has more than ${limits.maxEntries} entries`));
     if (!name) return fail(refuse(archive, `has an entry with an unsafe name (${JSON.stringify(entry.path.slice(0, 120))}: absolute, "..", or empty)`));
-    if (entry.type !== 'File' && entry.type !== 'OldFile' && entry.type !== 'Directory') {
+    const allowed = ['File', 'OldFile', 'Directory', ...(volume ? ['SymbolicLink'] : [])];
+    if (!allowed.includes(entry.type)) {
       return fail(refuse(archive, `has ${entry.type === 'SymbolicLink' ? 'a symlink' : entry.type === 'Link' ? 'a hard link' : `an entry of type ${entry.type}`} (${name}); only files and directories are allowed`));
     }
     if (seen.has(name)) return fail(refuse(archive, `has the entry ${name} twice`));
     seen.add(name);
+    found.set(name, { type: entry.type === 'Directory' ? 'directory' : entry.type === 'SymbolicLink' ? 'symlink' : 'file', size: entry.size ?? 0 });
+    if (entry.type !== 'Directory' && entry.type !== 'SymbolicLink') {
+      bytes += entry.size ?? 0;
+      if (bytes > limits.maxBytes) return fail(refuse(archive, `holds more than ${limits.maxBytes} bytes (at ${name})`));
+      files++;
+    }
+    if (name === 'metadata.json' && !volume && (entry.size ?? 0) > MAX_METADATA_BYTES) return fail(refuse(archive, 'has a metadata.json far too large to be one'));
+    if (!dir) {
+      // A scan writes nothing; it only keeps metadata.json.
+      if (name !== 'metadata.json' || volume) return entry.resume();
+      let text = '';
+      entry.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      entry.on('end', () => (metadata = text));
+      return;
+    }
     const target = path.join(dir, name);
+    // Kept for a volume (a container reads it with its own users), never set-id bits.
+    const mode = (fallback: number) => (volume && entry.mode !== undefined ? entry.mode & 0o777 : fallback);
+    const own = async () => {
+      if (volume && entry.uid !== undefined && entry.gid !== undefined) await fs.lchown(target, entry.uid, entry.gid);
+    };
+    const step = (work: () => Promise<void>) => {
+      // In order: a later entry may live in a directory an earlier one creates.
+      const prev = pending.at(-1) ?? Promise.resolve();
+      pending.push(
+        prev
+          .then(() => noLinkOnTheWay(dir, name))
+          .then(work)
+          .catch((err: NodeJS.ErrnoException) => fail(err instanceof RestoreError ? err : refuse(archive, `cannot be extracted at ${name} (${err.code ?? err.message})`))),
+      );
+    };
     if (entry.type === 'Directory') {
-      pending.push(fs.mkdir(target, { recursive: true, mode: 0o700 }).then(() => undefined));
+      step(async () => {
+        await fs.mkdir(target, { recursive: true, mode: 0o700 });
+        await fs.chmod(target, mode(0o700));
+        await own();
+      });
       return entry.resume();
     }
-    bytes += entry.size ?? 0;
-    if (bytes > limits.maxBytes) return fail(refuse(archive, `holds more than ${limits.maxBytes} bytes (at ${name})`));
-    files++;
-    // A directory created by an earlier entry never is a link: everything under dir is ours.
-    pending.push(
-      fs
-        .mkdir(path.dirname(target), { recursive: true, mode: 0o700 })
-        .then(() => pipeline(entry, createWriteStream(target, { flags: 'wx', mode: 0o600 })))
-        .catch((err: NodeJS.ErrnoException) => fail(refuse(archive, `cannot be extracted at ${name} (${err.code ?? err.message})`))),
-    );
+    if (entry.type === 'SymbolicLink') {
+      step(async () => {
+        await fs.symlink(entry.linkpath ?? '', target);
+        await own();
+      });
+      return entry.resume();
+    }
+    entry.pause();
+    step(async () => {
+      await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+      await pipeline(entry, createWriteStream(target, { flags: 'wx', mode: 0o600 }));
+      if (volume) await fs.chmod(target, mode(0o600));
+      await own();
+    });
   });
   parser.on('warn', (code: string, message: string) => fail(refuse(archive, `is not a valid tar archive (${code}: ${message})`)));
   try {
-    await pipeline(
-      createReadStream(archive),
-      zlib.createGunzip(),
-      parser as unknown as NodeJS.WritableStream,
-    ).catch((err: Error) => {
+    const source = createReadStream(archive);
+    await (limits.gzip === false ? pipeline(source, parser as unknown as NodeJS.WritableStream) : pipeline(source, zlib.createGunzip(), parser as unknown as NodeJS.WritableStream)).catch((err: Error) => {
       throw failure ?? refuse(archive, `is not a readable tar.gz (${(err as NodeJS.ErrnoException).code ?? err.message})`);
     });
     await Promise.all(pending);
     if (failure) throw failure;
     if (entries === 0) throw refuse(archive, 'is empty');
-    return { dir, files, bytes };
+    if (dir && found.get('metadata.json')?.type === 'file') metadata = await fs.readFile(path.join(dir, 'metadata.json'), 'utf8');
+    return { dir, files, bytes, entries: found, metadata };
   } catch (err) {
-    await fs.rm(dir, { recursive: true, force: true });
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
     throw err;
   }
 }

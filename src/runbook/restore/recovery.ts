@@ -1,7 +1,7 @@
 import { ERROR_CATALOGUE, isRestoreError, RestoreError } from '../../lib/errors.js';
 import { isAlive } from '../host-lock.js';
 import type { RunJournal } from '../journal.js';
-import type { Run } from '../run-model.js';
+import { isFinished, type Run } from '../run-model.js';
 import { settle, type SettleDeps } from './settle.js';
 
 export interface RecoveredRun {
@@ -63,7 +63,7 @@ export async function recoverHost(deps: SettleDeps, journal: RunJournal, by: str
     if (failure) throw new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `run ${intent.runId} could not be recovered completely: ${failure.message}`, { actions });
   }
   for (const run of await journal.list()) {
-    if ((run.phase === 'Running' || run.phase === 'Pending') && run.pid !== process.pid && !isAlive(run.pid)) {
+    if (!isFinished(run.phase) && run.pid !== process.pid && !isAlive(run.pid)) {
       const actions = ['nothing was left to undo'];
       await markRecovered(journal, run, actions, true, by);
       report.recovered.push({ runId: run.id, phase: 'Recovered', actions });

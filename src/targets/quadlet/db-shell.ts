@@ -1,10 +1,11 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { Transform } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import type { DumpFile } from '../../flightctl/database/dump-format.js';
 import { classifySqlState } from '../../flightctl/datastores/postgres.js';
 import { RestoreError } from '../../lib/errors.js';
 import type { DatabaseShell, LoadOptions, ShellOptions } from '../target.js';
+import { execStream } from './exec-stream.js';
 import type { PodmanClient } from './podman.js';
 
 // NOTICEs (e.g. "does not exist, skipping" from a --clean --if-exists dump) would fill the output.
@@ -98,6 +99,19 @@ export class PodmanDatabaseShell implements DatabaseShell {
     } finally {
       await this.removeFile(file).catch(() => undefined);
     }
+  }
+
+  dump(database: string, signal?: AbortSignal): { stream: Readable; done: Promise<void> } {
+    const stream = new PassThrough();
+    const done = execStream(this.podman, this.container, ['pg_dump', '--clean', '--if-exists', '-U', 'postgres', '-d', database], {
+      stdout: stream,
+      user: 'postgres',
+      signal,
+    }).then((r) => {
+      if (r.exitCode !== 0) throw shellError(r.stderr, r.exitCode, 'pg_dump');
+    });
+    done.catch((err: Error) => stream.destroy(err));
+    return { stream, done };
   }
 
   async freeBytes(dir: string): Promise<number> {

@@ -60,18 +60,31 @@ export class PodmanClient {
     return ['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EPIPE'].includes(code);
   }
 
-  /** GET on a libpod path; answers status and body, throws only when the socket cannot be used. */
-  libpodGet(path: string, timeoutMs = 15_000): Promise<LibpodResponse> {
+  /** A libpod call; answers status and body, throws only when the socket cannot be used. */
+  private libpodRequest(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 15_000): Promise<LibpodResponse> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = http.get({ socketPath: this.socketPath, path: `${LIBPOD}${path}`, timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', (err) => reject(this.unreachable(err)));
-      });
+      const req = http.request(
+        { socketPath: this.socketPath, method, path: `${LIBPOD}${path}`, timeout: timeoutMs, headers: payload ? { 'content-type': 'application/json' } : {} },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', (err) => reject(this.unreachable(err)));
+        },
+      );
       req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
       req.on('error', (err) => reject(this.unreachable(err)));
+      req.end(payload);
     });
+  }
+
+  libpodGet(path: string, timeoutMs = 15_000): Promise<LibpodResponse> {
+    return this.libpodRequest('GET', path, undefined, timeoutMs);
+  }
+
+  libpodPost(path: string, body: unknown, timeoutMs = 15_000): Promise<LibpodResponse> {
+    return this.libpodRequest('POST', path, body, timeoutMs);
   }
 
   async ping(): Promise<void> {

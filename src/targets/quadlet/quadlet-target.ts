@@ -5,6 +5,7 @@ import type { DataEndpoints, HostPort, RestoreTarget, RunningVersion, ServiceSta
 import { PodmanDatabaseShell } from './db-shell.js';
 import { acquireEndpoints, publishDatabasePort, removeLeftoverDropins } from './endpoints.js';
 import { PodmanKvShell } from './kv-shell.js';
+import { PodmanVolumes } from './volumes.js';
 import { openQuadletHost, type QuadletHost } from './host.js';
 import { readPodmanSecret, REQUIRED_SECRETS, SECRET_ALIASES } from './podman-secrets.js';
 import { startApplications, stopApplications } from './services.js';
@@ -19,6 +20,8 @@ export class QuadletTarget implements RestoreTarget {
   readonly disruptiveEndpoints: boolean;
   readonly database: PodmanDatabaseShell;
   readonly kvShell: PodmanKvShell;
+  readonly volumes: PodmanVolumes;
+  readonly deploymentType = 'podman' as const;
   private readonly host: QuadletHost;
   private creds?: TargetCredentials;
 
@@ -30,6 +33,7 @@ export class QuadletTarget implements RestoreTarget {
     this.endpointStrategy = settings.endpointStrategy;
     this.disruptiveEndpoints = settings.endpointStrategy === 'publish-dropin';
     this.database = new PodmanDatabaseShell(this.host.podman, containerOf(DB_UNIT));
+    this.volumes = new PodmanVolumes(this.host.podman, settings.podmanRoot);
     this.kvShell = new PodmanKvShell(this.host.podman, async () => (await this.credentials()).kvPassword, containerOf(KV_UNIT));
   }
 

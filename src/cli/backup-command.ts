@@ -1,0 +1,35 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { createBackup } from '../runbook/backup/create-backup.js';
+import { formatBytes, formatMs } from '../runbook/restore/format.js';
+import { QuadletTarget } from '../targets/quadlet/quadlet-target.js';
+import { action, parseWholeNumber, type CommandContext } from './command-runner.js';
+import { hostOptions } from './host-options.js';
+import { wantsJson } from './run-command.js';
+
+export function registerBackup(program: Command): void {
+  hostOptions(
+    program
+      .command('backup')
+      .description("Back up Flight Control in its own archive format (flightctl-backup compatible), while the services run")
+      .option('--output <dir>', 'where the archive and its .sha256 go (default <state-dir>/backups)')
+      .option('--keep <n>', 'then keep only the newest n archives (default: all)', parseWholeNumber(10_000))
+      .option('--flightctl-etc <dir>', "Flight Control's configuration directory (default /etc/flightctl)")
+      .option('--db-name <name>', 'the database to dump (default flightctl)'),
+  ).action(
+    action(async (ctx: CommandContext, opts: { output?: string; keep?: number; flightctlEtc?: string }) => {
+      const { config } = ctx;
+      const target = new QuadletTarget(config.host, config.db.user);
+      try {
+        const outputDir = path.resolve(opts.output ?? (config.backup.outputDir || path.join(config.host.stateDir, 'backups')));
+        const r = await createBackup({ config, logger: ctx.logger, target }, outputDir, opts.keep ?? config.backup.keep);
+        if (wantsJson(ctx)) return ctx.print(`${JSON.stringify(r)}\n`);
+        ctx.print(`${r.archive}\n  ${formatBytes(r.bytes)} in ${formatMs(r.durationMs)}; sha256 ${r.sha256}\n`);
+        ctx.print(`  Flight Control ${r.version}, ${r.databaseIncluded ? `database ${formatBytes(r.contents.dumpBytes ?? 0)}` : 'external database (not included)'}, ${r.contents.pkiFiles} PKI files, ${r.contents.encryptionFiles} encryption files${r.contents.pamVolume ? ', PAM issuer volume' : ''}\n`);
+        for (const old of r.removed) ctx.print(`  removed older ${old}\n`);
+      } finally {
+        target.close();
+      }
+    }),
+  );
+}
