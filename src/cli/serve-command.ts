@@ -6,6 +6,7 @@ import { listen, parseListen, type Listening } from '../api/listeners.js';
 import { ApiMetrics } from '../api/metrics.js';
 import { RunManager } from '../api/run-manager.js';
 import { asRestoreError } from '../lib/errors.js';
+import { notifyReady } from '../lib/sd-notify.js';
 import { RunJournal } from '../runbook/journal.js';
 import { QuadletTarget } from '../targets/quadlet/quadlet-target.js';
 import { action, type CommandContext } from './command-runner.js';
@@ -85,6 +86,7 @@ export function registerServe(program: Command): void {
       }
       if (readiness === 'starting') readiness = 'ready';
       logger.info('ready');
+      await notifyReady(logger, `ready: listening on ${listening.map((l) => l.bound).join(', ')}`);
       // The command ends when a signal has stopped everything (the servers keep the process alive).
       await stopped;
     }),

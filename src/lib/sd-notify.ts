@@ -1,0 +1,34 @@
+import { execFile } from 'node:child_process';
+import type { Logger } from './logger.js';
+
+/** How long systemd may take to acknowledge the message before we give up waiting. */
+const NOTIFY_TIMEOUT_MS = 10_000;
+
+/**
+ * Tells systemd that serve is ready (the unit is Type=notify), so `systemctl start` returns, and
+ * units ordered after this one start, only once the API answers and an interrupted run has been
+ * finished. Outside systemd (no NOTIFY_SOCKET) it does nothing.
+ *
+ * Node cannot send on the AF_UNIX datagram socket that sd_notify uses, so this runs
+ * `systemd-notify --ready`, which the unit allows with NotifyAccess=all. systemd-notify waits
+ * (since systemd 246, without --no-block) until systemd has processed the message, so the
+ * message is not lost to the race in which systemd-notify exits before systemd can tell which
+ * unit sent it. A failure is logged and otherwise ignored: the API serves either way, and
+ * systemd then ends the start at TimeoutStartSec, saying why.
+ */
+export function notifyReady(logger: Logger, status = 'ready'): Promise<void> {
+  if (!process.env.NOTIFY_SOCKET) return Promise.resolve();
+  return new Promise((resolve) => {
+    execFile('systemd-notify', ['--ready', `--status=${status}`], { timeout: NOTIFY_TIMEOUT_MS }, (err, _stdout, stderr) => {
+      if (err) {
+        logger.warn('systemd was not told that the agent is ready: the unit start will time out', {
+          error: `systemd-notify: ${stderr.trim() || err.message}`,
+          hint: 'systemd-notify (package systemd) must be on PATH and the unit needs NotifyAccess=all, as the shipped unit has',
+        });
+      } else {
+        logger.debug('systemd told the agent is ready');
+      }
+      resolve();
+    });
+  });
+}
