@@ -1,12 +1,14 @@
 import path from 'node:path';
 import type { Express, RequestHandler, Request, Response } from 'express';
-import { isRunId } from '../runbook/journal.js';
+import { createBackup } from '../runbook/backup/create-backup.js';
+import { listBackups } from '../runbook/backup/list-backups.js';
+import { isRunId, RunJournal } from '../runbook/journal.js';
 import type { RunEvent } from '../runbook/run-model.js';
 import { RestoreError } from '../lib/errors.js';
 import type { AppDeps } from './app.js';
 import { resolveImport } from './import-dir.js';
 import { invalidRequest } from './problem.js';
-import { restoreRequestSchema } from './schemas.js';
+import { backupRequestSchema, restoreRequestSchema } from './schemas.js';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -58,9 +60,12 @@ export function registerRestoreRoutes(app: Express, deps: AppDeps, guards: { rea
     const parsed = restoreRequestSchema.safeParse(req.body);
     if (!parsed.success) throw invalidRequest(parsed.error, 'restore request');
     const body = parsed.data;
+    if (body.dump !== undefined && body.archive !== undefined) throw new RestoreError('RESTORE_ERR_REQUEST_INVALID', 'give either dump or archive, not both');
     const dump = body.dump !== undefined ? await resolveImport(importDir, body.dump) : undefined;
+    const archive = body.archive !== undefined ? await resolveImport(importDir, body.archive) : undefined;
     const run = await deps.runs.start({
       dump,
+      archive,
       check: body.check === true,
       force: body.force === true,
       keepOldDb: body.keepOldDb ?? deps.config.restore.keepOldDb,
@@ -79,4 +84,24 @@ export function registerRestoreRoutes(app: Express, deps: AppDeps, guards: { rea
   });
 
   app.get('/v1/restores/:id/events', guards.read, (req, res) => streamEvents(deps, req, res));
+
+  app.post('/v1/restores/:id/continue', ...guards.run, async (req, res) => {
+    const id = runId(req);
+    req.runId = id;
+    await new RunJournal(deps.config.host.stateDir).requestContinue(id);
+    res.status(202).json({ continued: id });
+  });
+
+  const backupDir = deps.config.backup.outputDir || path.join(deps.config.host.stateDir, 'backups');
+  app.post('/v1/backups', ...guards.run, async (req, res) => {
+    const parsed = backupRequestSchema.safeParse(req.body);
+    if (!parsed.success) throw invalidRequest(parsed.error, 'backup request');
+    // The host lock makes a backup and a restore exclude each other (409 while one runs).
+    const r = await createBackup({ config: deps.config, logger: deps.logger, target: deps.target }, backupDir, parsed.data.keep ?? deps.config.backup.keep);
+    res.status(201).location(`/v1/backups/${path.basename(r.archive)}`).json(r);
+  });
+
+  app.get('/v1/backups', guards.read, async (_req, res) => {
+    res.json({ backups: await listBackups(backupDir) });
+  });
 }

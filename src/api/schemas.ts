@@ -15,11 +15,17 @@ export const restoreRequestSchema = z
   .object({
     check: z.boolean().optional().openapi({ description: 'Report what a run would change; change nothing.' }),
     dump: z.string().min(1).max(255).optional().openapi({ description: 'File name of a pg_dump inside the import directory.' }),
+    archive: z.string().min(1).max(255).optional().openapi({ description: 'File name of a Flight Control backup archive inside the import directory (its .sha256 beside it).' }),
     force: z.boolean().optional(),
     keepOldDb: z.boolean().optional(),
   })
   .strict()
   .openapi('RestoreRequest');
+
+export const backupRequestSchema = z
+  .object({ keep: z.number().int().min(0).max(10_000).optional().openapi({ description: 'Then keep only the newest n archives.' }) })
+  .strict()
+  .openapi('BackupRequest');
 
 export const resumeRequestSchema = z
   .object({
@@ -115,6 +121,29 @@ export function openApiDocument(): unknown {
     security,
     request: { params: idParam },
     responses: { 200: { description: 'events until run-finished', content: { 'text/event-stream': { schema: event }, 'application/x-ndjson': { schema: event } } }, ...problems(401, 403, 404) },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/restores/{id}/continue',
+    summary: 'Tell a run waiting for its external database that it is restored (restore:run)',
+    security,
+    request: { params: idParam },
+    responses: { 202: json(z.object({ continued: z.string() }), 'the run goes on'), ...problems(400, 401, 403, 404, 429) },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/backups',
+    summary: "Back up Flight Control in its own archive format, while it runs (restore:run); answers when the archive is complete",
+    security,
+    request: { body: { content: { 'application/json': { schema: backupRequestSchema } } } },
+    responses: { 201: json(z.object({ archive: z.string(), sha256: z.string(), bytes: z.number() }).passthrough(), 'the archive'), ...problems(400, 401, 403, 409, 429, 500) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/backups',
+    summary: 'Archives in the backup directory, newest first (restore:read)',
+    security,
+    responses: { 200: json(z.object({ backups: z.array(z.object({ name: z.string(), bytes: z.number(), createdAt: z.string(), sha256: z.string().optional() })) }), 'archives'), ...problems(401, 403) },
   });
   registry.registerPath({ method: 'get', path: '/v1/services', summary: 'Flight Control units (restore:read)', security, responses: { 200: json(z.object({ services: z.array(serviceSchema) }), 'units'), ...problems(401, 403, 503) } });
   registry.registerPath({ method: 'get', path: '/v1/devices/summary', summary: 'Devices by status (restore:read)', security, responses: { 200: json(summary, 'counts'), ...problems(401, 403, 503) } });

@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ERROR_CATALOGUE, type ErrorCode } from '../lib/errors.js';
+import { RunJournal } from '../runbook/journal.js';
 import { recover, runRestore } from '../runbook/restore/restore.js';
 import { QuadletTarget } from '../targets/quadlet/quadlet-target.js';
 import { action, reportFailure, type CommandContext } from './command-runner.js';
@@ -23,6 +24,7 @@ export function wantsJson(ctx: CommandContext): boolean {
 
 interface RunFlags {
   dump?: string;
+  archive?: string;
   check?: boolean;
   force?: boolean;
 }
@@ -47,6 +49,8 @@ export function registerRun(program: Command): void {
       .command('run')
       .description('Restore Flight Control on this Quadlets host: check, load the dump beside the live database, prepare it, then stop, swap, start (see the README)')
       .option('--dump <file>', 'a pg_dump of the flightctl database (plain SQL or custom format); without it the live database is prepared in place')
+      .option('--archive <file>', "a Flight Control backup archive (flightctl-backup-*.tar.gz, with its .sha256 beside it)")
+      .option('--flightctl-etc <dir>', "Flight Control's configuration directory an archive restores into (default /etc/flightctl)")
       .option('--check', 'report what a real run would change; stop, write and rename nothing')
       .option('--force', 'go on when the running Flight Control or the dump is of a version this agent does not support')
       .option('--keep-old-db', 'keep the pre-restore database as <db>_old_<id> after a successful run')
@@ -66,6 +70,7 @@ export function registerRun(program: Command): void {
           { config: ctx.config, logger: ctx.logger, target, signal: signals.signal, onEvent: (e) => printer.onEvent(e) },
           {
             dump: opts.dump ? path.resolve(opts.dump) : undefined,
+            archive: opts.archive ? path.resolve(opts.archive) : undefined,
             check: opts.check === true,
             force: opts.force === true,
             keepOldDb: ctx.config.restore.keepOldDb,
@@ -82,6 +87,21 @@ export function registerRun(program: Command): void {
       }
     }),
   );
+
+  program
+    .command('continue <run>')
+    .description('Tell a run waiting for its external database (phase WaitingForDatabase) that the database is restored')
+    .option('--state-dir <dir>', 'where the journal is (default /var/lib/flightctl-restore-agent)')
+    .option('--config <file>', 'YAML configuration file')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (ctx: CommandContext, id: string) => {
+        // No lock: the waiting run holds it; this only leaves it a note in the journal.
+        const run = await new RunJournal(ctx.config.host.stateDir).requestContinue(id);
+        if (wantsJson(ctx)) ctx.print(`${JSON.stringify({ continued: run.id })}\n`);
+        else ctx.print(`run ${run.id} goes on: it prepares the restored database and starts the services\n`);
+      }),
+    );
 
   hostOptions(
     program.command('recover').description('Finish a run that was interrupted (crash, kill, reboot): start what it stopped, remove drop-ins, roll back or complete the databases'),

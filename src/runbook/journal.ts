@@ -85,6 +85,21 @@ export class RunJournal {
     return out;
   }
 
+  /** A run waiting for its external database goes on once this file exists (continue RUN). */
+  continueFile(id: string): string {
+    return path.join(this.dir, `${id}.continue`);
+  }
+
+  /** Asks a waiting run to go on; refused unless it waits. */
+  async requestContinue(id: string): Promise<Run> {
+    const run = await this.require(id);
+    if (run.phase !== 'WaitingForDatabase') {
+      throw new RestoreError('RESTORE_ERR_REQUEST_INVALID', `run ${id} is ${run.phase}, not waiting for its database: there is nothing to continue`, { id });
+    }
+    await fs.writeFile(this.continueFile(id), `${new Date().toISOString()}\n`, { mode: 0o600 });
+    return run;
+  }
+
   /** Run ids, newest first (ids start with their UTC start time). */
   async ids(): Promise<string[]> {
     let entries: string[];

@@ -24,6 +24,8 @@ export interface StepRuntime {
    */
   progress(p: Progress): Promise<void>;
   warn(text: string): void;
+  /** A phase other than Running while a step waits for someone (WaitingForDatabase); saved at once. */
+  setPhase(phase: 'Running' | 'WaitingForDatabase'): Promise<void>;
 }
 
 /**
@@ -106,6 +108,10 @@ export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>)
       const clean = redactText(text);
       current?.warnings.push(clean);
       logger.warn(clean, { runId: run.id, step: current?.step });
+    },
+    async setPhase(phase) {
+      run.phase = phase;
+      await journal.save(run);
     },
   };
   const ctx = opts.context(runtime);

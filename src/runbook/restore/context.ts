@@ -1,4 +1,6 @@
 import type { Config } from '../../config/schema.js';
+import type { ArchiveMetadata } from '../../flightctl/archive/format.js';
+import type { Extracted } from '../../flightctl/archive/reader.js';
 import type { DumpFile } from '../../flightctl/database/dump-format.js';
 import type { SwapNames } from '../../flightctl/database/swap-sql.js';
 import type { KvEndpoint } from '../../flightctl/datastores/kv.js';
@@ -12,13 +14,23 @@ import type { StepRuntime } from '../runner.js';
 
 export interface RestoreOptions {
   dump?: string | undefined;
+  /** A Flight Control backup archive (tar.gz with its .sha256). */
+  archive?: string | undefined;
   force: boolean;
   keepOldDb: boolean;
+}
+
+export interface UnpackedArchive {
+  /** Where it was extracted (undefined in check mode: it was only scanned). */
+  dir?: string;
+  metadata: ArchiveMetadata;
+  entries: Extracted['entries'];
 }
 
 /** What the steps of one run learn and hand on to the later ones. */
 export interface RestoreState {
   dump?: DumpFile;
+  archive?: UnpackedArchive;
   /** Schema generation of the running Flight Control, when its version could be told. */
   runningSchema?: LastSeenLocation;
   /** The application services are stopped by this run (the downtime window is open). */
@@ -67,6 +79,7 @@ export function createRestoreContext(
     logger: runtime.logger,
     progress: (p) => runtime.progress(p),
     warn: (text) => runtime.warn(text),
+    setPhase: (phase) => runtime.setPhase(phase),
     state,
     canConnect,
     async endpoints(): Promise<DataEndpoints> {
@@ -87,4 +100,14 @@ export function createRestoreContext(
       return { host: ep.kv.host, port: ep.kv.port, password: creds.kvPassword, connectTimeoutMs: config.kv.connectTimeoutMs };
     },
   };
+}
+
+/** Whether this run loads a database: a --dump, or an archive that includes one. */
+export function loadsDump(ctx: RestoreContext): boolean {
+  return !!ctx.options.dump || (!!ctx.options.archive && ctx.state.archive?.metadata.databaseIncluded !== false);
+}
+
+/** An archive of a deployment with an external database: the operator restores that database. */
+export function externalDatabase(ctx: RestoreContext): boolean {
+  return !!ctx.options.archive && ctx.state.archive?.metadata.databaseIncluded === false;
 }

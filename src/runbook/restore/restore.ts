@@ -1,6 +1,8 @@
+import { promises as fs } from 'node:fs';
 import type { Logger } from 'winston';
 import type { Config } from '../../config/schema.js';
 import { swapNames } from '../../flightctl/database/swap-sql.js';
+import { RestoreError } from '../../lib/errors.js';
 import type { RestoreTarget } from '../../targets/target.js';
 import { acquireHostLock } from '../host-lock.js';
 import { IntentFile } from '../intent.js';
@@ -14,6 +16,8 @@ import { settle } from './settle.js';
 
 export interface RestoreRequest {
   dump?: string | undefined;
+  /** A Flight Control backup archive; excludes dump. */
+  archive?: string | undefined;
   check: boolean;
   force: boolean;
   keepOldDb: boolean;
@@ -33,13 +37,13 @@ export interface EngineDeps {
 
 function newRun(deps: EngineDeps, req: RestoreRequest): Run {
   const id = newRunId();
-  const plan = restorePlan({ dump: !!req.dump, disruptiveEndpoints: deps.target.disruptiveEndpoints });
+  const plan = restorePlan({ dump: !!req.dump, archive: !!req.archive, disruptiveEndpoints: deps.target.disruptiveEndpoints });
   return {
     id,
     phase: 'Pending',
     check: req.check,
     target: deps.target.kind,
-    options: { dump: req.dump, force: req.force, keepOldDb: req.keepOldDb, database: deps.config.db.name, endpointStrategy: deps.target.endpointStrategy },
+    options: { dump: req.dump, archive: req.archive, force: req.force, keepOldDb: req.keepOldDb, database: deps.config.db.name, endpointStrategy: deps.target.endpointStrategy },
     plan: plan.map((s) => s.name),
     steps: [],
     requestedBy: req.requestedBy,
@@ -59,6 +63,7 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
   const stateDir = config.host.stateDir;
   const journal = new RunJournal(stateDir);
   const intentFile = new IntentFile(stateDir);
+  if (req.dump && req.archive) throw new RestoreError('RESTORE_ERR_USAGE', 'give either a dump or an archive, not both');
   const lock = req.check ? undefined : await acquireHostLock(stateDir, 'restore run');
   try {
     if (req.check) {
@@ -75,7 +80,8 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
         runId: run.id,
         pid: process.pid,
         startedAt: run.startedAt,
-        withDump: !!req.dump,
+        // An archive says in its metadata; unpack-archive corrects this for an external database.
+        withDump: !!req.dump || !!req.archive,
         keepOldDb: req.keepOldDb,
         database: { name: names.live },
         liveTouched: false,
@@ -83,7 +89,7 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
     }
     await journal.save(run);
     deps.onRun?.(run);
-    const steps = restorePlan({ dump: !!req.dump, disruptiveEndpoints: target.disruptiveEndpoints });
+    const steps = restorePlan({ dump: !!req.dump, archive: !!req.archive, disruptiveEndpoints: target.disruptiveEndpoints });
     const finished = await executeRun<RestoreContext>({
       run,
       steps,
@@ -91,10 +97,13 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
       logger,
       signal: deps.signal,
       onEvent: deps.onEvent,
-      context: (runtime) => createRestoreContext(runtime, { run, config, target, intent: intentFile, names, options: { dump: req.dump, force: req.force, keepOldDb: req.keepOldDb } }),
+      context: (runtime) => createRestoreContext(runtime, { run, config, target, intent: intentFile, names, options: { dump: req.dump, archive: req.archive, force: req.force, keepOldDb: req.keepOldDb } }),
       finalize: async (outcome, ctx) => {
         if (req.check) return [];
         if (outcome === 'succeeded') {
+          // The extracted archive has served; nothing of it stays on the host.
+          const extractDir = (await intentFile.read())?.extractDir;
+          if (extractDir) await fs.rm(extractDir, { recursive: true, force: true });
           await intentFile.clear();
           return [];
         }

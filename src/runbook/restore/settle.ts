@@ -1,5 +1,9 @@
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { Logger } from 'winston';
 import type { Config } from '../../config/schema.js';
+import { ENTRY, PAM_VOLUME } from '../../flightctl/archive/format.js';
+import { overlayPki, replaceEncryption, writeServiceConfig } from '../../flightctl/archive/restore-files.js';
 import { dropDatabaseSql, ident } from '../../flightctl/database/swap-sql.js';
 import { connectKv, type KvEndpoint } from '../../flightctl/datastores/kv.js';
 import { withPostgres, type PostgresEndpoint } from '../../flightctl/datastores/postgres.js';
@@ -98,6 +102,7 @@ async function settleData(deps: SettleDeps, intent: RunIntent, actions: string[]
       await (kv ? clearStagingDb(kv, intent.kvStagingDb) : target.kvShell.command(['-n', String(intent.kvStagingDb), 'FLUSHDB']));
       actions.push(`emptied the spare KV database ${intent.kvStagingDb}`);
     }
+    await removeExtracted(intent, actions);
     return;
   }
   if (!exist.has(names.name) && names.old) {
@@ -133,6 +138,29 @@ async function settleData(deps: SettleDeps, intent: RunIntent, actions: string[]
     const keys = await writeAllKeys({ target, db, kv, batchSize: deps.config.prepare.kvBatchSize, logger: deps.logger });
     actions.push(`completed the preparation of ${names.name}: ${keys} awaiting-reconnect keys written`);
   }
+  // From an archive: Flight Control's files as in the archive, again (each is idempotent).
+  if (intent.extractDir && existsSync(intent.extractDir)) {
+    actions.push(...(await restoreArchiveFiles(intent.extractDir, deps.config.flightctl.etcDir, target, intent.runId)));
+    await removeExtracted(intent, actions);
+  }
   if (oldExists) actions.push(`kept the previous database as ${names.old}: drop it when the restored one is confirmed (DROP DATABASE ${ident(names.old!)})`);
 }
 
+async function removeExtracted(intent: RunIntent, actions: string[]): Promise<void> {
+  if (!intent.extractDir || !existsSync(intent.extractDir)) return;
+  await fs.rm(intent.extractDir, { recursive: true, force: true });
+  actions.push(`removed the extracted archive ${intent.extractDir}`);
+}
+
+/** The file steps of an archive restore, for finalizers that complete one. */
+async function restoreArchiveFiles(dir: string, etc: string, target: RestoreTarget, tag: string): Promise<string[]> {
+  const done: string[] = [];
+  done.push(`overlaid ${await overlayPki(dir, path.join(etc, 'pki'))} PKI files onto ${path.join(etc, 'pki')}`);
+  const keys = await replaceEncryption(dir, path.join(etc, 'encryption'), tag);
+  if (keys !== undefined) done.push(`replaced ${path.join(etc, 'encryption')} (${keys} key files)`);
+  await writeServiceConfig(dir, path.join(etc, 'service-config.yaml'));
+  done.push(`wrote ${path.join(etc, 'service-config.yaml')}`);
+  const tar = path.join(dir, ENTRY.pamVolume);
+  if (existsSync(tar)) done.push(`the ${PAM_VOLUME} volume: ${await target.volumes.import(PAM_VOLUME, tar)}`);
+  return done;
+}

@@ -4,7 +4,7 @@ import { literal } from '../../flightctl/database/swap-sql.js';
 import { withKv } from '../../flightctl/datastores/kv.js';
 import { withPostgres } from '../../flightctl/datastores/postgres.js';
 import { DEVICE_SUMMARY_JSON_SQL, parseSummaryJson } from '../../flightctl/devices/summary-sql.js';
-import { judgeVersion, SUPPORTED_RANGE_TEXT } from '../../flightctl/versions.js';
+import { judgeVersion, parseVersion, SUPPORTED_RANGE_TEXT } from '../../flightctl/versions.js';
 import { RestoreError } from '../../lib/errors.js';
 import type { Step, StepOutcome } from '../runner.js';
 import type { RestoreContext } from './context.js';
@@ -46,8 +46,9 @@ async function preflight(ctx: RestoreContext): Promise<StepOutcome> {
     parts.push('KV store answers with the secret');
   }
   const data: Record<string, unknown> = { ...host.data, database: names.live, databaseBytes: liveSize };
-  if (ctx.options.dump) {
-    const dump = await inspectDump(ctx.options.dump);
+  // The dump to load: --dump, or the one an archive brought (unpack-archive read it).
+  const dump = ctx.state.dump ?? (ctx.options.dump ? await inspectDump(ctx.options.dump) : undefined);
+  if (dump) {
     ctx.state.dump = dump;
     const free = await target.database.freeBytes(dataDir!);
     // A second copy of the database must fit; a custom-format dump is also copied next to it.
@@ -76,9 +77,15 @@ async function versionCheck(ctx: RestoreContext): Promise<StepOutcome> {
   const api = FlightctlApi.fromConfig(ctx.config.flightctl);
   const running = api ? { version: await api.version(), source: `GET ${ctx.config.flightctl.apiUrl.replace(/\/$/, '')}/api/v1/version` } : await ctx.target.runningVersion();
   const verdict = judgeVersion(running.version);
+  const archived = ctx.state.archive?.metadata.version;
+  if (archived !== undefined) compareWithArchive(ctx, archived, running.version);
   if (verdict.kind === 'supported') {
     ctx.state.runningSchema = verdict.schema;
-    return { changed: false, msg: `Flight Control ${verdict.version} (${running.source}) is supported (schema ${verdict.schema})`, data: { version: verdict.version, source: running.source, schema: verdict.schema } };
+    return {
+      changed: false,
+      msg: `Flight Control ${verdict.version} (${running.source}) is supported (schema ${verdict.schema})${archived !== undefined ? `; the archive is of ${archived}` : ''}`,
+      data: { version: verdict.version, source: running.source, schema: verdict.schema, ...(archived !== undefined ? { archive: archived } : {}) },
+    };
   }
   if (verdict.kind === 'unknown') {
     ctx.warn(`the running Flight Control version is unknown (${running.source}); the restored database's schema is checked instead`);
@@ -88,6 +95,23 @@ async function versionCheck(ctx: RestoreContext): Promise<StepOutcome> {
   if (!ctx.options.force) throw new RestoreError('RESTORE_ERR_VERSION_MISMATCH', what, { version: verdict.version });
   ctx.warn(`${what}; continuing because of --force`);
   return { changed: false, msg: `${verdict.version} is not supported; forced`, data: { version: verdict.version, source: running.source, forced: true } };
+}
+
+/**
+ * A backup restores onto the Flight Control version that made it (FLIGHTCTL.md §2): another
+ * release has another schema. Unknown on either side is a warning, not a refusal.
+ */
+function compareWithArchive(ctx: RestoreContext, archived: string, running: string | undefined): void {
+  const a = parseVersion(archived);
+  const r = parseVersion(running);
+  if (!a || !r) {
+    ctx.warn(`cannot compare the archive's Flight Control version (${archived || 'not recorded'}) with the running one (${running ?? 'unknown'})`);
+    return;
+  }
+  if (a.join('.') === r.join('.')) return;
+  const what = `the archive is a backup of Flight Control ${a.join('.')}, this host runs ${r.join('.')}`;
+  if (!ctx.options.force) throw new RestoreError('RESTORE_ERR_VERSION_MISMATCH', what, { archive: a.join('.'), running: r.join('.') });
+  ctx.warn(`${what}; continuing because of --force`);
 }
 
 export const preflightStep: Step<RestoreContext> = { name: 'preflight', check: preflight, apply: preflight };

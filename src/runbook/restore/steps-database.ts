@@ -5,14 +5,15 @@ import { detectSchema } from '../../flightctl/prepare/schema.js';
 import { checkDatabase } from '../../flightctl/prepare/sql.js';
 import { RestoreError, isRestoreError } from '../../lib/errors.js';
 import type { Step } from '../runner.js';
-import type { RestoreContext } from './context.js';
+import { externalDatabase, loadsDump, type RestoreContext } from './context.js';
 import { formatBytes } from './format.js';
 
 export async function existingDatabases(ctx: Pick<RestoreContext, 'target'>, names: string[]): Promise<Set<string>> {
   return new Set((await ctx.target.database.sql(existingDatabasesSql(names))).split('\n').filter(Boolean));
 }
 
-const noDump = (ctx: RestoreContext) => (ctx.options.dump ? undefined : 'no --dump: the live database is prepared in place');
+const noDump = (ctx: RestoreContext) =>
+  loadsDump(ctx) ? undefined : externalDatabase(ctx) ? 'the archive has no database (external database)' : 'no --dump: the live database is prepared in place';
 
 /** A failure of the load is a problem of the dump, unless the database itself ran out of room. */
 function asDumpError(err: unknown, file: string): unknown {
@@ -83,13 +84,14 @@ export const loadDumpStep: Step<RestoreContext> = {
 
 /** The database this run prepares: the loaded copy before the swap, or the live one without a dump. */
 function preparedDatabase(ctx: RestoreContext): string {
-  return ctx.options.dump ? ctx.names.temp : ctx.names.live;
+  return loadsDump(ctx) ? ctx.names.temp : ctx.names.live;
 }
 
 export const prepareDatabaseStep: Step<RestoreContext> = {
   name: 'prepare-database',
+  skip: (ctx) => (externalDatabase(ctx) ? 'external database: it is prepared in wait-for-database, once the operator has restored it' : undefined),
   async check(ctx) {
-    if (ctx.options.dump) return { changed: true, msg: `would mark every device of ${ctx.names.temp} AwaitingReconnect (counted once it is loaded)` };
+    if (loadsDump(ctx)) return { changed: true, msg: `would mark every device of ${ctx.names.temp} AwaitingReconnect (counted once it is loaded)` };
     if (!ctx.canConnect()) return { changed: true, msg: `would mark the devices of ${ctx.names.live} AwaitingReconnect (not counted: with publish-dropin the database is reached only inside the stop window)` };
     const ep = await ctx.endpoints();
     const counts = await withPostgres(await ctx.dbEndpoint(ep, ctx.names.live), async (c) => checkDatabase(c, await detectSchema(c, ctx.names.live)));
@@ -105,7 +107,7 @@ export const prepareDatabaseStep: Step<RestoreContext> = {
   async apply(ctx) {
     if (ctx.state.nothingToDo) return { changed: false, msg: `every device of ${ctx.names.live} is already marked` };
     const database = preparedDatabase(ctx);
-    if (!ctx.options.dump) await ctx.intent.update((i) => (i.liveTouched = true));
+    if (!loadsDump(ctx)) await ctx.intent.update((i) => (i.liveTouched = true));
     const ep = await ctx.endpoints();
     const r = await prepare({
       db: await ctx.dbEndpoint(ep, database),
@@ -155,7 +157,7 @@ export const swapDatabaseStep: Step<RestoreContext> = {
 export const dropOldDatabaseStep: Step<RestoreContext> = {
   name: 'drop-old-database',
   skip(ctx) {
-    if (!ctx.options.dump) return 'no --dump: no previous database to drop';
+    if (!loadsDump(ctx)) return 'no database was loaded: no previous database to drop';
     if (ctx.options.keepOldDb) return `kept ${ctx.names.old} (--keep-old-db); drop it with DROP DATABASE ${ident(ctx.names.old)} when satisfied`;
     return undefined;
   },

@@ -8,7 +8,7 @@ import { stageAwaitingReconnectKeys, swapInStagedKeys } from '../../flightctl/pr
 import { prepare } from '../../flightctl/prepare/prepare.js';
 import { isRestoreError } from '../../lib/errors.js';
 import type { Step, StepOutcome } from '../runner.js';
-import type { RestoreContext } from './context.js';
+import { loadsDump, type RestoreContext } from './context.js';
 
 /**
  * Read-only: what the KV store holds against what the live database's devices need; undefined
@@ -50,7 +50,7 @@ export async function writeAllKeys(
 export const stageKvStep: Step<RestoreContext> = {
   name: 'stage-kv',
   skip(ctx) {
-    if (!ctx.options.dump) return 'no --dump: the keys are written in prepare-kv';
+    if (!loadsDump(ctx)) return 'no database is loaded beside the live one: the keys are written in prepare-kv';
     if (ctx.target.disruptiveEndpoints) return 'publish-dropin: the keys are written in prepare-kv, inside the stop window';
     if (ctx.config.kv.stagingDb === 0) return 'staging is off (kv.stagingDb: 0): the keys are written in prepare-kv';
     return undefined;
@@ -104,7 +104,7 @@ async function writeKeys(ctx: RestoreContext): Promise<StepOutcome> {
 export const prepareKvStep: Step<RestoreContext> = {
   name: 'prepare-kv',
   async check(ctx) {
-    if (ctx.options.dump) {
+    if (loadsDump(ctx)) {
       const staged = !ctx.target.disruptiveEndpoints && ctx.config.kv.stagingDb !== 0;
       return { changed: true, msg: staged ? `would swap the staged keys in (SWAPDB 0 ${ctx.config.kv.stagingDb}) and empty the rest` : 'would flush the KV store and write the keys of the restored devices' };
     }

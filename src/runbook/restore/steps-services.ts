@@ -22,7 +22,7 @@ export function servicesError(verb: string, changes: ServiceChange[]): RestoreEr
  * are stopped, so it stops nothing: the same checks as the later steps decide.
  */
 async function windowHasWork(ctx: RestoreContext): Promise<boolean> {
-  if (ctx.options.dump || !ctx.canConnect()) return true;
+  if (ctx.options.dump || ctx.options.archive || !ctx.canConnect()) return true;
   if (ctx.state.windowWork !== undefined) return ctx.state.windowWork;
   const db = await prepareDatabaseStep.check(ctx);
   if (!db.changed) ctx.state.kvComplete = kvIsComplete(await checkKv(ctx));

@@ -1,6 +1,6 @@
 /** Units of a Flight Control Quadlets host (FLIGHTCTL.md §1). */
 
-/** Application units the runbook stops during a restore; the last three exist on newer releases only. */
+/** Application units the runbook stops during a restore; the last four exist on newer releases only. */
 export const APP_UNITS = [
   'flightctl-api.service',
   'flightctl-worker.service',
@@ -10,6 +10,8 @@ export const APP_UNITS = [
   'flightctl-imagebuilder-api.service',
   'flightctl-imagebuilder-worker.service',
   'flightctl-gateway.service',
+  // Uses the flightctl-pam-issuer-etc volume an archive restore replaces.
+  'flightctl-pam-issuer.service',
 ] as const;
 
 /** Data stores: they keep running during a restore. */
