@@ -2,17 +2,23 @@
 import os from 'node:os';
 import { Command } from 'commander';
 import { mintToken, parseTtl } from '../client/token-mint.js';
-import { asRestoreError } from '../lib/errors.js';
 import { packageVersion } from '../lib/version.js';
-import { configureUsageErrors, reportFailure } from './command-runner.js';
+import { configureUsageErrors } from './command-runner.js';
+import { registerReads } from './restorectl-reads.js';
+import { registerRestore } from './restorectl-restore.js';
+import { registerResume } from './restorectl-resume.js';
+import { printError } from './restorectl-options.js';
 
-// The remote client: today it mints tokens for the agent's API; the fleet commands (restore,
-// status, events, resume over many hosts) come with the fleet client issue.
+// The remote client: one agent or a fleet of them, over the agent's HTTP API (README: "The
+// fleet client"). Argument parsing only; what it does lives in src/client.
 const program = new Command('flightctl-restorectl')
-  .description('Client for flightctl-restore-agent hosts. Today: token mint. Remote restores: use the API with curl (README) meanwhile.')
+  .description('Restore Flight Control hosts through their flightctl-restore-agent: one host (--host, --socket) or a fleet (--inventory, --limit)')
   .version(packageVersion());
 
 configureUsageErrors(program);
+registerRestore(program);
+registerReads(program);
+registerResume(program);
 
 program
   .command('token')
@@ -26,22 +32,26 @@ program
   .option('--subject <sub>', 'who the token stands for (default user@host)')
   .option('--kid <kid>', 'key id header (when the agent has a JWKS with several keys)')
   .option('--ttl <duration>', 'lifetime: 90s, 10m, 1h (default 10m; at most 24h)', '10m')
-  .action(async (opts: { key: string; issuer: string; audience: string; scope: string[]; subject?: string; kid?: string; ttl: string }) => {
+  .option('-o, --output <format>', 'text (the token alone) or json ({"token", "expiresAt"})', 'text')
+  .action(async (opts: { key: string; issuer: string; audience: string; scope: string[]; subject?: string; kid?: string; ttl: string; output: string }) => {
+    const json = opts.output === 'json';
     try {
       const scopes = opts.scope.flatMap((s) => s.split(/[\s,]+/)).filter(Boolean);
+      const ttlSec = parseTtl(opts.ttl);
       const token = await mintToken({
         keyFile: opts.key,
         issuer: opts.issuer,
         audience: opts.audience,
         subject: opts.subject ?? `${os.userInfo().username}@${os.hostname()}`,
         scopes,
-        ttlSec: parseTtl(opts.ttl),
+        ttlSec,
         kid: opts.kid,
       });
-      process.stdout.write(`${token}\n`);
+      // Printing the token is this command's purpose; it is written with process.stdout
+      // directly because `print` redacts registered secrets (none are registered here).
+      process.stdout.write(json ? `${JSON.stringify({ token, expiresAt: new Date(Date.now() + ttlSec * 1000).toISOString() })}\n` : `${token}\n`);
     } catch (err) {
-      const e = asRestoreError(err);
-      reportFailure(e.code, e.message);
+      printError(err, json);
     }
   });
 
