@@ -1,0 +1,283 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { buildUpstreamArchive } from '../../harness/upstream-archive.js';
+import { adminSql, connectSandboxDb, loadDump } from '../../harness/restore-scenario.js';
+import { leaks } from '../cli/run-cli.js';
+import { finishedRun, restoredFacts, startRestoreEnv, statuses, APPS, type RestoreEnv } from './restore-env.js';
+
+const ARCHIVE_ENTRIES = [
+  'config',
+  'config/service-config.yaml',
+  'db',
+  'db/dump.sql',
+  'encryption',
+  'encryption/key.b64',
+  'metadata.json',
+  'pki',
+  'pki/ca.crt',
+  'pki/ca.key',
+  'pki/flightctl-api',
+  'pki/flightctl-api/server.crt',
+  'pki/flightctl-api/server.key',
+  'volumes',
+  'volumes/pam-issuer-etc.tar',
+];
+
+/** Backups in Flight Control's archive format and restores from them, on the sandbox Quadlets host. */
+describe('backup and run --archive (sandbox Quadlets host)', () => {
+  let env: RestoreEnv;
+  let etc: string;
+  let backups: string;
+  const printed: string[] = [];
+  const etcArgs = () => ['--flightctl-etc', etc];
+
+  /** Flight Control's configuration directory, with real keys (their PEM must never be printed). */
+  function writeEtc(dir: string, variant: string): void {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(path.join(dir, 'pki', 'flightctl-api'), { recursive: true });
+    mkdirSync(path.join(dir, 'encryption'), { mode: 0o700 });
+    const ssl = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'pki/ca.key', '-out', 'pki/ca.crt', '-days', '1', '-subj', `/CN=ca-${variant}`);
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'pki/flightctl-api/server.key', '-out', 'pki/flightctl-api/server.crt', '-days', '1', '-subj', `/CN=api-${variant}`);
+    writeFileSync(path.join(dir, 'encryption', 'key.b64'), `${Buffer.from(`key-${variant}`).toString('base64')}\n`, { mode: 0o600 });
+    writeFileSync(path.join(dir, 'service-config.yaml'), `global:\n  baseDomain: ${variant}.example.com\ndb:\n  type: builtin\n  name: flightctl\n`, { mode: 0o644 });
+  }
+
+  async function pamVolume(content: string): Promise<void> {
+    await env.sb.nsExec(['podman', 'volume', 'create', '--ignore', 'flightctl-pam-issuer-etc']);
+    await env.sb.nsExec(['sh', '-c', `d=$(podman volume inspect flightctl-pam-issuer-etc -f '{{.Mountpoint}}'); printf '%s\\n' '${content}' > $d/passwd; chmod 644 $d/passwd; ln -sfn ../usr/share/zoneinfo/UTC $d/localtime`]);
+  }
+
+  async function pamPasswd(): Promise<string> {
+    return (await env.sb.nsExec(['sh', '-c', "cat $(podman volume inspect flightctl-pam-issuer-etc -f '{{.Mountpoint}}')/passwd"])).stdout.trim();
+  }
+
+  async function agent(args: string[], extraEnv: Record<string, string> = {}) {
+    const r = await env.agent(args, extraEnv);
+    printed.push(r.all);
+    return r;
+  }
+
+  beforeAll(async () => {
+    env = await startRestoreEnv({ devices: 800 });
+    etc = path.join(env.dir, 'etc-flightctl');
+    backups = path.join(env.dir, 'backups');
+    writeEtc(etc, 'original');
+    await pamVolume('root:x:0:0:original');
+  });
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  let archive: string;
+
+  it('backup: the upstream layout, mode 0600 and a sha256sum sidecar, while the services keep running', async () => {
+    await env.reset();
+    const before = await env.snapshot();
+    const r = await agent(['backup', '--output', backups, ...etcArgs(), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { archive: string; sha256: string; databaseIncluded: boolean; contents: { pkiFiles: number; pamVolume: boolean } };
+    archive = result.archive;
+    expect(path.basename(archive)).toMatch(/^flightctl-backup-\d{8}T\d{6}Z\.tar\.gz$/);
+    expect(result).toMatchObject({ databaseIncluded: true, contents: { pkiFiles: 4, pamVolume: true } });
+    expect(statSync(archive).mode & 0o777).toBe(0o600);
+    expect(statSync(`${archive}.sha256`).mode & 0o777).toBe(0o644);
+    expect(readFileSync(`${archive}.sha256`, 'utf8')).toBe(`${result.sha256}  ${path.basename(archive)}\n`);
+    expect(execFileSync('sha256sum', ['-c', `${path.basename(archive)}.sha256`], { cwd: backups, encoding: 'utf8' })).toBe(`${path.basename(archive)}: OK\n`);
+    const listing = execFileSync('tar', ['-tzvf', archive], { encoding: 'utf8' }).trim().split('\n');
+    expect(listing.map((l) => l.split(/\s+/).at(-1))).toEqual(ARCHIVE_ENTRIES);
+    expect(listing.find((l) => l.endsWith(' pki/ca.key'))).toMatch(/^-rw------- root\/root /);
+    const metadata = execFileSync('tar', ['-xzOf', archive, 'metadata.json'], { encoding: 'utf8' });
+    expect(Object.keys(JSON.parse(metadata))).toEqual(['timestamp', 'version', 'deploymentType', 'databaseIncluded']);
+    expect(metadata).toMatch(/^\{\n {2}"timestamp": "\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z",\n {2}"version": "[^"]*",\n {2}"deploymentType": "podman",\n {2}"databaseIncluded": true\n\}$/);
+    const dumpHead = execFileSync('sh', ['-c', `tar -xzOf ${archive} db/dump.sql | head -c 20000`], { encoding: 'utf8' });
+    expect(dumpHead).toMatch(/^--\n-- PostgreSQL database dump/);
+    expect(dumpHead).toMatch(/DROP TABLE IF EXISTS/);
+    expect(execFileSync('sh', ['-c', `tar -xzOf ${archive} volumes/pam-issuer-etc.tar | tar -tf -`], { encoding: 'utf8' })).toMatch(/passwd/);
+    expect((await env.snapshot()).apps).toEqual(before.apps);
+    expect(readdirSync(backups).filter((f) => f.includes('partial'))).toEqual([]);
+  });
+
+  it('restore from our archive: later changes gone, devices marked, Flight Control files as in the archive', async () => {
+    const db = await connectSandboxDb(env.sb);
+    await db.query(`INSERT INTO devices (org_id, name, status) VALUES ('00000000-0000-0000-0000-000000000000', 'after-backup-1', '{}')`);
+    await db.end();
+    writeEtc(etc, 'changed');
+    writeFileSync(path.join(etc, 'pki', 'kept-local.crt'), 'not in the archive\n');
+    await pamVolume('root:x:0:0:changed');
+    const r = await agent(['run', '--archive', archive, ...etcArgs(), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const run = finishedRun(r.stdout);
+    expect(run.phase).toBe('Succeeded');
+    expect(statuses(run)).toMatchObject({ 'unpack-archive': 'ok', 'load-dump': 'changed', 'swap-database': 'changed', 'restore-pki': 'changed', 'restore-encryption': 'changed', 'restore-config': 'changed', 'restore-pam-volume': 'changed', 'wait-for-database': 'skipped' });
+    const facts = await restoredFacts(env.sb);
+    expect(facts.devices.has('after-backup-1')).toBe(false);
+    expect(facts.unmarked).toEqual([]);
+    const original = path.join(env.dir, 'etc-original');
+    execFileSync('sh', ['-c', `mkdir -p ${original} && tar -xzf ${archive} -C ${original} pki encryption config`]);
+    for (const f of ['pki/ca.crt', 'pki/ca.key', 'pki/flightctl-api/server.key', 'encryption/key.b64']) expect(readFileSync(path.join(etc, f), 'utf8'), f).toBe(readFileSync(path.join(original, f), 'utf8'));
+    expect(readFileSync(path.join(etc, 'service-config.yaml'), 'utf8')).toBe(readFileSync(path.join(original, 'config', 'service-config.yaml'), 'utf8'));
+    expect(readFileSync(path.join(etc, 'pki', 'kept-local.crt'), 'utf8')).toBe('not in the archive\n');
+    expect(await pamPasswd()).toBe('root:x:0:0:original');
+    expect(readdirSync(env.stateDir).filter((f) => f.startsWith('extract-'))).toEqual([]);
+    const snap = await env.snapshot();
+    for (const a of APPS) expect(snap.apps[a]).not.toBe('');
+    expect(snap.databases).toEqual(['flightctl']);
+  });
+
+  /** A staging tree laid out as Flight Control's backup writes it. */
+  function upstreamStaging(name: string, opts: { dump?: string; encryption?: boolean } = {}): string {
+    const s = path.join(env.dir, name);
+    rmSync(s, { recursive: true, force: true });
+    mkdirSync(path.join(s, 'config'), { recursive: true, mode: 0o700 });
+    copyFileSync(path.join(etc, 'service-config.yaml'), path.join(s, 'config', 'service-config.yaml'));
+    cpSync(path.join(etc, 'pki'), path.join(s, 'pki'), { recursive: true });
+    if (opts.encryption !== false) cpSync(path.join(etc, 'encryption'), path.join(s, 'encryption'), { recursive: true });
+    mkdirSync(path.join(s, 'volumes'), { mode: 0o700 });
+    if (opts.dump) {
+      mkdirSync(path.join(s, 'db'), { mode: 0o755 });
+      copyFileSync(opts.dump, path.join(s, 'db', 'dump.sql'));
+    }
+    return s;
+  }
+  const meta = (over: object = {}) => ({ timestamp: '2026-05-21T14:30:22.123456789Z', version: 'v1.2.0', deploymentType: 'podman' as const, databaseIncluded: true, ...over });
+
+  it("restores an archive written as Flight Control's own backup writes it", async () => {
+    await env.reset();
+    const out = path.join(env.dir, 'upstream');
+    mkdirSync(out, { recursive: true });
+    const a = buildUpstreamArchive(upstreamStaging('staging-upstream', { dump: env.dumps.plain, encryption: false }), out, meta());
+    expect(execFileSync('tar', ['-tzf', a], { encoding: 'utf8' })).toMatch(/^config\nconfig\/service-config.yaml\ndb\ndb\/dump.sql\nmetadata.json\npki\n/);
+    const r = await agent(['run', '--archive', a, ...etcArgs(), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const run = finishedRun(r.stdout);
+    expect(run.steps.find((s) => s.name === 'restore-encryption')).toMatchObject({ status: 'ok', warnings: [expect.stringMatching(/no encryption keys/)] });
+    const facts = await restoredFacts(env.sb);
+    for (const d of env.changes.addedDevices) expect(facts.devices.has(d.name)).toBe(false);
+    expect(facts.unmarked).toEqual([]);
+  });
+
+  it('a corrupted archive or a missing sidecar is refused before any service is touched', async () => {
+    const before = await env.snapshot();
+    const bad = path.join(env.dir, 'bad', path.basename(archive));
+    mkdirSync(path.dirname(bad), { recursive: true });
+    const bytes = readFileSync(archive);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    writeFileSync(bad, bytes);
+    copyFileSync(`${archive}.sha256`, `${bad}.sha256`);
+    const r = await agent(['run', '--archive', bad, ...etcArgs(), '--json']);
+    expect(r.code).toBe(33);
+    expect(finishedRun(r.stdout).error).toMatchObject({ code: 'RESTORE_ERR_CHECKSUM_MISMATCH', message: expect.stringMatching(/damaged or incomplete copy/) });
+    rmSync(`${bad}.sha256`);
+    const r2 = await agent(['run', '--archive', bad, ...etcArgs(), '--json']);
+    expect(r2.code).toBe(33);
+    expect(finishedRun(r2.stdout).error?.message).toMatch(/checksum file .* is missing/);
+    expect(await env.snapshot()).toEqual(before);
+    expect(readdirSync(env.stateDir).filter((f) => f.startsWith('extract-'))).toEqual([]);
+  });
+
+  it('an archive whose dump does not load: the original database kept, the services never stopped', async () => {
+    await env.reset();
+    const before = await env.snapshot();
+    const broken = path.join(env.dir, 'broken.sql');
+    const text = readFileSync(env.dumps.plain, 'utf8');
+    const at = text.indexOf('COPY ');
+    writeFileSync(broken, `${text.slice(0, at)}INSERT INTO no_such_table VALUES (1);\n${text.slice(at)}`);
+    const out = path.join(env.dir, 'upstream-broken');
+    mkdirSync(out, { recursive: true });
+    const a = buildUpstreamArchive(upstreamStaging('staging-broken', { dump: broken }), out, meta());
+    const r = await agent(['run', '--archive', a, ...etcArgs(), '--json']);
+    expect(r.code).toBe(20);
+    const run = finishedRun(r.stdout);
+    expect(run.steps.map((s) => s.name)).not.toContain('stop-services');
+    expect(await env.snapshot()).toEqual(before);
+    expect(readdirSync(env.stateDir).filter((f) => f.startsWith('extract-'))).toEqual([]);
+  });
+
+  it('an archive of another deployment type is refused', async () => {
+    const out = path.join(env.dir, 'upstream-k8s');
+    mkdirSync(out, { recursive: true });
+    const a = buildUpstreamArchive(upstreamStaging('staging-k8s', { dump: env.dumps.plain }), out, meta({ deploymentType: 'kubernetes' }));
+    const r = await agent(['run', '--archive', a, ...etcArgs(), '--json']);
+    expect(r.code).toBe(34);
+    expect(finishedRun(r.stdout).error?.message).toMatch(/backup of a kubernetes deployment; this host runs Flight Control on podman/);
+  });
+
+  it('an external database: the run waits with the services stopped, and goes on after continue', async () => {
+    await env.reset();
+    const out = path.join(env.dir, 'upstream-external');
+    mkdirSync(out, { recursive: true });
+    const a = buildUpstreamArchive(upstreamStaging('staging-external'), out, meta({ databaseIncluded: false }));
+    const running = env.spawn(['run', '--archive', a, ...etcArgs(), '--json']);
+    onTestFinished(() => {
+      if (running.process.exitCode === null) running.process.kill('SIGKILL');
+    });
+    let id = '';
+    for (let i = 0; i < 600 && !id; i++) {
+      const runs = JSON.parse((await env.agent(['runs', '--json'])).stdout) as { runs: { id: string; phase: string }[] };
+      if (runs.runs[0]?.phase === 'WaitingForDatabase') id = runs.runs[0].id;
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(id).not.toBe('');
+    expect(Object.values((await env.snapshot()).apps).every((c) => c === '')).toBe(true);
+    // The operator restores the external database with their own tools.
+    await adminSql(env.sb, 'DROP DATABASE flightctl WITH (FORCE);\nCREATE DATABASE flightctl OWNER flightctl_app;\n');
+    await loadDump(env.sb, { format: 'plain', file: env.dumps.plain, database: 'flightctl' });
+    const c = await agent(['continue', id, '--json']);
+    expect(c.code, c.stderr).toBe(0);
+    const r = await running.done;
+    printed.push(r.all);
+    expect(r.code, r.stderr).toBe(0);
+    const run = finishedRun(r.stdout);
+    expect(statuses(run)).toMatchObject({ 'load-dump': 'skipped', 'prepare-database': 'skipped', 'wait-for-database': 'changed', 'swap-database': 'skipped', 'prepare-kv': 'changed' });
+    const facts = await restoredFacts(env.sb);
+    expect(facts.unmarked).toEqual([]);
+    expect((await env.snapshot()).kv).toEqual(facts.expectedKeys);
+    expect((await agent(['continue', id])).code).toBe(2);
+  });
+
+  it('an external database nobody restores: the run gives up after its timeout and the services come back', async () => {
+    const out = path.join(env.dir, 'upstream-external-2');
+    mkdirSync(out, { recursive: true });
+    const a = buildUpstreamArchive(upstreamStaging('staging-external-2'), out, meta({ databaseIncluded: false }));
+    const r = await agent(['run', '--archive', a, ...etcArgs(), '--json'], { FLIGHTCTL_RESTORE_DATABASE_WAIT_TIMEOUT_MS: '1500' });
+    expect(r.code).toBe(36);
+    const run = finishedRun(r.stdout);
+    expect(run.error?.code).toBe('RESTORE_ERR_DATABASE_WAIT_TIMEOUT');
+    expect(run.finalizers.join('\n')).toMatch(/started flightctl-api.service/);
+    const snap = await env.snapshot();
+    for (const app of APPS) expect(snap.apps[app]).not.toBe('');
+    expect(existsSync(path.join(env.stateDir, 'active-run.json'))).toBe(false);
+  });
+
+  it('a PAM issuer volume in use is reported, not replaced in silence', async () => {
+    await env.sb.nsExec(['podman', 'run', '-d', '--name', 'pam-user', '-v', 'flightctl-pam-issuer-etc:/userdb', 'localhost/busybox:latest', 'sleep', '600']);
+    try {
+      await pamVolume('root:x:0:0:in-use');
+      const r = await agent(['run', '--archive', archive, ...etcArgs(), '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const step = finishedRun(r.stdout).steps.find((s) => s.name === 'restore-pam-volume')!;
+      expect(step).toMatchObject({ status: 'ok', data: { volume: 'in-use' }, warnings: [expect.stringMatching(/in use by a running container and was NOT replaced/)] });
+      expect(await pamPasswd()).toBe('root:x:0:0:in-use');
+    } finally {
+      await env.sb.nsExec(['podman', 'rm', '-f', '-t', '0', 'pam-user']);
+    }
+  });
+
+  it('--keep keeps the newest archives only, sidecars included', async () => {
+    const r = await agent(['backup', '--output', backups, ...etcArgs(), '--keep', '1', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const { archive: newest, removed } = JSON.parse(r.stdout) as { archive: string; removed: string[] };
+    expect(removed).toEqual([path.basename(archive)]);
+    expect(readdirSync(backups).sort()).toEqual([path.basename(newest), `${path.basename(newest)}.sha256`]);
+  });
+
+  it('nothing printed or journaled holds a secret, a key, or the word Flight Control treats as a leak', () => {
+    expect(printed.length).toBeGreaterThan(8);
+    const keyLines = readFileSync(path.join(etc, 'pki', 'ca.key'), 'utf8').split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
+    expect(leaks(printed.join('\n'), [...env.secrets, ...keyLines])).toEqual([]);
+    expect(leaks(env.journalText(), [...env.secrets, ...keyLines])).toEqual([]);
+  });
+});
