@@ -11,6 +11,8 @@ export interface FleetDisplay extends FleetHooks {
   stop(): void;
 }
 
+const WAITING = 'the services are stopped and the run waits for the external database: restore it, then run flightctl-restorectl continue RUN';
+
 function progressText(p: NonNullable<EventView['progress']>): string {
   const fmt = (n: number) => (p.unit === 'bytes' ? formatBytes(n) : String(n));
   return p.total !== undefined ? `${fmt(p.done)} / ${fmt(p.total)}` : `${fmt(p.done)} ${p.unit}`;
@@ -60,7 +62,10 @@ export function terminalDisplay(targets: AgentTarget[]): FleetDisplay {
     },
     event(t, e) {
       const b = bars.get(t)!;
-      if (e.type === 'step-started') set(t, b.done, `${e.step}`);
+      if (e.type === 'step-started') {
+        set(t, b.done, `${e.step}`);
+        if (e.step === 'wait-for-database') multi.log(`${t.name}: ${WAITING}\n`);
+      }
       else if (e.type === 'progress' && e.progress) {
         const frac = e.progress.total ? Math.min(1, e.progress.done / e.progress.total) : 0;
         set(t, b.done + frac, `${e.step} ${progressText(e.progress)}`);
@@ -88,7 +93,7 @@ export function plainDisplay(): FleetDisplay {
     hostStarting: (t) => line(t.name, `starting (${t.url})`),
     runStarted: (t, run) => line(t.name, `run ${run.id} ${run.phase}${run.check ? ' (check mode)' : ''}`),
     event(t, e) {
-      if (e.type === 'step-started') line(t.name, `${e.step} started`);
+      if (e.type === 'step-started') line(t.name, `${e.step} started${e.step === 'wait-for-database' ? `: ${WAITING}` : ''}`);
       else if (e.type === 'step-finished' && e.result) line(t.name, `${e.step} ${e.result.status} ${formatMs(e.result.durationMs)} ${e.result.msg}`.trimEnd());
       else if (e.type === 'run-finished' && e.run) line(t.name, `run ${e.run.id} ${e.run.phase}`);
     },

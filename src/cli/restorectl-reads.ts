@@ -7,6 +7,7 @@ import { changedSteps, runDurationMs, runView, type RunView } from '../client/ru
 import { parseSelector } from '../flightctl/devices/selector.js';
 import { RestoreError } from '../lib/errors.js';
 import type { RunEvent } from '../runbook/run-model.js';
+import { formatBytes } from '../runbook/restore/format.js';
 import { parseWholeNumber } from './command-runner.js';
 import { remoteAction, remoteOptions, type RemoteContext } from './restorectl-options.js';
 import { exitForHosts, ms, stepText, table } from './restorectl-output.js';
@@ -128,27 +129,43 @@ async function devicesList(ctx: RemoteContext, flags: { selector?: string; field
 /** The backup endpoint is newer than some agents: a 404 there means "this agent has none". */
 function unsupported(err: unknown, client: AgentClient, call: string): never {
   if (err instanceof ApiError && err.status === 404 && err.code === 'RESTORE_ERR_NOT_FOUND') {
-    throw new RestoreError('RESTORE_ERR_NOT_FOUND', `${client.target.name}: this agent does not support backups (${call} answered 404 no such endpoint); upgrade it`);
+    throw new RestoreError('RESTORE_ERR_NOT_FOUND', `${client.target.name}: this agent does not support backups (${call} answered 404, no such endpoint); upgrade it`);
   }
   throw err;
 }
 
-async function backups(ctx: RemoteContext, create: boolean): Promise<number> {
+const backupList = z.object({ backups: z.array(z.object({ name: z.string(), bytes: z.number().optional(), createdAt: z.string().optional() }).passthrough()) });
+const backupMade = z.object({ archive: z.string(), bytes: z.number().optional(), sha256: z.string().optional() }).passthrough();
+
+async function backups(ctx: RemoteContext, create: { keep?: number } | undefined): Promise<number> {
   const call = create ? 'POST /v1/backups' : 'GET /v1/backups';
   const values = await fanOut(ctx.targets, ctx.forks, async (t) => {
     const client = ctx.clientFor(t);
     try {
-      return await (create ? client.json('POST', '/v1/backups', {}) : client.json('GET', '/v1/backups'));
+      if (create) return { made: parse(backupMade, await client.json('POST', '/v1/backups', create.keep !== undefined ? { keep: create.keep } : {}), client, call) };
+      return { list: parse(backupList, await client.json('GET', '/v1/backups'), client, call).backups };
     } catch (err) {
       return unsupported(err, client, call);
     }
   });
-  if (ctx.output === 'json') ctx.print(hostsJson(create ? 'backups create' : 'backups', values, create ? 'backup' : 'backups'));
-  else {
-    // The shape is the agent's (newer than this client may know): shown as it comes.
-    const out = values.filter((v) => v.ok).map((v) => `${v.target.name}:\n${JSON.stringify(v.value, null, 2).replace(/^/gm, '  ')}\n`);
-    ctx.print(out.join('') + failedRows(values));
+  if (ctx.output === 'json') {
+    const shaped = values.map((v) => ({ ...v, value: create ? v.value?.made : v.value?.list }));
+    ctx.print(hostsJson(create ? 'backups create' : 'backups', shaped, create ? 'backup' : 'backups'));
+  } else if (create) {
+    const rows = values.filter((v) => v.ok).map((v) => [v.target.name, v.value!.made!.archive, v.value!.made!.bytes !== undefined ? formatBytes(v.value!.made!.bytes) : '-', v.value!.made!.sha256 ?? '-']);
+    ctx.print(table(['HOST', 'ARCHIVE', 'SIZE', 'SHA256'], rows) + failedRows(values));
+  } else {
+    const rows = values.flatMap((v) => (v.value?.list ?? []).map((b) => [v.target.name, b.name, b.bytes !== undefined ? formatBytes(b.bytes) : '-', b.createdAt ?? '-']));
+    ctx.print(table(['HOST', 'ARCHIVE', 'SIZE', 'CREATED'], rows) + failedRows(values));
   }
+  return exitForHosts(answers(values));
+}
+
+// continue RUN: a run waiting for its external database goes on.
+async function continueRun(ctx: RemoteContext, runId: string): Promise<number> {
+  const values = await fanOut(ctx.targets, ctx.forks, async (t) => ctx.clientFor(t).json('POST', `/v1/restores/${encodeURIComponent(runId)}/continue`, {}));
+  if (ctx.output === 'json') ctx.print(hostsJson('continue', values, 'answer'));
+  else ctx.print(table(['HOST', 'RUN', 'RESULT'], values.map((v) => [v.target.name, runId, v.ok ? 'continues' : (v.error?.code ?? 'failed')])) + failedRows(values));
   return exitForHosts(answers(values));
 }
 
@@ -170,7 +187,12 @@ export function registerReads(program: Command): void {
       .option('--field-selector <s>', "field selector: 'status.summary.status=ConflictPaused'")
       .option('--max-devices <n>', 'at most this many devices per host', parseWholeNumber(100_000)),
   ).action(remoteAction((ctx, flags) => devicesList(ctx, flags as { selector?: string; fieldSelector?: string; maxDevices?: number })));
-  const b = program.command('backups').description('Backups on each host (agents with the backup endpoint)');
-  remoteOptions(b.command('list', { isDefault: true }).description('The backup archives of each host')).action(remoteAction((ctx) => backups(ctx, false)));
-  remoteOptions(b.command('create').description('Take a backup on each host')).action(remoteAction((ctx) => backups(ctx, true)));
+  const b = program.command('backups').description('Backup archives on each host (agents with the backup endpoint)');
+  remoteOptions(b.command('list', { isDefault: true }).description('The archives in the backup directory of each host, newest first')).action(remoteAction((ctx) => backups(ctx, undefined)));
+  remoteOptions(b.command('create').description('Take a backup on each host, while Flight Control runs').option('--keep <n>', 'then keep only the newest n archives', parseWholeNumber(10_000))).action(
+    remoteAction((ctx, flags) => backups(ctx, { keep: flags.keep as number | undefined })),
+  );
+  remoteOptions(program.command('continue').argument('<run>', 'the run id').description('Tell a run waiting for its external database (WaitingForDatabase) that the database is restored')).action(
+    remoteAction((ctx, _flags, run) => continueRun(ctx, run!)),
+  );
 }

@@ -25,7 +25,7 @@ export function parseYamlInventory(text: string): YamlInventory {
     return range ? lineCounter.linePos(range[0]).line : 1;
   };
   const first = doc.errors[0];
-  if (first) throw new InventoryLineError(first.linePos?.[0].line ?? 1, `not valid YAML: ${first.message.split('\n')[0]}`);
+  if (first) throw new InventoryLineError(lineCounter.linePos(first.pos[0]).line, `not valid YAML: ${first.message.split('\n')[0]}`);
   const top = doc.contents as AnyNode;
   if (top === null || top === undefined || (isScalar(top) && (top.value === null || top.value === ''))) throw new InventoryLineError(1, 'the YAML inventory is empty');
   if (!isMap(top)) throw new InventoryLineError(lineOf(top), 'a YAML inventory is a mapping of group names (all:, web:, ...) at the top level');
