@@ -14,7 +14,6 @@ export function registerBackup(program: Command): void {
       .description("Back up Flight Control in its own archive format (flightctl-backup compatible), while the services run")
       .option('--output <dir>', 'where the archive and its .sha256 go (default <state-dir>/backups)')
       .option('--keep <n>', 'then keep only the newest n archives (default: all)', parseWholeNumber(10_000))
-      .option('--flightctl-etc <dir>', "Flight Control's configuration directory (default /etc/flightctl)")
       .option('--db-name <name>', 'the database to dump (default flightctl)'),
   ).action(
     action(async (ctx: CommandContext, opts: { output?: string; keep?: number; flightctlEtc?: string }) => {

@@ -34,6 +34,7 @@ export const FLAG_KEYS: Record<string, string> = {
   jwtAudience: 'api.jwtAudience',
   importDir: 'api.importDir',
   flightctlEtc: 'flightctl.etcDir',
+  backupDir: 'backup.outputDir',
 };
 
 export interface CommandContext {

@@ -10,6 +10,7 @@ export function hostOptions(cmd: Command): Command {
     .option('--quadlet-dirs <dirs>', 'quadlet search dirs, colon-separated, highest precedence first')
     .option('--state-dir <dir>', 'where what must be undone is recorded (default /var/lib/flightctl-restore-agent)')
     .option('--unit-timeout-ms <ms>', 'how long to wait for one unit job (default 120000)')
+    .option('--flightctl-etc <dir>', "Flight Control's configuration directory: pki/, encryption/, service-config.yaml (default /etc/flightctl)")
     .option('--config <file>', 'YAML configuration file')
     .option('--json', 'print one JSON document');
 }

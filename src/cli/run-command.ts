@@ -50,7 +50,6 @@ export function registerRun(program: Command): void {
       .description('Restore Flight Control on this Quadlets host: check, load the dump beside the live database, prepare it, then stop, swap, start (see the README)')
       .option('--dump <file>', 'a pg_dump of the flightctl database (plain SQL or custom format); without it the live database is prepared in place')
       .option('--archive <file>', "a Flight Control backup archive (flightctl-backup-*.tar.gz, with its .sha256 beside it)")
-      .option('--flightctl-etc <dir>', "Flight Control's configuration directory an archive restores into (default /etc/flightctl)")
       .option('--check', 'report what a real run would change; stop, write and rename nothing')
       .option('--force', 'go on when the running Flight Control or the dump is of a version this agent does not support')
       .option('--keep-old-db', 'keep the pre-restore database as <db>_old_<id> after a successful run')

@@ -32,7 +32,8 @@ export function registerServe(program: Command): void {
       .option('--jwt-public-key <file>', 'PEM public key that signs tokens')
       .option('--jwt-issuer <iss>', 'accepted token issuer; repeatable', collect)
       .option('--jwt-audience <aud>', 'audience tokens must name (default: this host name)')
-      .option('--import-dir <dir>', 'where dumps named in POST /v1/restores are taken from (default <state-dir>/imports)')
+      .option('--import-dir <dir>', 'where dumps and archives named in POST /v1/restores are taken from (default <state-dir>/imports)')
+      .option('--backup-dir <dir>', 'where POST /v1/backups writes archives (default <state-dir>/backups)')
       .option('--strategy <strategy>', 'how restores reach the database and KV store: container-ip (default) or publish-dropin')
       .option('--db-name <name>', 'the database to restore (default flightctl)'),
   ).action(

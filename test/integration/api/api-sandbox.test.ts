@@ -1,25 +1,15 @@
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectSandboxDb } from '../../harness/restore-scenario.js';
-import { generateTestKey, jwksOf, mintToken, type TestKey } from '../../harness/tokens.js';
-import { leaks, spawnAgent, type RunningAgent } from '../cli/run-cli.js';
+import { leaks } from '../cli/run-cli.js';
 import { restoredFacts, startRestoreEnv, APPS, DUMP_RUN_STEPS, type RestoreEnv } from '../runbook/restore-env.js';
-
-const ISS = 'https://issuer.sandbox.test';
-const AUD = 'restore-agent.sandbox';
-
-interface Served {
-  agent: RunningAgent;
-  base: string;
-  stop(signal?: NodeJS.Signals): Promise<{ code: number; all: string }>;
-}
+import { serveKit, type Served, type ServeKit } from './serve-env.js';
 
 /** The API on the sandbox Quadlets host, through the built binary as it runs in production. */
 describe('serve on the sandbox Quadlets host', () => {
   let env: RestoreEnv;
-  let key: TestKey;
-  let jwks: string;
+  let kit: ServeKit;
   let token: string;
   const printed: string[] = [];
 
@@ -28,55 +18,15 @@ describe('serve on the sandbox Quadlets host', () => {
     mkdirSync(path.join(env.stateDir, 'imports'), { recursive: true });
     copyFileSync(env.dumps.plain, path.join(env.stateDir, 'imports', 'backup.sql'));
     copyFileSync(env.dumps.custom, path.join(env.stateDir, 'imports', 'backup.dump'));
-    key = await generateTestKey('rsa');
-    jwks = path.join(env.dir, 'jwks.json');
-    writeFileSync(jwks, JSON.stringify(jwksOf(key)));
-    token = await mintToken({ key, iss: ISS, aud: AUD, sub: 'ops@example', scope: 'restore:read restore:run devices:resume', expiresIn: 3600 });
+    kit = await serveKit(env, printed);
+    token = kit.token;
   });
   afterAll(async () => {
     await env?.stop();
   });
 
-  async function serve(extraEnv: Record<string, string> = {}): Promise<Served> {
-    const agent = env.spawn(['serve', '--listen', 'http://127.0.0.1:0', '--jwks-file', jwks, '--jwt-issuer', ISS, '--jwt-audience', AUD, '--json'], extraEnv);
-    onTestFinished(() => {
-      if (agent.process.exitCode === null && agent.process.signalCode === null) agent.process.kill('SIGKILL');
-    });
-    let out = '';
-    agent.process.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    for (const deadline = Date.now() + 60_000; !out.includes('listening'); ) {
-      if (Date.now() > deadline || agent.process.exitCode !== null) throw new Error(`serve did not start: ${(await agent.done).stderr.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const base = (JSON.parse(out.split('\n')[0]!) as { listening: string[] }).listening[0]!;
-    for (const deadline = Date.now() + 60_000; ; ) {
-      const h = await fetch(`${base}/healthz`).then((r) => r.json() as Promise<{ status: string }>);
-      if (h.status === 'ready') break;
-      if (Date.now() > deadline) throw new Error('serve never became ready');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return {
-      agent,
-      base,
-      stop: async (signal = 'SIGTERM') => {
-        agent.process.kill(signal);
-        const r = await agent.done;
-        printed.push(r.all);
-        return r;
-      },
-    };
-  }
-
-  const call = async (s: Served, method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const r = await fetch(`${s.base}${p}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await r.text();
-    printed.push(text);
-    return { status: r.status, headers: r.headers, text, json: () => JSON.parse(text) as Record<string, unknown> };
-  };
+  const serve = (extraEnv: Record<string, string> = {}) => kit.serve([], extraEnv);
+  const call = (s: Served, method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => s.call(method, p, body, headers);
 
   /** The events of a run as the API streams them, read to the end (or until `stopAfter` events). */
   async function readEvents(s: Served, id: string, accept: string, opts: { lastEventId?: number; stopAfter?: number } = {}) {

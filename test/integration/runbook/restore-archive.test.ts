@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { buildUpstreamArchive } from '../../harness/upstream-archive.js';
 import { adminSql, connectSandboxDb, loadDump } from '../../harness/restore-scenario.js';
+import { serveKit } from '../api/serve-env.js';
 import { leaks } from '../cli/run-cli.js';
 import { finishedRun, restoredFacts, startRestoreEnv, statuses, APPS, type RestoreEnv } from './restore-env.js';
 
@@ -264,6 +265,65 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
     } finally {
       await env.sb.nsExec(['podman', 'rm', '-f', '-t', '0', 'pam-user']);
     }
+  });
+
+  it('killed while restoring Flight Control\'s files: recover completes them from the extracted archive', async () => {
+    await env.reset();
+    writeEtc(etc, 'before-crash');
+    const hold = path.join(env.dir, 'hold-files');
+    rmSync(hold, { force: true });
+    const running = env.spawn(['run', '--archive', archive, ...etcArgs(), '--json'], { FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:before:restore-encryption', FLIGHTCTL_RESTORE_TEST_FAULT_FILE: hold });
+    onTestFinished(() => {
+      if (running.process.exitCode === null && running.process.signalCode === null) running.process.kill('SIGKILL');
+    });
+    for (let i = 0; i < 600 && !existsSync(hold); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(hold)).toBe(true);
+    running.process.kill('SIGKILL');
+    printed.push((await running.done).all);
+    expect(readdirSync(env.stateDir).filter((f) => f.startsWith('extract-'))).toHaveLength(1);
+    const rec = await agent(['recover', ...etcArgs(), '--json']);
+    expect(rec.code, rec.stderr).toBe(0);
+    const actions = (JSON.parse(rec.stdout) as { recovered: { actions: string[] }[] }).recovered[0]!.actions.join('\n');
+    expect(actions).toMatch(/replaced .*encryption/);
+    expect(actions).toMatch(/removed the extracted archive/);
+    const original = path.join(env.dir, 'etc-original');
+    expect(readFileSync(path.join(etc, 'encryption', 'key.b64'), 'utf8')).toBe(readFileSync(path.join(original, 'encryption', 'key.b64'), 'utf8'));
+    expect(readFileSync(path.join(etc, 'service-config.yaml'), 'utf8')).toBe(readFileSync(path.join(original, 'config', 'service-config.yaml'), 'utf8'));
+    expect(readdirSync(env.stateDir).filter((f) => f.startsWith('extract-'))).toEqual([]);
+    expect(readdirSync(etc).filter((f) => f.startsWith('.'))).toEqual([]);
+    expect((await restoredFacts(env.sb)).unmarked).toEqual([]);
+    const snap = await env.snapshot();
+    for (const app of APPS) expect(snap.apps[app]).not.toBe('');
+  });
+
+  it('over the API: POST /v1/backups, GET /v1/backups, and a restore of that archive by name', async () => {
+    await env.reset();
+    const kit = await serveKit(env, printed);
+    const apiBackups = path.join(env.dir, 'api-backups');
+    const s = await kit.serve(['--backup-dir', apiBackups, ...etcArgs()]);
+    const made = await s.call('POST', '/v1/backups', {});
+    expect(made.status, made.text).toBe(201);
+    const name = path.basename(String(made.json().archive));
+    expect(made.headers.get('location')).toBe(`/v1/backups/${name}`);
+    const list = (await s.call('GET', '/v1/backups')).json() as { backups: { name: string; sha256?: string }[] };
+    expect(list.backups[0]).toMatchObject({ name, sha256: made.json().sha256 });
+    expect((await s.call('POST', '/v1/backups', { keep: 'all' })).status).toBe(400);
+    const imports = path.join(env.stateDir, 'imports');
+    mkdirSync(imports, { recursive: true });
+    copyFileSync(path.join(apiBackups, name), path.join(imports, name));
+    copyFileSync(path.join(apiBackups, `${name}.sha256`), path.join(imports, `${name}.sha256`));
+    const started = await s.call('POST', '/v1/restores', { archive: name });
+    expect(started.status, started.text).toBe(202);
+    const id = String(started.json().id);
+    let phase = '';
+    for (let i = 0; i < 600; i++) {
+      phase = String((await s.call('GET', `/v1/restores/${id}`)).json().phase);
+      if (phase === 'Succeeded' || phase === 'Failed') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(phase).toBe('Succeeded');
+    expect((await s.call('POST', '/v1/restores', { archive: '../backups/x.tar.gz' })).status).toBe(400);
+    expect((await s.stop()).code).toBe(0);
   });
 
   it('--keep keeps the newest archives only, sidecars included', async () => {
