@@ -20,6 +20,8 @@ export interface AgentTarget {
   caFile?: string | undefined;
   /** A token file for this host only (inventory variable), instead of the global token. */
   tokenFile?: string | undefined;
+  /** What to restore on this host when the command line names nothing (inventory variables). */
+  restoreFrom?: { dump?: string; archive?: string } | undefined;
 }
 
 export const DEFAULT_SOCKET = '/run/flightctl-restore-agent/api.sock';

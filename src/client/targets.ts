@@ -9,6 +9,8 @@ export const INVENTORY_VARS = {
   url: 'restore_agent_url',
   caFile: 'restore_agent_ca_file',
   tokenFile: 'restore_agent_token_file',
+  dump: 'restore_dump',
+  archive: 'restore_archive',
 } as const;
 
 export interface TargetOptions {
@@ -72,12 +74,16 @@ export function resolveTargets(o: TargetOptions): ResolvedTargets {
       throw new RestoreError('RESTORE_ERR_INVENTORY_INVALID', `inventory ${file}: ${(err as Error).message}`);
     }
     const rel = (p: string | undefined) => (p === undefined ? undefined : path.resolve(dir, p));
+    const dump = stringVar(file, h.name, INVENTORY_VARS.dump, vars[INVENTORY_VARS.dump]);
+    const archive = stringVar(file, h.name, INVENTORY_VARS.archive, vars[INVENTORY_VARS.archive]);
     return {
       name: h.name,
       url,
       address,
       caFile: rel(stringVar(file, h.name, INVENTORY_VARS.caFile, vars[INVENTORY_VARS.caFile])) ?? o.caFile,
       tokenFile: rel(stringVar(file, h.name, INVENTORY_VARS.tokenFile, vars[INVENTORY_VARS.tokenFile])),
+      // As in the example playbook: an archive when the host has one, else its dump.
+      restoreFrom: archive !== undefined ? { archive } : dump !== undefined ? { dump } : undefined,
     };
   });
   return { targets, warnings, fromInventory: true };

@@ -86,16 +86,18 @@ async function restoreOne(t: AgentTarget, batch: number, o: FleetOptions, hooks:
   let r = base(t, batch, o.request.check === true);
   hooks.hostStarting(t);
   const client = o.clientFor(t);
+  // The command line decides what to restore; without --dump or --archive, the host's inventory does.
+  const request = o.request.dump === undefined && o.request.archive === undefined ? { ...o.request, ...t.restoreFrom } : o.request;
   let run: RunView;
   try {
-    const answer = await client.json('POST', '/v1/restores', o.request);
+    const answer = await client.json('POST', '/v1/restores', request);
     const parsed = runView.safeParse(answer);
     if (!parsed.success) throw new RestoreError('RESTORE_ERR_AGENT_UNREACHABLE', `${t.name}: POST /v1/restores answered something that is not a run`);
     run = parsed.data;
   } catch (err) {
     const e = asRestoreError(err);
     // An agent that predates archives refuses the unknown field: say that, not "invalid request".
-    if (o.request.archive !== undefined && e.code === 'RESTORE_ERR_REQUEST_INVALID' && /archive/.test(e.message)) {
+    if (request.archive !== undefined && e.code === 'RESTORE_ERR_REQUEST_INVALID' && /archive/.test(e.message)) {
       return fromError(r, new RestoreError('RESTORE_ERR_REQUEST_INVALID', `${t.name}: this agent does not restore from archives (it refused the field archive); upgrade it, or restore a dump with --dump`), started);
     }
     return fromError(r, e, started);
