@@ -82,7 +82,11 @@ export function terminalDisplay(targets: AgentTarget[]): FleetDisplay {
       else set(t, undefined, outcomeText(r));
     },
     note: (text) => multi.log(`${text}\n`),
-    stop: () => multi.stop(),
+    stop() {
+      // Lines logged since the last redraw are written by a redraw only; one last one first.
+      multi.update();
+      multi.stop();
+    },
   };
 }
 
