@@ -2,7 +2,8 @@
  * The RPM's unit and bundle installed on the sandbox Quadlets host, as the RPM installs them,
  * and run by the sandbox's own systemd. Only what the sandbox cannot give changes, in a drop-in:
  * ExecStart= points at the payload (the sandbox sees the host's /usr, where nothing is
- * installed) and --config at a test configuration; every hardening option stays as shipped.
+ * installed) and --config at a test configuration, and Flight Control's configuration directory
+ * is one under the sandbox's /run; every hardening option stays as shipped.
  */
 import { chmodSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -15,6 +16,8 @@ import { NAME, UNIT, type BuiltPackage } from './package-env.js';
 export const TEST_DIR = '/run/fra-test';
 export const SOCKET = `/run/${NAME}/api.sock`;
 export const STATE_DIR = `/var/lib/${NAME}`;
+/** Flight Control's configuration (/etc/flightctl in production: the sandbox shares the host's /etc). */
+export const ETC_DIR = `${TEST_DIR}/etc-flightctl`;
 
 /** A path inside the sandbox's mount namespace, as the host sees it. */
 export function hostPath(sb: Sandbox, inside: string): string {
@@ -54,8 +57,10 @@ export async function installOnSandbox(sb: Sandbox, pkg: BuiltPackage, api: { jw
   mkdirSync(test, { recursive: true, mode: 0o700 });
   cpSync(pkg.payload, path.join(test, 'payload'), { recursive: true, verbatimSymlinks: true });
   writeFileSync(path.join(test, 'jwks.json'), api.jwks, { mode: 0o600 });
+  mkdirSync(hostPath(sb, ETC_DIR), { mode: 0o755 });
   const config = {
     api: { listen: [`unix:${SOCKET}`], jwksFile: `${TEST_DIR}/jwks.json`, jwtIssuers: [api.issuer], jwtAudience: api.audience },
+    flightctl: { etcDir: ETC_DIR },
     host: { unitTimeoutMs: 60_000 },
   };
   writeFileSync(path.join(test, 'config.yaml'), stringify(config), { mode: 0o600 });
@@ -65,7 +70,7 @@ export async function installOnSandbox(sb: Sandbox, pkg: BuiltPackage, api: { jw
   mkdirSync(dropins, { recursive: true });
   writeFileSync(
     path.join(dropins, '50-sandbox-paths.conf'),
-    `[Service]\nExecStart=\nExecStart=${TEST_DIR}/payload/usr/bin/${NAME} serve --config ${TEST_DIR}/config.yaml\n`,
+    `[Service]\nExecStart=\nExecStart=${TEST_DIR}/payload/usr/bin/${NAME} serve --config ${TEST_DIR}/config.yaml\nReadWritePaths=${ETC_DIR}\n`,
   );
   const testEnv = path.join(dropins, '60-test-environment.conf');
   const setTestEnvironment = (env: Record<string, string>) =>

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SystemdClient } from '../../../src/targets/quadlet/systemd.js';
@@ -7,7 +7,7 @@ import { generateTestKey, jwksOf, mintToken } from '../../harness/tokens.js';
 import { leaks } from '../cli/run-cli.js';
 import { APPS, DUMP_RUN_STEPS, restoredFacts, startRestoreEnv, type RestoreEnv } from '../runbook/restore-env.js';
 import { buildPackage, NAME, UNIT, type BuiltPackage } from './package-env.js';
-import { callSocket, hostPath, installOnSandbox, SOCKET, STATE_DIR, TEST_DIR, unitProperties, type Installed } from './unit-sandbox-env.js';
+import { callSocket, ETC_DIR, hostPath, installOnSandbox, SOCKET, STATE_DIR, TEST_DIR, unitProperties, type Installed } from './unit-sandbox-env.js';
 
 const ISS = 'https://issuer.sandbox.test';
 const AUD = 'restore-agent.sandbox';
@@ -84,14 +84,14 @@ describe('the unit on the sandbox Quadlets host', () => {
     expect({ status: health.status, body: health.json() }).toEqual({ status: 200, body: { status: 'ready' } });
     const props = await unitProperties(env.sb, UNIT, ['MainPID', 'StatusText', 'Type', 'NotifyAccess']);
     expect(props).toMatchObject({ Type: 'notify', NotifyAccess: 'all', StatusText: `ready: listening on unix:${SOCKET}` });
-    const status = (await env.sb.nsExec(['cat', `/proc/${props.MainPID}/status`, `/proc/${props.MainPID}/uid_map`])).stdout;
+    const status = (await env.sb.nsExec(['cat', `/proc/${props.MainPID}/status`])).stdout;
     expect(status).toMatch(/^Uid:\s+0\s+0\s+0\s+0$/m);
-    expect(status).toMatch(/^CapEff:\s+0+$/m);
-    expect(status).toMatch(/^CapBnd:\s+0+$/m);
+    // CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER (bits 0-3) and nothing else.
+    expect(status).toMatch(/^CapEff:\s+0{15}f$/m);
+    expect(status).toMatch(/^CapBnd:\s+0{15}f$/m);
     expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
     expect(status).toMatch(/^Seccomp:\s+2$/m);
-    expect(status).toMatch(/^\s+0\s+0\s+1$/m); // PrivateUsers: only root mapped, onto root
-    // What it may write: only its state and runtime directories and the quadlet drop-in directory.
+    // What it may write: its state and runtime directories, quadlet drop-ins, Podman volumes.
     const mounts = new Map<string, string>();
     for (const line of (await env.sb.nsExec(['cat', `/proc/${props.MainPID}/mountinfo`])).stdout.trim().split('\n')) {
       const f = line.split(' ');
@@ -106,6 +106,7 @@ describe('the unit on the sandbox Quadlets host', () => {
       [`/run/${NAME}`]: mounts.get(`/run/${NAME}`),
       '/run/containers/systemd': mounts.get('/run/containers/systemd'),
       '/etc/containers/systemd': mounts.get('/etc/containers/systemd'),
+      '/var/lib/containers/storage/volumes': mounts.get('/var/lib/containers/storage/volumes'),
     }).toEqual({
       '/': 'ro',
       '/run': 'ro',
@@ -115,6 +116,7 @@ describe('the unit on the sandbox Quadlets host', () => {
       [`/run/${NAME}`]: 'rw',
       '/run/containers/systemd': 'rw',
       '/etc/containers/systemd': 'rw',
+      '/var/lib/containers/storage/volumes': 'rw',
     });
     expect(statSync(socket).mode & 0o777).toBe(0o600);
     expect(statSync(path.dirname(socket)).mode & 0o777).toBe(0o700);
@@ -153,6 +155,44 @@ describe('the unit on the sandbox Quadlets host', () => {
     const facts = await restoredFacts(env.sb);
     expect(facts.unmarked).toEqual([]);
     expect(after.kv).toEqual(facts.expectedKeys);
+  });
+
+  it('backs up and restores an archive: Flight Control files, and a PAM volume owned by the user of its container', async () => {
+    await restartWith({});
+    const etc = hostPath(env.sb, ETC_DIR);
+    const writeEtc = (variant: string) => {
+      mkdirSync(path.join(etc, 'pki'), { recursive: true });
+      mkdirSync(path.join(etc, 'encryption'), { recursive: true, mode: 0o700 });
+      writeFileSync(path.join(etc, 'pki', 'ca.crt'), `ca ${variant}\n`);
+      writeFileSync(path.join(etc, 'encryption', 'key.b64'), `${Buffer.from(`key ${variant}`).toString('base64')}\n`, { mode: 0o600 });
+      writeFileSync(path.join(etc, 'service-config.yaml'), `global:\n  baseDomain: ${variant}.example.com\ndb:\n  type: builtin\n`);
+    };
+    // The volume's content belongs to uid 1001 and only it may read it: the agent needs its capabilities.
+    const pam = (content: string) =>
+      env.sb.nsExec(['/bin/sh', '-c', `podman volume create --ignore flightctl-pam-issuer-etc >/dev/null; d=$(podman volume inspect -f '{{.Mountpoint}}' flightctl-pam-issuer-etc)
+        rm -rf "$d/private"; mkdir "$d/private"; printf '%s' '${content}' > "$d/private/shadow"; chown -R 1001:1001 "$d/private"; chmod 700 "$d/private"; chmod 600 "$d/private/shadow"`]);
+    const pamNow = async () =>
+      (await env.sb.nsExec(['/bin/sh', '-c', `d=$(podman volume inspect -f '{{.Mountpoint}}' flightctl-pam-issuer-etc); stat -c '%u:%g %a' "$d/private" "$d/private/shadow"; cat "$d/private/shadow"`])).stdout;
+    writeEtc('original');
+    await pam('original');
+    const backup = await api('POST', '/v1/backups', {});
+    expect(backup.status, backup.text).toBe(201);
+    const made = backup.json<{ archive: string; contents: { pamVolume: boolean } }>();
+    expect(made.contents.pamVolume).toBe(true);
+    expect(path.dirname(made.archive)).toBe(`${STATE_DIR}/backups`);
+
+    writeEtc('changed');
+    await pam('changed');
+    const name = path.basename(made.archive);
+    for (const f of [name, `${name}.sha256`]) copyFileSync(path.join(hostPath(env.sb, `${STATE_DIR}/backups`), f), path.join(hostPath(env.sb, `${STATE_DIR}/imports`), f));
+    const started = await api('POST', '/v1/restores', { archive: name });
+    expect(started.status, started.text).toBe(202);
+    const done = await waitRun(started.json<RunView>().id, (r) => !['Pending', 'Running'].includes(r.phase), 180_000);
+    expect(done.phase, JSON.stringify(done.error)).toBe('Succeeded');
+    expect(Object.fromEntries(done.steps.map((st) => [st.name, st.status]))).toMatchObject({ 'restore-pki': 'changed', 'restore-config': 'changed', 'restore-pam-volume': 'changed' });
+    expect(readFileSync(path.join(etc, 'pki', 'ca.crt'), 'utf8')).toBe('ca original\n');
+    expect(readFileSync(path.join(etc, 'service-config.yaml'), 'utf8')).toContain('original.example.com');
+    expect(await pamNow()).toBe('1001:1001 700\n1001:1001 600\noriginal');
   });
 
   it('a run started from a root shell holds the host: the service sees its holder and refuses (409)', async () => {
