@@ -11,7 +11,8 @@ export interface FleetDisplay extends FleetHooks {
   stop(): void;
 }
 
-const WAITING = 'the services are stopped and the run waits for the external database: restore it, then run flightctl-restorectl continue RUN';
+const waiting = (t: AgentTarget, runId: string | undefined) =>
+  `the services are stopped and run ${runId ?? '?'} waits for the external database: restore it, then run flightctl-restorectl continue ${runId ?? 'RUN'} --host ${t.url}`;
 
 function progressText(p: NonNullable<EventView['progress']>): string {
   const fmt = (n: number) => (p.unit === 'bytes' ? formatBytes(n) : String(n));
@@ -44,7 +45,7 @@ export function terminalDisplay(targets: AgentTarget[]): FleetDisplay {
     { format: '{host} [{bar}] {state}', hideCursor: true, clearOnComplete: false, stopOnComplete: false, barsize: 24, stream: process.stderr, autopadding: true },
     cliProgress.Presets.shades_classic,
   );
-  const bars = new Map<AgentTarget, { bar: cliProgress.SingleBar; plan: number; done: number }>();
+  const bars = new Map<AgentTarget, { bar: cliProgress.SingleBar; plan: number; done: number; runId?: string }>();
   const host = (t: AgentTarget) => t.name.slice(0, width).padEnd(width);
   for (const t of targets) bars.set(t, { bar: multi.create(11, 0, { host: host(t), state: 'waiting' }), plan: 11, done: 0 });
   const set = (t: AgentTarget, value: number | undefined, state: string) => {
@@ -57,6 +58,7 @@ export function terminalDisplay(targets: AgentTarget[]): FleetDisplay {
     runStarted(t, run: RunView) {
       const b = bars.get(t)!;
       b.plan = Math.max(1, run.plan.length);
+      b.runId = run.id;
       b.bar.setTotal(b.plan);
       set(t, 0, `run ${run.id}${run.check ? ' (check)' : ''}`);
     },
@@ -64,7 +66,7 @@ export function terminalDisplay(targets: AgentTarget[]): FleetDisplay {
       const b = bars.get(t)!;
       if (e.type === 'step-started') {
         set(t, b.done, `${e.step}`);
-        if (e.step === 'wait-for-database') multi.log(`${t.name}: ${WAITING}\n`);
+        if (e.step === 'wait-for-database') multi.log(`${t.name}: ${waiting(t, b.runId)}\n`);
       }
       else if (e.type === 'progress' && e.progress) {
         const frac = e.progress.total ? Math.min(1, e.progress.done / e.progress.total) : 0;
@@ -93,11 +95,15 @@ export function terminalDisplay(targets: AgentTarget[]): FleetDisplay {
 /** Off a terminal: one timestamped line per host event on stderr, for logs and CI. */
 export function plainDisplay(): FleetDisplay {
   const line = (host: string, text: string) => note(`${new Date().toISOString()} ${host} ${text}\n`);
+  const runs = new Map<AgentTarget, string>();
   return {
     hostStarting: (t) => line(t.name, `starting (${t.url})`),
-    runStarted: (t, run) => line(t.name, `run ${run.id} ${run.phase}${run.check ? ' (check mode)' : ''}`),
+    runStarted(t, run) {
+      runs.set(t, run.id);
+      line(t.name, `run ${run.id} ${run.phase}${run.check ? ' (check mode)' : ''}`);
+    },
     event(t, e) {
-      if (e.type === 'step-started') line(t.name, `${e.step} started${e.step === 'wait-for-database' ? `: ${WAITING}` : ''}`);
+      if (e.type === 'step-started') line(t.name, `${e.step} started${e.step === 'wait-for-database' ? `: ${waiting(t, runs.get(t))}` : ''}`);
       else if (e.type === 'step-finished' && e.result) line(t.name, `${e.step} ${e.result.status} ${formatMs(e.result.durationMs)} ${e.result.msg}`.trimEnd());
       else if (e.type === 'run-finished' && e.run) line(t.name, `run ${e.run.id} ${e.run.phase}`);
     },

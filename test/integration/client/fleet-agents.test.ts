@@ -153,6 +153,11 @@ describe('fleet client against real agents (hosts that are not there)', () => {
 
     const fromFile = await ctl(['status', '--host', bad[0]!.url, '--token-file', fleet.tokenFile, '-o', 'json'], {});
     expect(fromFile.code).toBe(0);
+    // A host's own token file (inventory) wins over the token every other host gets.
+    const perHost = inventory('tokens.ini', [line(bad[0]!, ` restore_agent_token_file=${path.basename(fleet.tokenFile)}`), line(bad[1]!)]);
+    const mixed = await ctl(['status', '-i', perHost, '-o', 'json'], { FLIGHTCTL_RESTORE_TOKEN: stranger });
+    expect(mixed.code).toBe(32);
+    expect(JSON.parse(mixed.stdout)).toMatchObject({ hosts: [{ host: 'bad1', ok: true }, { host: 'bad2', ok: false, error: { code: 'RESTORE_ERR_UNAUTHENTICATED' } }] });
     const garbage = path.join(fleet.dir, 'not-a-token');
     writeFileSync(garbage, 'hello\n');
     const bad2 = await ctl(['status', '--host', bad[0]!.url, '--token-file', garbage], {});
@@ -247,6 +252,8 @@ describe('fleet client against real agents (hosts that are not there)', () => {
     const before = await runsOn(bad[2]!);
     const ctlRun = spawnRestorectl(['restore', '-i', inv, '--forks', '2', '--check'], { FLIGHTCTL_RESTORE_TOKEN: fleet.token });
     await ctlRun.waitFor(/hold1 preflight started[\s\S]*hold2 preflight started|hold2 preflight started[\s\S]*hold1 preflight started/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ctlRun.output()).not.toContain('bad3 starting'); // --forks 2: both slots are taken
     ctlRun.process.kill('SIGINT');
     await ctlRun.waitFor('Ctrl-C: no more hosts start. The restores already started keep running on their agents and finish safely there; waiting for them');
     await new Promise((r) => setTimeout(r, 300));
