@@ -37,14 +37,18 @@ function failed(what: string, err: unknown): RestoreError {
   return new RestoreError('RESTORE_ERR_BACKUP_FAILED', `the backup failed at ${what}, and no archive was left: ${e.code === 'RESTORE_ERR_INTERNAL' ? e.message : `${e.code}: ${e.message}`}`);
 }
 
-/** Directories and files below dir in name order (what Go's filepath.Walk gives), links followed. */
+/**
+ * Directories and files below dir in name order (what Go's filepath.Walk gives). A link to a file
+ * is taken as that file; a link to a directory is not followed (it could loop or lead anywhere).
+ */
 async function walk(dir: string, rel = ''): Promise<{ rel: string; full: string; st: Stats }[]> {
   const out: { rel: string; full: string; st: Stats }[] = [];
   for (const name of (await fs.readdir(path.join(dir, rel))).sort()) {
     const r = rel ? `${rel}/${name}` : name;
     const full = path.join(dir, r);
-    const st = await fs.stat(full);
-    if (st.isDirectory()) out.push({ rel: r, full, st }, ...(await walk(dir, r)));
+    const own = await fs.lstat(full);
+    const st = own.isSymbolicLink() ? await fs.stat(full).catch(() => own) : own;
+    if (st.isDirectory() && !own.isSymbolicLink()) out.push({ rel: r, full, st }, ...(await walk(dir, r)));
     else if (st.isFile()) out.push({ rel: r, full, st });
   }
   return out;
