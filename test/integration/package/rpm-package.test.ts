@@ -124,7 +124,7 @@ describe('the RPM built by npm run package', () => {
     }
   });
 
-  it('runs from the unpacked payload with nothing but Node: --version, token mint, serve answering /healthz', async () => {
+  it('runs from the unpacked payload with nothing but Node: --version, token mint, serve answering /healthz (and saying when systemd cannot be told it is ready)', async () => {
     // No node_modules anywhere above the payload: what the bundle needs is inside it.
     for (let d = pkg.payload; d !== path.dirname(d); d = path.dirname(d)) expect(existsSync(path.join(d, 'node_modules')), d).toBe(false);
     const env = { PATH: '/usr/bin:/bin' };
@@ -146,9 +146,10 @@ describe('the RPM built by npm run package', () => {
     const jwks = path.join(pkg.dir, 'jwks.json');
     writeFileSync(jwks, JSON.stringify(jwksOf(await generateTestKey('ec'))));
     const state = mkdtempSync(path.join(pkg.dir, 'state-'));
+    // A notification socket that is not there: systemd-notify fails, serve says so and serves anyway.
     const serve = spawn(process.execPath, [bin(NAME), 'serve', '--listen', 'http://127.0.0.1:0', '--jwks-file', jwks, '--jwt-issuer', 'https://iss.test', '--state-dir', state, '--json'], {
       cwd: pkg.dir,
-      env,
+      env: { ...env, NOTIFY_SOCKET: path.join(pkg.dir, 'no-notify-socket') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     try {
@@ -163,6 +164,11 @@ describe('the RPM built by npm run package', () => {
       const health = await fetch(`${base}/healthz`);
       expect(health.status).toBe(200);
       expect(await health.json()).toEqual({ status: 'ready' });
+      for (const deadline = Date.now() + 10_000; !err.includes('systemd was not told'); await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > deadline) throw new Error(`no warning about the failed notification: ${err.slice(-2000)}`);
+      }
+      const warning = JSON.parse(err.split('\n').find((l) => l.includes('systemd was not told'))!) as Record<string, string>;
+      expect(warning).toMatchObject({ level: 'warn', error: expect.stringContaining('systemd-notify: Failed to notify init system'), hint: expect.stringContaining('NotifyAccess=all') });
       const exited = new Promise<number | null>((resolve) => serve.on('exit', (code) => resolve(code)));
       serve.kill('SIGTERM');
       expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000))])).toBe(0);
