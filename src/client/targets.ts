@@ -3,6 +3,7 @@ import { RestoreError } from '../lib/errors.js';
 import { DEFAULT_PORT, DEFAULT_SOCKET, parseAgentAddress, targetFromHostFlag, targetFromSocket, type AgentTarget } from './agent-target.js';
 import { HostSelector } from './inventory/host-patterns.js';
 import { loadInventory } from './inventory/load-inventory.js';
+import { VAULTED } from './inventory/yaml-inventory.js';
 
 /** Inventory variables the client reads (the Ansible example playbook reads the same ones). */
 export const INVENTORY_VARS = {
@@ -34,6 +35,7 @@ function usage(message: string): RestoreError {
 
 function stringVar(file: string, host: string, key: string, value: unknown): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
+  if (value === VAULTED) throw new RestoreError('RESTORE_ERR_INVENTORY_INVALID', `inventory ${file}: ${key} of host ${host} is vault-encrypted; this client cannot decrypt it, keep it unencrypted`);
   if (typeof value !== 'string') throw new RestoreError('RESTORE_ERR_INVENTORY_INVALID', `inventory ${file}: ${key} of host ${host} must be a string, not ${JSON.stringify(value)}`);
   return value;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -123,5 +123,36 @@ describe('YAML inventories', () => {
     expect(loadInventory(file('inv.json', '{"web": {"hosts": {"w1": null}}}')).format).toBe('yaml');
     expect(() => loadInventory(path.join(dir, 'missing.ini'))).toThrow(expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(/cannot be read \(ENOENT\)/) }));
     expect(() => loadInventory(dir)).toThrow(/is a directory/);
+  });
+});
+
+describe('group_vars/ and host_vars/ beside the inventory', () => {
+  it("layers them with Ansible's precedence, reads directories of files in order, skips hidden and foreign files", () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'inv-vars-'));
+    const put = (name: string, text: string) => {
+      mkdirSync(path.dirname(path.join(d, name)), { recursive: true });
+      writeFileSync(path.join(d, name), text);
+    };
+    put('hosts.ini', '[web]\nw1 a=host-file\nw2\n[web:vars]\na=web-file\nb=web-file\n[all:vars]\na=all-file\n');
+    put('group_vars/all.yml', 'a: all-dir\nb: all-dir\ny: short\n');
+    put('group_vars/web/1.yml', 'c: one\n');
+    put('group_vars/web/2.yml', 'c: two\n');
+    put('group_vars/web/.swap.yml', 'c: hidden\n');
+    put('group_vars/web/readme.md', 'c: foreign\n');
+    put('host_vars/w1', 'a: host-dir\n');
+    const inv = loadInventory(path.join(d, 'hosts.ini')).inventory;
+    // group_vars/all outranks [web:vars] of the file; the file's host vars outrank group_vars; host_vars outrank all.
+    expect(inv.varsOf(inv.hosts.get('w2')!)).toEqual({ a: 'all-dir', b: 'all-dir', y: 'short', c: 'two' });
+    expect(inv.varsOf(inv.hosts.get('w1')!)).toMatchObject({ a: 'host-dir' });
+  });
+
+  it('refuses a vault-encrypted vars file and a vaulted agent URL, naming them', async () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'inv-vault-'));
+    mkdirSync(path.join(d, 'group_vars'));
+    writeFileSync(path.join(d, 'hosts.yml'), 'web:\n  hosts:\n    w1:\n      restore_agent_url: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6162\n');
+    const { resolveTargets } = await import('../../src/client/targets.js');
+    expect(() => resolveTargets({ inventory: path.join(d, 'hosts.yml') })).toThrow(expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(/restore_agent_url of host w1 is vault-encrypted/) }));
+    writeFileSync(path.join(d, 'group_vars', 'all.yml'), '$ANSIBLE_VAULT;1.1;AES256\n6162\n');
+    expect(() => loadInventory(path.join(d, 'hosts.yml'))).toThrow(expect.objectContaining({ message: expect.stringMatching(/group_vars\/all\.yml line 1: is vault-encrypted/) }));
   });
 });

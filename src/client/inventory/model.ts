@@ -31,6 +31,9 @@ export class InventoryBuildError extends Error {}
 export class Inventory {
   readonly groups = new Map<string, Group>();
   readonly hosts = new Map<string, Host>();
+  /** From group_vars/ and host_vars/ beside the inventory file (Ansible's host_group_vars plugin). */
+  readonly dirGroupVars = new Map<string, Vars>();
+  readonly dirHostVars = new Map<string, Vars>();
   private hostsOfGroup = new Map<Group, Host[]>();
 
   constructor() {
@@ -187,18 +190,23 @@ export class Inventory {
   }
 
   /**
-   * A host's variables with Ansible's precedence: the vars of every group it belongs to, sorted
-   * by (depth, priority, name), so a child group overrides its parent and all is weakest; then
-   * the host's own. Values replace, they do not merge (Ansible's default hash_behaviour).
+   * A host's variables with Ansible's precedence (VARIABLE_PRECEDENCE's default): the inventory
+   * file's vars of all, then of every other group the host belongs to sorted by (depth,
+   * priority, name), so a child group overrides its parent; then group_vars/all, then
+   * group_vars/<group> in the same order; then the host's own vars in the file, then
+   * host_vars/<host>. Values replace, they do not merge (Ansible's default hash_behaviour).
    */
   varsOf(h: Host): Vars {
     const memo = new Map<Group, number>();
-    const sorted = [...this.groupsOf(h)].sort(
-      (a, b) => this.depth(a, memo) - this.depth(b, memo) || a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
-    );
-    const out: Vars = {};
+    const sorted = [...this.groupsOf(h)]
+      .filter((g) => g.name !== 'all')
+      .sort((a, b) => this.depth(a, memo) - this.depth(b, memo) || a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const all = this.group('all');
+    const out: Vars = { ...all.vars };
     for (const g of sorted) Object.assign(out, g.vars);
-    Object.assign(out, h.vars);
+    Object.assign(out, this.dirGroupVars.get('all'));
+    for (const g of sorted) Object.assign(out, this.dirGroupVars.get(g.name));
+    Object.assign(out, h.vars, this.dirHostVars.get(h.name));
     return out;
   }
 }

@@ -1,4 +1,4 @@
-import { isMap, isScalar, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, type Node, type Pair, type Tags, type YAMLMap } from 'yaml';
 import { expandHostEntry, HostPatternError } from './host-expand.js';
 import type { InventoryValue } from './literal.js';
 import { Inventory, InventoryBuildError } from './model.js';
@@ -17,9 +17,31 @@ export interface YamlInventory {
 
 type AnyNode = Node | null | undefined;
 
+/**
+ * YAML as Ansible's loader reads it: YAML 1.1 (yes/no are booleans), merge keys, a repeated key
+ * replacing the earlier one. An inline `!vault` value stays recognisable and is refused where the
+ * client would use it (it cannot decrypt it), instead of being read as its ciphertext.
+ */
+export const VAULTED = '\u0000vault-encrypted';
+const BOOL = 'tag:yaml.org,2002:bool';
+// PyYAML's YAML 1.1 booleans: yes/no/true/false/on/off; not y/n, which the yaml package adds.
+const pyBool = (value: boolean, test: RegExp) => ({ identify: (v: unknown) => v === value, default: true, tag: BOOL, test, resolve: () => value });
+export const YAML_OPTIONS = {
+  version: '1.1' as const,
+  uniqueKeys: false,
+  merge: true,
+  prettyErrors: false,
+  customTags: (tags: Tags): Tags => [
+    pyBool(true, /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/),
+    pyBool(false, /^(?:no|No|NO|false|False|FALSE|off|Off|OFF)$/),
+    ...tags.filter((t) => typeof t === 'string' || t.tag !== BOOL),
+    { tag: '!vault', resolve: () => VAULTED },
+  ],
+};
+
 export function parseYamlInventory(text: string): YamlInventory {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { version: '1.1', uniqueKeys: false, merge: true, lineCounter, prettyErrors: false });
+  const doc = parseDocument(text, { ...YAML_OPTIONS, lineCounter });
   const lineOf = (node: AnyNode | Pair): number => {
     const range = node && 'range' in node ? node.range : node && 'key' in node ? (node.key as Node | null)?.range : undefined;
     return range ? lineCounter.linePos(range[0]).line : 1;

@@ -6,7 +6,7 @@
  * `ansible all --list-hosts --limit` byte for byte; invalid inventories refused by both, at the
  * same line.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +128,19 @@ w[01:12:2]
   }),
 };
 
+/** group_vars/ and host_vars/ layered over the inventory file's own variables. */
+const VARS_DIRS: Record<string, string> = {
+  'inventory.ini': ['[web]', 'web1 x=host-in-file', 'web2', '[db]', 'db1', '[prod:children]', 'web', 'db', '[web:vars]', 'x=web-in-file', 'y=web-in-file', '[all:vars]', 'x=all-in-file'].join('\n'),
+  'group_vars/all.yml': 'x: all-in-dir\ny: all-in-dir\nrestore_agent_ca_file: ca/fleet.crt\n',
+  'group_vars/prod.json': '{"z": "prod-in-dir", "restore_agent_url": "https://prod:8443"}',
+  'group_vars/web/10-main.yml': 'z: web-in-dir\n',
+  'group_vars/web/20-more.yaml': 'restore_agent_url: https://web:8443\nport: 8443\n',
+  'group_vars/web/notes.txt': 'not: read\n',
+  'group_vars/web/.hidden.yml': 'z: hidden\n',
+  'host_vars/web1.yml': 'x: web1-in-dir\n',
+  'host_vars/db1': 'restore_agent_url: unix:/run/db1.sock\n',
+};
+
 /** Inventories whose host order Ansible itself does not define (see below). */
 const UNORDERED = new Set(['nested.ini']);
 
@@ -186,6 +199,13 @@ describe('host selection agrees with Ansible', () => {
       writeFileSync(path.join(dir, name), text);
       files.push(path.join(dir, name));
     }
+    // An inventory with group_vars/ and host_vars/ beside it, in its own directory.
+    const vd = path.join(dir, 'with-vars');
+    for (const [name, text] of Object.entries(VARS_DIRS)) {
+      mkdirSync(path.dirname(path.join(vd, name)), { recursive: true });
+      writeFileSync(path.join(vd, name), text);
+    }
+    files.push(path.join(vd, 'inventory.ini'));
     files.push(EXAMPLE);
     reference = await ansibleSelections(files.map((file) => ({ file, limits: [...LIMITS, 'canary', 'east:west', 'flightctl:!fc-east-02.example.com', 'fc-east-0[1:2].example.com'] })));
   });
@@ -234,6 +254,7 @@ describe('host selection agrees with Ansible', () => {
       ['nested.yml', 'prod:&web:!canary'],
       ['nested.yml', '~edge-[ab]'],
       ['hosts', 'odd:&web[0:3]'],
+      ['with-vars/inventory.ini', 'prod:!db'],
       [EXAMPLE, 'flightctl:!canary'],
     ];
     await Promise.all(
