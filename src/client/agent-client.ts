@@ -233,4 +233,3 @@ export function isRetryable(err: unknown): boolean {
   return err instanceof RestoreError && (err.code === 'RESTORE_ERR_AGENT_UNREACHABLE' || err.code === 'RESTORE_ERR_NOT_READY' || err.code === 'RESTORE_ERR_RATE_LIMITED');
 }
 
-export const CATALOGUE_HINT = (code: ErrorCode) => ERROR_CATALOGUE[code].hint;
