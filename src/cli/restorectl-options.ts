@@ -67,10 +67,14 @@ export function printError(err: unknown, json: boolean): void {
 }
 
 /**
- * Runs a remote command: output format, targets, --list-hosts, the token (read once, before
- * any host is contacted), one client per target. The command returns its exit code.
+ * Runs a remote command: output format, the command's own checks (`check`: usage errors come
+ * before anything else), targets, --list-hosts, the token (read once, before any host is
+ * contacted), one client per target. The command returns its exit code.
  */
-export function remoteAction(fn: (ctx: RemoteContext, opts: Record<string, unknown>, ...positional: string[]) => Promise<number>) {
+export function remoteAction(
+  fn: (ctx: RemoteContext, opts: Record<string, unknown>, ...positional: string[]) => Promise<number>,
+  check?: (opts: Record<string, unknown>, ...positional: string[]) => void,
+) {
   return async (...args: unknown[]): Promise<void> => {
     const cmd = args[args.length - 1] as Command;
     const flags = cmd.opts() as unknown as RemoteFlags;
@@ -80,6 +84,7 @@ export function remoteAction(fn: (ctx: RemoteContext, opts: Record<string, unkno
       json = output === 'json';
       if (flags.forks < 1) throw new RestoreError('RESTORE_ERR_USAGE', '--forks must be at least 1');
       if (flags.timeout < 1) throw new RestoreError('RESTORE_ERR_USAGE', '--timeout must be at least 1 second');
+      check?.(cmd.opts(), ...(args.slice(0, -2) as string[]));
       const resolved = resolveTargets(flags);
       for (const w of resolved.warnings) note(`warning: ${w}\n`);
       if (resolved.fromInventory && !resolved.targets.length) {

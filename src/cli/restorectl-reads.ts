@@ -108,10 +108,13 @@ async function devicesSummary(ctx: RemoteContext): Promise<number> {
   return exitForHosts(answers(values));
 }
 
-async function devicesList(ctx: RemoteContext, flags: { selector?: string; fieldSelector?: string; maxDevices?: number }): Promise<number> {
-  // A malformed selector is refused here, before any agent is contacted.
+/** A malformed selector is refused before any agent is contacted. */
+function checkSelectors(flags: { selector?: string; fieldSelector?: string }): void {
   if (flags.selector !== undefined) parseSelector('label', flags.selector);
   if (flags.fieldSelector !== undefined) parseSelector('field', flags.fieldSelector);
+}
+
+async function devicesList(ctx: RemoteContext, flags: { selector?: string; fieldSelector?: string; maxDevices?: number }): Promise<number> {
   const q = new URLSearchParams();
   if (flags.selector !== undefined) q.set('labelSelector', flags.selector);
   if (flags.fieldSelector !== undefined) q.set('fieldSelector', flags.fieldSelector);
@@ -186,7 +189,12 @@ export function registerReads(program: Command): void {
       .option('--selector <s>', "label selector: 'env=prod,region in (eu,us),!canary'")
       .option('--field-selector <s>', "field selector: 'status.summary.status=ConflictPaused'")
       .option('--max-devices <n>', 'at most this many devices per host', parseWholeNumber(100_000)),
-  ).action(remoteAction((ctx, flags) => devicesList(ctx, flags as { selector?: string; fieldSelector?: string; maxDevices?: number })));
+  ).action(
+    remoteAction(
+      (ctx, flags) => devicesList(ctx, flags as { selector?: string; fieldSelector?: string; maxDevices?: number }),
+      (flags) => checkSelectors(flags as { selector?: string; fieldSelector?: string }),
+    ),
+  );
   const b = program.command('backups').description('Backup archives on each host (agents with the backup endpoint)');
   remoteOptions(b.command('list', { isDefault: true }).description('The archives in the backup directory of each host, newest first')).action(remoteAction((ctx) => backups(ctx, undefined)));
   remoteOptions(b.command('create').description('Take a backup on each host, while Flight Control runs').option('--keep <n>', 'then keep only the newest n archives', parseWholeNumber(10_000))).action(

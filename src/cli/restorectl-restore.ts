@@ -39,15 +39,19 @@ function summaryText(results: HostResult[], stopped: string | undefined): string
   return out;
 }
 
-async function restore(ctx: RemoteContext, flags: RestoreFlags): Promise<number> {
+function checkFlags(flags: RestoreFlags): void {
   if (flags.dump !== undefined && flags.archive !== undefined) throw new RestoreError('RESTORE_ERR_USAGE', 'give --dump or --archive, not both');
+  if (flags.maxFail === 0) throw new RestoreError('RESTORE_ERR_USAGE', '--max-fail must be at least 1');
+  parseSerial(flags.serial ?? []);
+}
+
+async function restore(ctx: RemoteContext, flags: RestoreFlags): Promise<number> {
   const request: RestoreRequest = {};
   if (flags.check) request.check = true;
   if (flags.dump !== undefined) request.dump = flags.dump;
   if (flags.archive !== undefined) request.archive = flags.archive;
   if (flags.force) request.force = true;
   if (flags.keepOldDb) request.keepOldDb = true;
-  if (flags.maxFail === 0) throw new RestoreError('RESTORE_ERR_USAGE', '--max-fail must be at least 1');
   const serial = parseSerial(flags.serial ?? []);
   // --serial and --max-fail decide from results, so a fleet is always followed.
   const wait = flags.wait === true || ctx.targets.length > 1;
@@ -96,5 +100,10 @@ export function registerRestore(program: Command): void {
       .option('--wait', 'follow each run to its end (always on with more than one host)')
       .option('--max-fail <n>', 'start no more hosts once this many failed or were unreachable', parseWholeNumber(100_000))
       .option('--serial <size>', "batches like Ansible's serial: a number or a percentage, repeatable (--serial 1 --serial 100%: one canary, then the rest)", collect),
-  ).action(remoteAction((ctx, opts) => restore(ctx, opts as RestoreFlags)));
+  ).action(
+    remoteAction(
+      (ctx, opts) => restore(ctx, opts as RestoreFlags),
+      (opts) => checkFlags(opts as RestoreFlags),
+    ),
+  );
 }

@@ -57,5 +57,10 @@ export function registerResume(program: Command): void {
       .option('--all', 'every ConflictPaused device (needs --yes)')
       .option('--yes', 'confirm --all')
       .option('--org <uuid>', 'only this organization'),
-  ).action(remoteAction((ctx, flags, name) => resume(ctx, flags as ResumeFlags, name)));
+  ).action(
+    remoteAction(
+      (ctx, flags, name) => resume(ctx, flags as ResumeFlags, name),
+      (flags, name) => void resumeBody(name, flags as ResumeFlags),
+    ),
+  );
 }

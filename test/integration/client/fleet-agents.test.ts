@@ -236,10 +236,11 @@ describe('fleet client against real agents (hosts that are not there)', () => {
       old.close();
     }
 
-    const all = await ctl(['resume', '--all', '-i', inv]);
+    // Refused before any agent is contacted, even before the token is looked for.
+    const all = await ctl(['resume', '--all', '-i', inv], {});
     expect(all.code).toBe(2);
     expect(all.stderr).toMatch(/--all resumes every ConflictPaused device .* add --yes/);
-    const sel = await ctl(['resume', '--selector', 'env in (a', '-i', inv]);
+    const sel = await ctl(['resume', '--selector', 'env in (a', '-i', inv], {});
     expect(sel.code).toBe(2);
     expect(sel.stderr).toMatch(/RESTORE_ERR_SELECTOR_INVALID/);
     const mixed = await ctl(['restore', '--host', bad[0]!.url, '-i', inv]);
