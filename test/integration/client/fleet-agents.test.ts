@@ -6,6 +6,7 @@
  * fleet-sandbox.test.ts.
  */
 import { execFile } from 'node:child_process';
+import { createPrivateKey, type JsonWebKey as CryptoJwk } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -158,6 +159,14 @@ describe('fleet client against real agents (hosts that are not there)', () => {
     const mixed = await ctl(['status', '-i', perHost, '-o', 'json'], { FLIGHTCTL_RESTORE_TOKEN: stranger });
     expect(mixed.code).toBe(32);
     expect(JSON.parse(mixed.stdout)).toMatchObject({ hosts: [{ host: 'bad1', ok: true }, { host: 'bad2', ok: false, error: { code: 'RESTORE_ERR_UNAUTHENTICATED' } }] });
+    // token mint (the operator's way to make one) with --output json, used as is.
+    const keyFile = path.join(fleet.dir, 'signer.pem');
+    writeFileSync(keyFile, createPrivateKey({ key: fleet.key.privateJwk as CryptoJwk, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const minted = await ctl(['token', 'mint', '--key', keyFile, '--issuer', ISS, '--audience', AUD, '--scope', 'restore:read', '--ttl', '5m', '-o', 'json'], {});
+    expect(minted.code).toBe(0);
+    const { token: mintedToken, expiresAt } = JSON.parse(minted.stdout) as { token: string; expiresAt: string };
+    expect(Date.parse(expiresAt) - Date.now()).toBeGreaterThan(200_000);
+    expect((await restorectl(['status', '--host', bad[0]!.url], { FLIGHTCTL_RESTORE_TOKEN: mintedToken })).code).toBe(0);
     const garbage = path.join(fleet.dir, 'not-a-token');
     writeFileSync(garbage, 'hello\n');
     const bad2 = await ctl(['status', '--host', bad[0]!.url, '--token-file', garbage], {});
