@@ -60,6 +60,14 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_DEPLOYMENT_MISMATCH: { http: 409, exit: 34, hint: 'The archive is of another deployment type (podman or kubernetes); restore it on a host of that type.' },
   RESTORE_ERR_BACKUP_FAILED: { http: 500, exit: 35, hint: 'The backup did not complete and no archive was left; the message names the part that failed.' },
   RESTORE_ERR_DATABASE_WAIT_TIMEOUT: { http: 504, exit: 36, hint: 'The external database was not restored in time; the services run again. Restore it, then run the restore again.' },
+  // The Kubernetes target (run --target kubernetes, in a Job or with a kubeconfig)
+  RESTORE_ERR_KUBE_UNREACHABLE: { http: 503, exit: 37, hint: "Check --kubeconfig (or the Job's service account token) and that the Kubernetes API server answers." },
+  RESTORE_ERR_KUBE_FORBIDDEN: { http: 403, exit: 37, hint: "The service account lacks the named permission; apply deploy/kubernetes/rbac.yaml for both namespaces (or grant that verb and resource)." },
+  RESTORE_ERR_KUBE_API: { http: 502, exit: 37, hint: 'The Kubernetes API refused a request (status in the message); fix the named object and run again.' },
+  RESTORE_ERR_KUBE_SECRET_MISSING: { http: 404, exit: 13, hint: 'Create the named Secret and key in the internal namespace, or mount it at kubernetes.secretsDir/<secret>/<key>.' },
+  RESTORE_ERR_DEPLOYMENT_MISSING: { http: 422, exit: 23, hint: 'A Flight Control deployment the restore needs is not there; check --namespace and --internal-namespace.' },
+  RESTORE_ERR_SCALE_TIMEOUT: { http: 504, exit: 38, hint: "The pods did not go away or become ready in time; look at them (kubectl get pods, describe) or raise kubernetes.scaleTimeoutMs." },
+  RESTORE_ERR_DUMP_UNSUPPORTED: { http: 422, exit: 20, hint: 'This target loads plain SQL dumps only; convert the dump with pg_restore -f FILE.sql DUMP and restore that.' },
   // The fleet client (flightctl-restorectl)
   RESTORE_ERR_INVENTORY_INVALID: { http: 400, exit: 2, hint: 'Fix the inventory at the named line (Ansible INI or YAML), or the --limit pattern.' },
   RESTORE_ERR_AGENT_UNREACHABLE: { http: 503, exit: 31, hint: 'Check the agent URL or socket, that serve runs there, and the CA bundle for https.' },

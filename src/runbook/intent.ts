@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { removeFileDurable, writeFileAtomic } from '../lib/atomic-file.js';
 import { RestoreError } from '../lib/errors.js';
+import type { IntentStore } from './store.js';
 
 /**
  * What an unfinished run has changed, or is about to change, in the data stores: written
@@ -14,6 +15,8 @@ export const intentSchema = z.object({
   version: z.literal(1),
   runId: z.string(),
   pid: z.number().int(),
+  /** The process that runs it (RunStore.holder): PIDs repeat across containers. Older records lack it. */
+  holder: z.string().optional(),
   startedAt: z.string(),
   withDump: z.boolean(),
   keepOldDb: z.boolean(),
@@ -41,11 +44,15 @@ export const intentSchema = z.object({
 });
 export type RunIntent = z.infer<typeof intentSchema>;
 
-export class IntentFile {
+export class IntentFile implements IntentStore {
   readonly file: string;
 
   constructor(readonly stateDir: string) {
     this.file = path.join(stateDir, 'active-run.json');
+  }
+
+  get where(): string {
+    return this.file;
   }
 
   async read(): Promise<RunIntent | undefined> {

@@ -1,9 +1,11 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../lib/atomic-file.js';
 import { RestoreError } from '../lib/errors.js';
 import { redactValue } from '../lib/secrets.js';
+import { isAlive } from './host-lock.js';
 import { isFinished, runEventSchema, runSchema, type Run, type RunEvent } from './run-model.js';
+import type { JournalStore } from './store.js';
 
 const RUN_ID = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/;
 
@@ -16,11 +18,15 @@ export function isRunId(id: string): boolean {
  * atomically at each step boundary), `<id>.events.ndjson` its events (appended and fsynced), so
  * a client can replay a run and a crash loses at most the event being written.
  */
-export class RunJournal {
+export class RunJournal implements JournalStore {
   readonly dir: string;
 
   constructor(stateDir: string) {
     this.dir = path.join(stateDir, 'runs');
+  }
+
+  get where(): string {
+    return this.dir;
   }
 
   private runFile(id: string): string {
@@ -98,6 +104,18 @@ export class RunJournal {
     }
     await fs.writeFile(this.continueFile(id), `${new Date().toISOString()}\n`, { mode: 0o600 });
     return run;
+  }
+
+  async takeContinue(id: string): Promise<boolean> {
+    const marker = this.continueFile(id);
+    if (!existsSync(marker)) return false;
+    await fs.rm(marker, { force: true });
+    return true;
+  }
+
+  /** The process named in the run is gone (a PID of this host: the journal never leaves it). */
+  async abandoned(run: Run): Promise<boolean> {
+    return run.pid !== process.pid && !isAlive(run.pid);
   }
 
   /** Run ids, newest first (ids start with their UTC start time). */

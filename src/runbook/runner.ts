@@ -3,7 +3,7 @@ import type { Logger } from 'winston';
 import { asRestoreError, RestoreError } from '../lib/errors.js';
 import { redactText } from '../lib/secrets.js';
 import { faultPoint } from './faults.js';
-import type { RunJournal } from './journal.js';
+import type { JournalStore } from './store.js';
 import type { Progress, Run, RunEvent, StepName, StepResult } from './run-model.js';
 
 /** What a step reports: whether it changed (or, in check mode, would change) anything. */
@@ -48,7 +48,7 @@ type EventBody = RunEvent extends infer E ? (E extends RunEvent ? Omit<E, 'seq' 
 export interface ExecuteOptions<C extends StepRuntime> {
   run: Run;
   steps: Step<C>[];
-  journal: RunJournal;
+  journal: JournalStore;
   logger: Logger;
   signal: AbortSignal;
   context(runtime: StepRuntime): C;

@@ -1,15 +1,19 @@
 /**
  * The port between the runbook engine and the platform Flight Control runs on. The engine drives
- * a restore only through this interface, so the same plan runs on a Quadlets host and (later) on
+ * a restore only through this interface, so the same plan runs on a Quadlets host and on
  * Kubernetes without knowing which one it is.
  */
-import type { DumpFile } from '../flightctl/database/dump-format.js';
+import type { DumpFile, DumpFormat } from '../flightctl/database/dump-format.js';
+import type { ErrorCode } from '../lib/errors.js';
+import type { RunStore } from '../runbook/store.js';
 
 export interface ServiceChange {
   /** Unit (Quadlets) or deployment (Kubernetes). */
   unit: string;
   action: 'stopped' | 'started' | 'already-stopped' | 'not-installed' | 'not-stopped-by-us' | 'failed';
   result?: string;
+  /** The catalogue code of a failure, when the target has one of its own (else the unit codes). */
+  code?: ErrorCode;
   activeState: string;
   subState: string;
 }
@@ -67,6 +71,8 @@ export interface LoadOptions {
  * local socket): no PostgreSQL client and no superuser credential needed on the host.
  */
 export interface DatabaseShell {
+  /** The dump formats load() takes; another one is refused in preflight, before anything changes. */
+  readonly loadableFormats: readonly DumpFormat[];
   /** Runs SQL given on stdin; answers stdout in psql's unaligned tuples-only form. */
   sql(sql: string, opts?: ShellOptions): Promise<string>;
   /** Loads a dump into an existing, empty database. */
@@ -76,8 +82,11 @@ export interface DatabaseShell {
    * host); `done` settles when pg_dump has ended (rejected when it failed).
    */
   dump(database: string, signal?: AbortSignal): { stream: import('node:stream').Readable; done: Promise<void> };
-  /** Free bytes on the filesystem that holds dir (inside the database's container). */
-  freeBytes(dir: string): Promise<number>;
+  /**
+   * Free bytes on the filesystem that holds dir (inside the database's container); undefined when
+   * the target cannot tell (the run then says so in a warning).
+   */
+  freeBytes(dir: string): Promise<number | undefined>;
   removeFile(path: string): Promise<void>;
 }
 
@@ -140,6 +149,11 @@ export interface RestoreTarget {
   readonly volumes: VolumeStore;
   /** 'podman' on a Quadlets host: what a backup's metadata says and an archive must match. */
   readonly deploymentType: 'podman' | 'kubernetes';
+  /**
+   * Where the journal, the intent and the lock live: files on a host; the cluster for a Job,
+   * whose filesystem does not outlive it.
+   */
+  readonly runStore: RunStore;
   runningVersion(): Promise<RunningVersion>;
   close(): void;
 }

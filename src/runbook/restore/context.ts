@@ -8,9 +8,9 @@ import type { PostgresEndpoint } from '../../flightctl/datastores/postgres.js';
 import type { LastSeenLocation } from '../../flightctl/prepare/schema.js';
 import { RestoreError } from '../../lib/errors.js';
 import type { DataEndpoints, RestoreTarget } from '../../targets/target.js';
-import type { IntentFile } from '../intent.js';
 import type { Run } from '../run-model.js';
 import type { StepRuntime } from '../runner.js';
+import type { IntentStore, JournalStore } from '../store.js';
 
 export interface RestoreOptions {
   dump?: string | undefined;
@@ -52,7 +52,8 @@ export interface RestoreContext extends StepRuntime {
   run: Run;
   config: Readonly<Config>;
   target: RestoreTarget;
-  intent: IntentFile;
+  intent: IntentStore;
+  journal: JournalStore;
   names: SwapNames;
   options: RestoreOptions;
   state: RestoreState;
@@ -67,7 +68,7 @@ export interface RestoreContext extends StepRuntime {
 
 export function createRestoreContext(
   runtime: StepRuntime,
-  deps: { run: Run; config: Readonly<Config>; target: RestoreTarget; intent: IntentFile; names: SwapNames; options: RestoreOptions },
+  deps: { run: Run; config: Readonly<Config>; target: RestoreTarget; intent: IntentStore; journal: JournalStore; names: SwapNames; options: RestoreOptions },
 ): RestoreContext {
   const state: RestoreState = { window: false, swapped: false };
   const { target, config } = deps;

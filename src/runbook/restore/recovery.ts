@@ -1,7 +1,6 @@
 import { ERROR_CATALOGUE, isRestoreError, RestoreError } from '../../lib/errors.js';
-import { isAlive } from '../host-lock.js';
-import type { RunJournal } from '../journal.js';
 import { isFinished, type Run } from '../run-model.js';
+import { intentIsOurs, type JournalStore, type RunStore } from '../store.js';
 import { settle, type SettleDeps } from './settle.js';
 
 export interface RecoveredRun {
@@ -18,7 +17,7 @@ export interface RecoveryReport {
   ok: boolean;
 }
 
-async function markRecovered(journal: RunJournal, run: Run, actions: string[], complete: boolean, by: string): Promise<Run> {
+async function markRecovered(journal: JournalStore, run: Run, actions: string[], complete: boolean, by: string): Promise<Run> {
   const at = new Date().toISOString();
   run.phase = complete ? 'Recovered' : 'Interrupted';
   run.recovery = { at, by, actions };
@@ -39,12 +38,13 @@ async function markRecovered(journal: RunJournal, run: Run, actions: string[], c
  * Finishes whatever an earlier process left unfinished, before any new work: the run recorded in
  * the intent file is settled (rolled back or completed) and marked Recovered; runs the journal
  * still shows as running whose process is gone are marked too; drop-ins nobody recorded are
- * removed. Call it holding the host lock.
+ * removed. Call it holding the store's lock.
  */
-export async function recoverHost(deps: SettleDeps, journal: RunJournal, by: string): Promise<RecoveryReport> {
+export async function recoverHost(deps: SettleDeps, store: RunStore, by: string): Promise<RecoveryReport> {
+  const journal = store.journal;
   const report: RecoveryReport = { recovered: [], leftovers: [], ok: true };
   const intent = await deps.intentFile.read();
-  if (intent && intent.pid !== process.pid) {
+  if (intent && !intentIsOurs(store, intent)) {
     deps.logger.warn('finishing an interrupted run before anything else', { runId: intent.runId });
     let actions: string[];
     let complete = true;
@@ -63,7 +63,7 @@ export async function recoverHost(deps: SettleDeps, journal: RunJournal, by: str
     if (failure) throw new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `run ${intent.runId} could not be recovered completely: ${failure.message}`, { actions });
   }
   for (const run of await journal.list()) {
-    if (!isFinished(run.phase) && run.pid !== process.pid && !isAlive(run.pid)) {
+    if (!isFinished(run.phase) && (await journal.abandoned(run))) {
       const actions = ['nothing was left to undo'];
       await markRecovered(journal, run, actions, true, by);
       report.recovered.push({ runId: run.id, phase: 'Recovered', actions });

@@ -4,11 +4,9 @@ import type { Config } from '../../config/schema.js';
 import { swapNames } from '../../flightctl/database/swap-sql.js';
 import { RestoreError } from '../../lib/errors.js';
 import type { RestoreTarget } from '../../targets/target.js';
-import { acquireHostLock } from '../host-lock.js';
-import { IntentFile } from '../intent.js';
-import { RunJournal } from '../journal.js';
 import type { Run, RunEvent } from '../run-model.js';
 import { executeRun, newRunId, runSuffix } from '../runner.js';
+import { anySignal } from '../store.js';
 import { createRestoreContext, type RestoreContext } from './context.js';
 import { restorePlan } from './plan.js';
 import { recoverHost, type RecoveryReport } from './recovery.js';
@@ -54,23 +52,23 @@ function newRun(deps: EngineDeps, req: RestoreRequest): Run {
 }
 
 /**
- * One restore: under the host lock (a check run takes none: it changes nothing), after finishing
+ * One restore: under the lock (a check run takes none: it changes nothing), after finishing
  * whatever an earlier process left, with the intent recorded before the first change and the
- * finalizers after the last.
+ * finalizers after the last. Journal, intent and lock live where the target keeps them.
  */
 export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise<Run> {
   const { config, target, logger } = deps;
-  const stateDir = config.host.stateDir;
-  const journal = new RunJournal(stateDir);
-  const intentFile = new IntentFile(stateDir);
+  const store = target.runStore;
+  const journal = store.journal;
+  const intentFile = store.intent;
   if (req.dump && req.archive) throw new RestoreError('RESTORE_ERR_USAGE', 'give either a dump or an archive, not both');
-  const lock = req.check ? undefined : await acquireHostLock(stateDir, 'restore run');
+  const lock = req.check ? undefined : await store.lock('restore run');
   try {
     if (req.check) {
       const pending = await intentFile.read();
       if (pending) logger.warn(`run ${pending.runId} was interrupted and is not recovered yet; a real run (or recover) finishes it first`);
     } else {
-      await recoverHost({ target, intentFile, config, logger }, journal, 'the next run');
+      await recoverHost({ target, intentFile, config, logger }, store, 'the next run');
     }
     const run = newRun(deps, req);
     const names = swapNames(config.db.name, runSuffix(run.id));
@@ -79,6 +77,7 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
         version: 1,
         runId: run.id,
         pid: process.pid,
+        holder: store.holder,
         startedAt: run.startedAt,
         // An archive says in its metadata; unpack-archive corrects this for an external database.
         withDump: !!req.dump || !!req.archive,
@@ -95,9 +94,10 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
       steps,
       journal,
       logger,
-      signal: deps.signal,
+      // A lock lost while held (a lease taken over) stops the run at its next safe point too.
+      signal: anySignal([deps.signal, lock?.lost]),
       onEvent: deps.onEvent,
-      context: (runtime) => createRestoreContext(runtime, { run, config, target, intent: intentFile, names, options: { dump: req.dump, archive: req.archive, force: req.force, keepOldDb: req.keepOldDb } }),
+      context: (runtime) => createRestoreContext(runtime, { run, config, target, intent: intentFile, journal, names, options: { dump: req.dump, archive: req.archive, force: req.force, keepOldDb: req.keepOldDb } }),
       finalize: async (outcome, ctx) => {
         if (req.check) return [];
         if (outcome === 'succeeded') {
@@ -118,12 +118,12 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
   }
 }
 
-/** `recover`: finishes an interrupted run (what `run` does first), under the host lock. */
+/** `recover`: finishes an interrupted run (what `run` does first), under the lock. */
 export async function recover(deps: Omit<EngineDeps, 'signal' | 'onEvent' | 'onRun'>, by: string): Promise<RecoveryReport> {
-  const stateDir = deps.config.host.stateDir;
-  const lock = await acquireHostLock(stateDir, 'recover');
+  const store = deps.target.runStore;
+  const lock = await store.lock('recover');
   try {
-    return await recoverHost({ target: deps.target, intentFile: new IntentFile(stateDir), config: deps.config, logger: deps.logger }, new RunJournal(stateDir), by);
+    return await recoverHost({ target: deps.target, intentFile: store.intent, config: deps.config, logger: deps.logger }, store, by);
   } finally {
     await lock.release();
   }

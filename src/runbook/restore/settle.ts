@@ -12,14 +12,15 @@ import { clearStagingDb } from '../../flightctl/prepare/kv-staging.js';
 import { prepare } from '../../flightctl/prepare/prepare.js';
 import { asRestoreError, RestoreError } from '../../lib/errors.js';
 import type { DataEndpoints, RestoreTarget } from '../../targets/target.js';
-import type { IntentFile, RunIntent } from '../intent.js';
+import type { RunIntent } from '../intent.js';
+import type { IntentStore } from '../store.js';
 import { existingDatabases } from './steps-database.js';
 import { writeAllKeys } from './steps-kv.js';
 import { servicesError } from './steps-services.js';
 
 export interface SettleDeps {
   target: RestoreTarget;
-  intentFile: IntentFile;
+  intentFile: IntentStore;
   config: Readonly<Config>;
   logger: Logger;
   /** publish-dropin: the lease the run holds, if any (released here). */

@@ -8,7 +8,6 @@ import { inspectDump } from '../../flightctl/database/dump-format.js';
 import { withPostgres } from '../../flightctl/datastores/postgres.js';
 import { prepare } from '../../flightctl/prepare/prepare.js';
 import { RestoreError } from '../../lib/errors.js';
-import { RunJournal } from '../journal.js';
 import type { Step, StepOutcome } from '../runner.js';
 import { externalDatabase, type RestoreContext } from './context.js';
 import { formatBytes, formatMs } from './format.js';
@@ -82,8 +81,6 @@ export const waitForDatabaseStep: Step<RestoreContext> = {
     return { changed: true, msg: `would wait (at most ${formatMs(ctx.config.restore.databaseWaitTimeoutMs)}) for the external database to be restored, then mark its devices AwaitingReconnect` };
   },
   async apply(ctx) {
-    const journal = new RunJournal(ctx.config.host.stateDir);
-    const marker = journal.continueFile(ctx.run.id);
     const timeout = ctx.config.restore.databaseWaitTimeoutMs;
     ctx.warn(
       `the archive does not include the database (external database): restore ${ctx.config.db.name} from your database backup now, then run "flightctl-restore-agent continue ${ctx.run.id}" (or POST /v1/restores/${ctx.run.id}/continue); the run gives up in ${formatMs(timeout)}`,
@@ -91,7 +88,7 @@ export const waitForDatabaseStep: Step<RestoreContext> = {
     await ctx.setPhase('WaitingForDatabase');
     const deadline = Date.now() + timeout;
     try {
-      while (!existsSync(marker)) {
+      while (!(await ctx.journal.takeContinue(ctx.run.id))) {
         if (ctx.signal.aborted) throw new RestoreError('RESTORE_ERR_CANCELLED', 'interrupted while waiting for the external database');
         if (Date.now() > deadline) {
           throw new RestoreError('RESTORE_ERR_DATABASE_WAIT_TIMEOUT', `nobody said the external database was restored within ${formatMs(timeout)}; the services start again`);
@@ -99,7 +96,6 @@ export const waitForDatabaseStep: Step<RestoreContext> = {
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
     } finally {
-      await fs.rm(marker, { force: true });
       await ctx.setPhase('Running');
     }
     await ctx.intent.update((i) => (i.liveTouched = true));

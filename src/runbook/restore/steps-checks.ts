@@ -24,7 +24,7 @@ async function preflight(ctx: RestoreContext): Promise<StepOutcome> {
     .trim()
     .split('\n');
   if (live.length < 2 || !live[0]!.includes('|')) {
-    throw new RestoreError('RESTORE_ERR_DB_NOT_FLIGHTCTL', `database ${names.live} does not exist in the flightctl-db container`, { database: names.live });
+    throw new RestoreError('RESTORE_ERR_DB_NOT_FLIGHTCTL', `database ${names.live} does not exist in ${target.kind === 'quadlet' ? 'the flightctl-db container' : 'the flightctl-db database server'}`, { database: names.live });
   }
   const [sizeText, dataDir] = live[0]!.split('|');
   const liveSize = Number(sizeText);
@@ -50,18 +50,30 @@ async function preflight(ctx: RestoreContext): Promise<StepOutcome> {
   const dump = ctx.state.dump ?? (ctx.options.dump ? await inspectDump(ctx.options.dump) : undefined);
   if (dump) {
     ctx.state.dump = dump;
+    if (!target.database.loadableFormats.includes(dump.format)) {
+      throw new RestoreError(
+        'RESTORE_ERR_DUMP_UNSUPPORTED',
+        `${dump.path} is a pg_dump ${dump.format}-format archive, which the ${target.kind} target cannot load (it takes ${target.database.loadableFormats.join(', ')} dumps); convert it first: pg_restore -f ${dump.path.replace(/\.[^./]*$/, '')}.sql ${dump.path}`,
+        { dump: dump.path, format: dump.format },
+      );
+    }
     const free = await target.database.freeBytes(dataDir!);
     // A second copy of the database must fit; a custom-format dump is also copied next to it.
     const needed = Math.ceil(liveSize * ctx.config.restore.spaceFactor) + (dump.format === 'custom' ? dump.size : 0);
-    if (free < needed) {
+    if (free === undefined) {
+      ctx.warn(`the free space of the database's volume cannot be told on this ${target.kind} target: make sure ${formatBytes(needed)} fit (a second copy of ${names.live})`);
+      parts.push(`dump ${dump.format === 'plain' ? 'plain SQL' : 'custom format'} ${formatBytes(dump.size)}`, `${formatBytes(needed)} needed (free space unknown)`);
+      Object.assign(data, { dumpFormat: dump.format, dumpBytes: dump.size, neededBytes: needed });
+    } else if (free < needed) {
       throw new RestoreError(
         'RESTORE_ERR_INSUFFICIENT_SPACE',
         `the database volume has ${formatBytes(free)} free, the restore needs ${formatBytes(needed)} (${ctx.config.restore.spaceFactor} x ${formatBytes(liveSize)} of ${names.live}${dump.format === 'custom' ? ' + the dump copy' : ''})`,
         { free, needed },
       );
+    } else {
+      parts.push(`dump ${dump.format === 'plain' ? 'plain SQL' : 'custom format'} ${formatBytes(dump.size)}`, `${formatBytes(free)} free, ${formatBytes(needed)} needed`);
+      Object.assign(data, { dumpFormat: dump.format, dumpBytes: dump.size, freeBytes: free, neededBytes: needed });
     }
-    parts.push(`dump ${dump.format === 'plain' ? 'plain SQL' : 'custom format'} ${formatBytes(dump.size)}`, `${formatBytes(free)} free, ${formatBytes(needed)} needed`);
-    Object.assign(data, { dumpFormat: dump.format, dumpBytes: dump.size, freeBytes: free, neededBytes: needed });
   }
   try {
     ctx.run.devices = { ...ctx.run.devices, before: parseSummaryJson(await target.database.sql(DEVICE_SUMMARY_JSON_SQL, { database: names.live })) };

@@ -11,7 +11,7 @@ import { formatMs } from './format.js';
 export function servicesError(verb: string, changes: ServiceChange[]): RestoreError | undefined {
   const failed = changes.filter((c) => c.action === 'failed');
   if (!failed.length) return undefined;
-  const code = failed.some((c) => c.result === 'timeout') ? 'RESTORE_ERR_UNIT_TIMEOUT' : 'RESTORE_ERR_UNIT_JOB_FAILED';
+  const code = failed.find((c) => c.code)?.code ?? (failed.some((c) => c.result === 'timeout') ? 'RESTORE_ERR_UNIT_TIMEOUT' : 'RESTORE_ERR_UNIT_JOB_FAILED');
   return new RestoreError(code, `could not ${verb} ${failed.map((c) => `${c.unit} (${c.result}, now ${c.activeState}/${c.subState})`).join(', ')}`, {
     units: failed.map((c) => c.unit),
   });

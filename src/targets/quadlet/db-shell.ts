@@ -40,6 +40,8 @@ function byteCounter(onBytes: (total: number) => Promise<void> | void): Transfor
 
 /** SQL as the postgres superuser inside flightctl-db, over its local socket (FLIGHTCTL.md §2). */
 export class PodmanDatabaseShell implements DatabaseShell {
+  readonly loadableFormats = ['plain', 'custom'] as const;
+
   constructor(
     private readonly podman: PodmanClient,
     readonly container = 'flightctl-db',

@@ -1,5 +1,6 @@
 import type { Config } from '../../config/schema.js';
 import { RestoreError } from '../../lib/errors.js';
+import { FileRunStore } from '../../runbook/file-store.js';
 import { imageTag } from '../../flightctl/versions.js';
 import type { DataEndpoints, HostPort, RestoreTarget, RunningVersion, ServiceState, TargetCredentials, TargetPreflight } from '../target.js';
 import { PodmanDatabaseShell } from './db-shell.js';
@@ -22,6 +23,8 @@ export class QuadletTarget implements RestoreTarget {
   readonly kvShell: PodmanKvShell;
   readonly volumes: PodmanVolumes;
   readonly deploymentType = 'podman' as const;
+  /** Files under the state directory, as they always were. */
+  readonly runStore: FileRunStore;
   private readonly host: QuadletHost;
   private creds?: TargetCredentials;
 
@@ -30,6 +33,7 @@ export class QuadletTarget implements RestoreTarget {
     private readonly dbUser: string,
   ) {
     this.host = openQuadletHost(settings);
+    this.runStore = new FileRunStore(settings.stateDir);
     this.endpointStrategy = settings.endpointStrategy;
     this.disruptiveEndpoints = settings.endpointStrategy === 'publish-dropin';
     this.database = new PodmanDatabaseShell(this.host.podman, containerOf(DB_UNIT));
