@@ -35,6 +35,13 @@ export const FLAG_KEYS: Record<string, string> = {
   importDir: 'api.importDir',
   flightctlEtc: 'flightctl.etcDir',
   backupDir: 'backup.outputDir',
+  target: 'target',
+  kubeconfig: 'kubernetes.kubeconfig',
+  context: 'kubernetes.context',
+  namespace: 'kubernetes.namespace',
+  internalNamespace: 'kubernetes.internalNamespace',
+  stateNamespace: 'kubernetes.stateNamespace',
+  secretsDir: 'kubernetes.secretsDir',
 };
 
 export interface CommandContext {

@@ -1,11 +1,12 @@
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import type { Command } from 'commander';
-import { ERROR_CATALOGUE, type ErrorCode } from '../lib/errors.js';
+import { Option, type Command } from 'commander';
+import { ERROR_CATALOGUE, RestoreError, type ErrorCode } from '../lib/errors.js';
 import { RunJournal } from '../runbook/journal.js';
 import { recover, runRestore } from '../runbook/restore/restore.js';
-import { QuadletTarget } from '../targets/quadlet/quadlet-target.js';
+import { openTarget } from '../targets/open-target.js';
 import { action, reportFailure, type CommandContext } from './command-runner.js';
+import { kvOptions } from './connection-options.js';
 import { hostOptions } from './host-options.js';
 import { jsonPrinter, terminalPrinter } from './run-output.js';
 
@@ -20,6 +21,30 @@ export function requester(): string {
 /** People at a terminal get lines and bars; anything else (a pipe, a file, --json) gets JSON. */
 export function wantsJson(ctx: CommandContext): boolean {
   return ctx.json || process.stdout.isTTY !== true;
+}
+
+/**
+ * A run on Kubernetes prints step lines unless --json: in a Job nobody is at a terminal, and
+ * `kubectl logs job/...` is read by people.
+ */
+function runWantsJson(ctx: CommandContext): boolean {
+  return ctx.config.target === 'kubernetes' ? ctx.json : wantsJson(ctx);
+}
+
+/** Options of the commands that drive a target (config keys target and kubernetes.*). */
+function targetOptions(cmd: Command): Command {
+  return kvOptions(
+    cmd
+      .addOption(new Option('--target <target>', 'what to restore: this Quadlets host (default) or a Kubernetes cluster').choices(['quadlet', 'kubernetes']))
+      .option('--kubeconfig <file>', 'Kubernetes: a kubeconfig (default: the service account in a Job, else KUBECONFIG or ~/.kube/config)')
+      .option('--context <name>', 'Kubernetes: a context of the kubeconfig (default: its current one)')
+      .option('--namespace <ns>', 'Kubernetes: the namespace of flightctl-api (default flightctl)')
+      .option('--internal-namespace <ns>', 'Kubernetes: the namespace of the worker, database and KV store (default: --namespace)')
+      .option('--state-namespace <ns>', "Kubernetes: where the run's journal and lock live (default: the internal namespace)")
+      .option('--secrets-dir <dir>', 'Kubernetes: Secrets mounted as <dir>/<secret>/<key> (default: read them through the API)')
+      .option('--db-host <host>', 'Kubernetes: the database address (default: the flightctl-db Service)')
+      .option('--db-port <port>', 'Kubernetes: the database port (default 5432)'),
+  );
 }
 
 interface RunFlags {
@@ -44,10 +69,10 @@ function abortOnSignals(what: string): { signal: AbortSignal; dispose(): void } 
 }
 
 export function registerRun(program: Command): void {
-  hostOptions(
+  targetOptions(hostOptions(
     program
       .command('run')
-      .description('Restore Flight Control on this Quadlets host: check, load the dump beside the live database, prepare it, then stop, swap, start (see the README)')
+      .description('Restore Flight Control on this Quadlets host or (--target kubernetes) a cluster: check, load the dump beside the live database, prepare it, then stop, swap, start (see the README)')
       .option('--dump <file>', 'a pg_dump of the flightctl database (plain SQL or custom format); without it the live database is prepared in place')
       .option('--archive <file>', "a Flight Control backup archive (flightctl-backup-*.tar.gz, with its .sha256 beside it)")
       .option('--check', 'report what a real run would change; stop, write and rename nothing')
@@ -56,13 +81,16 @@ export function registerRun(program: Command): void {
       .option('--jobs <n>', 'pg_restore jobs for a custom-format dump (default 4)')
       .option('--db-name <name>', 'the database to restore (default flightctl)')
       .option('--strategy <strategy>', 'how the database and KV store are reached: container-ip (default) or publish-dropin'),
-  ).action(
+  )).action(
     action(async (ctx: CommandContext, opts: RunFlags) => {
-      const json = wantsJson(ctx);
+      const json = runWantsJson(ctx);
       const printer = json ? jsonPrinter(ctx.print) : terminalPrinter(ctx.print);
-      // On a terminal the step lines carry what the info and warning logs would repeat.
+      if (opts.archive && ctx.config.target === 'kubernetes') {
+        throw new RestoreError('RESTORE_ERR_USAGE', 'archive restores are not supported on Kubernetes: restore its db/dump.sql with --dump');
+      }
+      // The step lines carry what the info and warning logs would repeat.
       if (!json && ctx.config.log.level === 'info') ctx.logger.level = 'error';
-      const target = new QuadletTarget(ctx.config.host, ctx.config.db.user);
+      const target = await openTarget(ctx.config, ctx.logger);
       const signals = abortOnSignals('running the finalizers');
       try {
         const run = await runRestore(
@@ -102,11 +130,11 @@ export function registerRun(program: Command): void {
       }),
     );
 
-  hostOptions(
-    program.command('recover').description('Finish a run that was interrupted (crash, kill, reboot): start what it stopped, remove drop-ins, roll back or complete the databases'),
-  ).action(
+  targetOptions(hostOptions(
+    program.command('recover').description('Finish a run that was interrupted (crash, kill, reboot): start (or scale back) what it stopped, remove drop-ins, roll back or complete the databases'),
+  )).action(
     action(async (ctx: CommandContext) => {
-      const target = new QuadletTarget(ctx.config.host, ctx.config.db.user);
+      const target = await openTarget(ctx.config, ctx.logger);
       try {
         const report = await recover({ config: ctx.config, logger: ctx.logger, target }, `recover (${requester()})`);
         if (wantsJson(ctx)) return ctx.print(`${JSON.stringify(report)}\n`);

@@ -45,6 +45,15 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   FLIGHTCTL_RESTORE_ARCHIVE_MAX_ENTRIES: 'restore.archiveMaxEntries',
   FLIGHTCTL_RESTORE_ARCHIVE_MAX_BYTES: 'restore.archiveMaxBytes',
   FLIGHTCTL_RESTORE_DATABASE_WAIT_TIMEOUT_MS: 'restore.databaseWaitTimeoutMs',
+  FLIGHTCTL_RESTORE_TARGET: 'target',
+  FLIGHTCTL_RESTORE_KUBECONFIG: 'kubernetes.kubeconfig',
+  FLIGHTCTL_RESTORE_KUBE_CONTEXT: 'kubernetes.context',
+  FLIGHTCTL_RESTORE_NAMESPACE: 'kubernetes.namespace',
+  FLIGHTCTL_RESTORE_INTERNAL_NAMESPACE: 'kubernetes.internalNamespace',
+  FLIGHTCTL_RESTORE_STATE_NAMESPACE: 'kubernetes.stateNamespace',
+  FLIGHTCTL_RESTORE_SECRETS_DIR: 'kubernetes.secretsDir',
+  FLIGHTCTL_RESTORE_SCALE_TIMEOUT_MS: 'kubernetes.scaleTimeoutMs',
+  FLIGHTCTL_RESTORE_LEASE_DURATION_SEC: 'kubernetes.leaseDurationSec',
 };
 
 export interface ConfigSources {
@@ -102,6 +111,23 @@ function describeIssue(issue: ZodIssue, origin: Map<string, string>): string {
   return `${key}${where}: ${issue.message}`;
 }
 
+const EXPLICIT = Symbol('explicitly set keys');
+
+/**
+ * Whether a key was set by the file, the environment or a flag rather than left at its default:
+ * on Kubernetes the database's default address is its Service, unless one was given.
+ */
+export function isExplicit(config: Readonly<Config>, key: string): boolean {
+  const keys = (config as { [EXPLICIT]?: ReadonlySet<string> })[EXPLICIT];
+  return !!keys?.has(key);
+}
+
+function leafKeys(tree: Tree, prefix = ''): string[] {
+  return Object.entries(tree).flatMap(([k, v]) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? leafKeys(v as Tree, `${prefix}${k}.`) : [`${prefix}${k}`],
+  );
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -136,5 +162,7 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
     const problems = parsed.error.issues.map((i) => describeIssue(i, origin));
     throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`, { problems });
   }
+  // Not enumerable: never printed, compared or serialized with the configuration.
+  Object.defineProperty(parsed.data, EXPLICIT, { value: new Set(leafKeys(tree)), enumerable: false });
   return deepFreeze(parsed.data);
 }

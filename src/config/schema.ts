@@ -25,6 +25,8 @@ const flag = z.preprocess((v) => {
 export const configSchema = z
   .object({
     log: z.object({ level: z.enum(['error', 'warn', 'info', 'debug']).default('info') }).strict().default({}),
+    /** What run and recover drive: the Quadlets host they run on, or a Kubernetes cluster. */
+    target: z.enum(['quadlet', 'kubernetes']).default('quadlet'),
     db: z
       .object({
         host: nonEmpty.default('localhost'),
@@ -133,6 +135,31 @@ export const configSchema = z
         stateDir: nonEmpty.default('/var/lib/flightctl-restore-agent'),
         endpointStrategy: z.enum(['container-ip', 'publish-dropin']).default('container-ip'),
         unitTimeoutMs: z.coerce.number().int().min(100).max(3_600_000).default(120_000),
+      })
+      .strict()
+      .default({}),
+    kubernetes: z
+      .object({
+        /** A kubeconfig file; empty: the in-cluster service account in a Job, else KUBECONFIG or ~/.kube/config. */
+        kubeconfig: z.string().trim().default(''),
+        /** A context of that kubeconfig; empty: its current context. */
+        context: z.string().trim().default(''),
+        /** The namespace of flightctl-api, flightctl-alertmanager-proxy and flightctl-imagebuilder-api (the release's). */
+        namespace: nonEmpty.default('flightctl'),
+        /** The namespace of the worker, periodic, alert exporter, database and KV store; empty: namespace. */
+        internalNamespace: z.string().trim().default(''),
+        /** Where the run's journal (ConfigMaps) and lock (a Lease) live; empty: the internal namespace. */
+        stateNamespace: z.string().trim().default(''),
+        /** Secrets mounted into the Job as <dir>/<secret>/<key>; empty: read them through the API. */
+        secretsDir: z.string().trim().default(''),
+        /** Bound on the wait for a deployment's pods to go away, and to be ready again. */
+        scaleTimeoutMs: z.coerce.number().int().min(100).max(3_600_000).default(300_000),
+        /** How often pods and deployments are looked at while waiting. */
+        pollIntervalMs: z.coerce.number().int().min(10).max(60_000).default(1000),
+        /** Bound on one call to the API server. */
+        requestTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(30_000),
+        /** The lock's lease: a holder that stops renewing it for this long holds nothing. */
+        leaseDurationSec: z.coerce.number().int().min(1).max(3600).default(30),
       })
       .strict()
       .default({}),

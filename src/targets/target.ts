@@ -127,6 +127,8 @@ export interface RestoreTarget {
   /** How the data stores are reached; publish-dropin restarts them, so only inside the stop window. */
   readonly endpointStrategy: string;
   readonly disruptiveEndpoints: boolean;
+  /** What its application services are called in messages: "units", "deployments". */
+  readonly servicesNoun: string;
   /** Read-only: the services, data stores and secrets a restore needs are there. */
   preflight(): Promise<TargetPreflight>;
   /** The application services (not the data stores), installed or not. */

@@ -55,7 +55,7 @@ export const stopServicesStep: Step<RestoreContext> = {
     const stopped = changes.filter((c) => c.action === 'stopped').map((c) => c.unit);
     return {
       changed: stopped.length > 0,
-      msg: stopped.length ? `stopped ${stopped.length} units concurrently in ${formatMs(performance.now() - ctx.state.stoppedAt)}: ${stopped.join(', ')}` : 'no application service was running',
+      msg: stopped.length ? `stopped ${stopped.length} ${ctx.target.servicesNoun} concurrently in ${formatMs(performance.now() - ctx.state.stoppedAt)}: ${stopped.join(', ')}` : 'no application service was running',
       data: { stopped, notInstalled: changes.filter((c) => c.action === 'not-installed').map((c) => c.unit) },
     };
   },
@@ -80,6 +80,8 @@ export const startServicesStep: Step<RestoreContext> = {
     const pending = await ctx.target.stoppedByAgent();
     if (!pending.length) return { changed: removed.length > 0, msg: ctx.state.nothingToDo ? 'nothing was stopped' : 'nothing to start', data: { dropinsRemoved: removed } };
     const changes = await ctx.target.startServices();
+    // Left alone on purpose (someone else changed it during the run): say so.
+    for (const c of changes) if (c.action === 'not-stopped-by-us' && c.result) ctx.warn(`${c.unit}: ${c.result}`);
     const err = servicesError('start', changes);
     if (err) throw err;
     ctx.state.window = false;
@@ -110,7 +112,7 @@ async function verify(ctx: RestoreContext): Promise<StepOutcome> {
   const running = states.filter((s) => s.active).length;
   return {
     changed: false,
-    msg: `${running} application units running; ${summary.total} devices${byStatus ? `: ${byStatus}` : ''}`,
+    msg: `${running} application ${ctx.target.servicesNoun} running; ${summary.total} devices${byStatus ? `: ${byStatus}` : ''}`,
     data: { running: states.filter((s) => s.active).map((s) => s.unit), devices: summary },
   };
 }

@@ -23,6 +23,7 @@ export class QuadletTarget implements RestoreTarget {
   readonly kvShell: PodmanKvShell;
   readonly volumes: PodmanVolumes;
   readonly deploymentType = 'podman' as const;
+  readonly servicesNoun = 'units';
   /** Files under the state directory, as they always were. */
   readonly runStore: FileRunStore;
   private readonly host: QuadletHost;
