@@ -75,6 +75,9 @@ export async function settle(deps: SettleDeps, intent: RunIntent | undefined): P
 async function settleData(deps: SettleDeps, intent: RunIntent, actions: string[], endpoints: () => Promise<DataEndpoints>): Promise<void> {
   const { target } = deps;
   const names = intent.database;
+  // Each of these is recorded before its change: none recorded, nothing changed (a run that
+  // failed its checks), and nothing needs the database, which may be what could not be reached.
+  if (!intent.liveTouched && !names.temp && !names.old && !names.containerFile && intent.kvStagingDb === undefined && !intent.extractDir) return;
   if (names.containerFile) {
     await target.database.removeFile(names.containerFile);
     actions.push(`removed the dump copy ${names.containerFile} from the database container`);

@@ -12,7 +12,8 @@ export function servicesError(verb: string, changes: ServiceChange[]): RestoreEr
   const failed = changes.filter((c) => c.action === 'failed');
   if (!failed.length) return undefined;
   const code = failed.find((c) => c.code)?.code ?? (failed.some((c) => c.result === 'timeout') ? 'RESTORE_ERR_UNIT_TIMEOUT' : 'RESTORE_ERR_UNIT_JOB_FAILED');
-  return new RestoreError(code, `could not ${verb} ${failed.map((c) => `${c.unit} (${c.result}, now ${c.activeState}/${c.subState})`).join(', ')}`, {
+  const now = (c: ServiceChange) => (c.activeState ? `, now ${c.activeState}/${c.subState}` : '');
+  return new RestoreError(code, `could not ${verb} ${failed.map((c) => `${c.unit} (${c.result}${now(c)})`).join(', ')}`, {
     units: failed.map((c) => c.unit),
   });
 }

@@ -97,7 +97,8 @@ export async function stopDeployment(client: KubeClient, d: AppDeployment, s: Sc
     }
   } catch (err) {
     const e = asRestoreError(err);
-    return change(d, 'failed', 'unknown', 'unknown', { result: e.message, code: e.code });
+    // Its state is not known after an error of the API: the message says what failed.
+    return change(d, 'failed', '', '', { result: e.message, code: e.code });
   }
 }
 
@@ -131,7 +132,8 @@ export async function startDeployment(client: KubeClient, d: AppDeployment, s: S
     }
   } catch (err) {
     const e = asRestoreError(err);
-    return change(d, 'failed', 'unknown', 'unknown', { result: e.message, code: e.code });
+    // Its state is not known after an error of the API: the message says what failed.
+    return change(d, 'failed', '', '', { result: e.message, code: e.code });
   }
 }
 

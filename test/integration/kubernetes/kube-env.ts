@@ -128,8 +128,11 @@ export async function startKubeEnv(opts: KubeEnvOptions = {}): Promise<KubeEnv> 
       'flightctl-db-admin-secret': { masterUser: 'postgres', masterPassword: secrets.admin },
       'flightctl-kv-secret': { password: secrets.kv },
     };
+    const addSecrets = () => {
+      for (const [name, data] of Object.entries(secretData)) api.model.addSecret(ns.internal, name, data);
+    };
+    addSecrets();
     for (const [name, data] of Object.entries(secretData)) {
-      api.model.addSecret(ns.internal, name, data);
       if (opts.mountedSecrets) {
         mkdirSync(path.join(secretsDir, name), { recursive: true });
         for (const [k, v] of Object.entries(data)) writeFileSync(path.join(secretsDir, name, k), v, { mode: 0o600 });
@@ -192,6 +195,8 @@ export async function startKubeEnv(opts: KubeEnvOptions = {}): Promise<KubeEnv> 
         }
         api.model.deployments.clear();
         api.model.timing.clear();
+        api.model.secrets.clear();
+        addSecrets();
         addDeployments();
         for (const k of [...api.model.configmaps.keys()]) api.model.configmaps.delete(k);
         api.model.leases.clear();
