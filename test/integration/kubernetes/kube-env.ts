@@ -5,7 +5,7 @@
  * Services (the agent is pointed at them with --db-host/--kv-host). A seeded fleet, its plain
  * backup, the changes made after it, and the built agent run as a Job would run it.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,6 +40,10 @@ export interface KubeEnvOptions {
   mountedSecrets?: boolean;
   /** More agent configuration (merged into the generated config file). */
   config?: Record<string, unknown>;
+  /** Newer charts' flightctl-imagebuilder-api and -worker too (1 replica each). */
+  imagebuilder?: boolean;
+  /** Another build of the agent to run (the image's bundle); default: the built dist/. */
+  agentScript?: string;
 }
 
 export interface KubeEnv {
@@ -68,6 +72,20 @@ export interface KubeEnv {
   /** Everything the agent stored in the cluster (ConfigMaps, Lease), as text. */
   clusterText(): string;
   stop(): Promise<void>;
+}
+
+/** Another build of the agent, run as the image runs it: node and the script, nothing else. */
+function spawnScript(script: string, args: string[], env: Record<string, string>): RunningAgent {
+  const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, all: stdout + stderr }));
+  });
+  return { process: child, waitForStderr: async () => undefined, done };
 }
 
 function pgDump(database: string, file: string): void {
@@ -142,6 +160,10 @@ export async function startKubeEnv(opts: KubeEnvOptions = {}): Promise<KubeEnv> 
 
     const addDeployments = () => {
       for (const [name, d] of Object.entries(INITIAL_REPLICAS)) api.model.addDeployment(ns[d.ns], name, { replicas: d.replicas });
+      if (opts.imagebuilder) {
+        api.model.addDeployment(ns.external, 'flightctl-imagebuilder-api', { replicas: 1 });
+        api.model.addDeployment(ns.internal, 'flightctl-imagebuilder-worker', { replicas: 1 });
+      }
       api.model.addDeployment(ns.internal, 'flightctl-db', { replicas: 1, claim: 'flightctl-db', image: 'quay.io/sclorg/postgresql-16-c9s:latest' });
       api.model.addDeployment(ns.internal, 'flightctl-kv', { replicas: 1, image: 'docker.io/redis:7.4.1' });
     };
@@ -153,13 +175,13 @@ export async function startKubeEnv(opts: KubeEnvOptions = {}): Promise<KubeEnv> 
       db: { host: s.pg.host, port: s.pg.port, name: database },
       kv: { host: s.redis.host, port: s.redis.port },
       kubernetes: {
-        namespace: ns.external,
-        internalNamespace: ns.internal,
         pollIntervalMs: 50,
         scaleTimeoutMs: 5000,
         leaseDurationSec: 2,
-        ...(opts.mountedSecrets ? { secretsDir } : {}),
         ...((opts.config?.kubernetes as object | undefined) ?? {}),
+        namespace: ns.external,
+        internalNamespace: ns.internal,
+        ...(opts.mountedSecrets ? { secretsDir } : {}),
       },
       ...Object.fromEntries(Object.entries(opts.config ?? {}).filter(([k]) => k !== 'kubernetes')),
     };
@@ -179,8 +201,8 @@ export async function startKubeEnv(opts: KubeEnvOptions = {}): Promise<KubeEnv> 
       configFile,
       kubeconfig,
       secrets: Object.values(secrets),
-      agent: (command, args = [], e = {}) => runAgent(withTarget(command, args), e),
-      spawn: (command, args = [], e = {}) => spawnAgent(withTarget(command, args), e),
+      agent: (command, args = [], e = {}) => (opts.agentScript ? spawnScript(opts.agentScript, withTarget(command, args), e).done : runAgent(withTarget(command, args), e)),
+      spawn: (command, args = [], e = {}) => (opts.agentScript ? spawnScript(opts.agentScript, withTarget(command, args), e) : spawnAgent(withTarget(command, args), e)),
       async reset() {
         await adminQuery(s.pg, 'postgres', `SELECT 1`);
         for (const name of await env.databases()) await adminQuery(s.pg, 'postgres', `DROP DATABASE "${name}" WITH (FORCE)`);
