@@ -159,6 +159,8 @@ export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>)
   current = undefined;
   run.currentStep = undefined;
   if (outcome === 'succeeded' && opts.signal.aborted) outcome = 'interrupted';
+  // An abort with a reason of its own (the lock was lost) says so; a signal is a cancellation.
+  if (outcome === 'interrupted' && (!failure || failure.code === 'RESTORE_ERR_CANCELLED') && opts.signal.reason instanceof RestoreError) failure = opts.signal.reason;
   if (outcome === 'interrupted' && !failure) failure = new RestoreError('RESTORE_ERR_CANCELLED', 'the run was interrupted by a signal before it finished');
 
   try {

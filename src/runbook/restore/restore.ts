@@ -100,6 +100,9 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
       context: (runtime) => createRestoreContext(runtime, { run, config, target, intent: intentFile, journal, names, options: { dump: req.dump, archive: req.archive, force: req.force, keepOldDb: req.keepOldDb } }),
       finalize: async (outcome, ctx) => {
         if (req.check) return [];
+        // Another process took the lock over (this one was frozen past its lease): that process
+        // finishes this run from the intent; acting here too would race it.
+        if (lock?.lost?.aborted) return ['the lock was taken over by another operation, which finishes this run: nothing more was done here'];
         if (outcome === 'succeeded') {
           // The extracted archive has served; nothing of it stays on the host.
           const extractDir = (await intentFile.read())?.extractDir;

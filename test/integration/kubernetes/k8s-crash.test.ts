@@ -135,6 +135,29 @@ describe('run --target kubernetes: a Job killed mid-run', () => {
     expect(await expectWhole()).toBe('original');
   });
 
+  it('a Job frozen past its lease loses the lock: it stops without touching anything more, and whoever took the lock over finishes its run', async () => {
+    await env.reset();
+    const first = await runUntil('after:stop-services');
+    // Another Job found the lease unrenewed and took it over (as if this one had been frozen).
+    const lease = [...env.api.model.leases.values()][0]!;
+    lease.spec.holderIdentity = 'another-job/1/0000';
+    lease.metadata.resourceVersion = env.api.model.nextVersion();
+    const r = await first.done;
+    printed.push(r.all);
+    expect(r.code).toBe(19);
+    const run = finishedRun(r.stdout);
+    expect(run.phase).toBe('Interrupted');
+    expect(run.error?.message).toBe('the lock was taken over by another operation');
+    expect(run.finalizers).toEqual(['the lock was taken over by another operation, which finishes this run: nothing more was done here']);
+    expect(env.replicas()).toEqual(AT_ZERO);
+    expect(env.annotations()).toEqual(RECORDED);
+    // That other holder never renews here: recover waits out its lease, takes over and finishes the run.
+    const rec = await env.agent('recover', ['--json']);
+    printed.push(rec.all);
+    expect(rec.code, rec.stderr).toBe(0);
+    expect(await expectWhole()).toBe('original');
+  });
+
   it('nothing printed or stored in the cluster holds a secret', () => {
     for (const text of printed) expect(leaks(text, env.secrets)).toEqual([]);
     expect(leaks(env.clusterText(), env.secrets)).toEqual([]);
