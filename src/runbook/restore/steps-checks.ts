@@ -24,7 +24,7 @@ async function preflight(ctx: RestoreContext): Promise<StepOutcome> {
     .trim()
     .split('\n');
   if (live.length < 2 || !live[0]!.includes('|')) {
-    throw new RestoreError('RESTORE_ERR_DB_NOT_FLIGHTCTL', `database ${names.live} does not exist in ${target.kind === 'quadlet' ? 'the flightctl-db container' : 'the flightctl-db database server'}`, { database: names.live });
+    throw new RestoreError('RESTORE_ERR_DB_NOT_FLIGHTCTL', `database ${names.live} does not exist in flightctl-db`, { database: names.live });
   }
   const [sizeText, dataDir] = live[0]!.split('|');
   const liveSize = Number(sizeText);
