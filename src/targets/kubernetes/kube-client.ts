@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../../config/schema.js';
 import { RestoreError } from '../../lib/errors.js';
@@ -27,9 +29,14 @@ export function loadKubeConfig(settings: Readonly<Config['kubernetes']>): KubeCo
   try {
     if (settings.kubeconfig) kc.loadFromFile(settings.kubeconfig);
     else if (process.env.KUBERNETES_SERVICE_HOST && existsSync(SERVICE_ACCOUNT_TOKEN)) kc.loadFromCluster();
-    else kc.loadFromDefault();
+    else if (process.env.KUBECONFIG || existsSync(path.join(homedir(), '.kube', 'config'))) kc.loadFromDefault();
+    else {
+      // The library would fall back to http://localhost:8080, which is never the cluster meant.
+      throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', 'no kubeconfig: give --kubeconfig (kubernetes.kubeconfig), set KUBECONFIG, or run inside the cluster as a Job');
+    }
     if (settings.context) kc.setCurrentContext(settings.context);
   } catch (err) {
+    if (err instanceof RestoreError) throw err;
     const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0];
     throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', `the kubeconfig ${settings.kubeconfig || '(default)'} cannot be used: ${why}`, { kubeconfig: settings.kubeconfig });
   }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PG_BIN_DIR } from '../../harness/pg-server.js';
 import { fingerprint } from '../../harness/restore-scenario.js';
 import type { Rule } from '../../harness/kube/rbac.js';
-import { leaks } from '../cli/run-cli.js';
+import { leaks, runAgent } from '../cli/run-cli.js';
 import { servers } from '../context.js';
 import { finishedRun } from '../runbook/restore-env.js';
 import { startKubeEnv, type KubeEnv } from './kube-env.js';
@@ -168,6 +168,12 @@ describe('run --target kubernetes: interference and failures', () => {
     expect(r2.stdout).toMatch(/RESTORE_ERR_KUBE_UNREACHABLE.*cannot be reached/);
     expect(env.api.requests.filter((q) => q.status !== 401)).toEqual([]);
     await expectUntouched();
+  });
+
+  it('without a kubeconfig (and not in a cluster) it says how to give one, rather than trying localhost:8080', async () => {
+    const r = await runAgent(['run', '--target', 'kubernetes', '--check'], { HOME: env.dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('RESTORE_ERR_CONFIG_INVALID: no kubeconfig: give --kubeconfig (kubernetes.kubeconfig), set KUBECONFIG, or run inside the cluster as a Job');
   });
 
   it('nothing printed or stored in the cluster holds a secret', () => {
