@@ -204,7 +204,6 @@ export async function startKubeEnv(opts: KubeEnvOptions = {}): Promise<KubeEnv> 
       agent: (command, args = [], e = {}) => (opts.agentScript ? spawnScript(opts.agentScript, withTarget(command, args), e).done : runAgent(withTarget(command, args), e)),
       spawn: (command, args = [], e = {}) => (opts.agentScript ? spawnScript(opts.agentScript, withTarget(command, args), e) : spawnAgent(withTarget(command, args), e)),
       async reset() {
-        await adminQuery(s.pg, 'postgres', `SELECT 1`);
         for (const name of await env.databases()) await adminQuery(s.pg, 'postgres', `DROP DATABASE "${name}" WITH (FORCE)`);
         await adminQuery(s.pg, 'postgres', `CREATE DATABASE "${database}" OWNER ${APP_USER}`);
         psqlLoad(database, dumps.mutated);

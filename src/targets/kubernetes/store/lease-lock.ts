@@ -69,7 +69,7 @@ export class LeaseLock {
         if (!watched) this.logger?.info(`the lock is held by ${holder}: watching it for up to ${this.durationSec} s to tell whether that holder is alive`);
         watched ??= { resourceVersion: rv, since: Date.now() };
       } catch (err) {
-        if (isConflict(err) || (err as RestoreError).details?.status === 409) continue; // someone wrote it first: look again
+        if (isConflict(err)) continue; // someone wrote it first: look again
         throw err;
       }
       await sleep(Math.min(1000, Math.max(50, durationMs / 10)));
