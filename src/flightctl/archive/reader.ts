@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs, createWriteStream } from 'node:fs';
 import path from 'node:path';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
@@ -14,6 +16,12 @@ export interface ExtractOptions extends ExtractLimits {
    * may not pass through a symlink, and hard links, devices and FIFOs are still refused.
    */
   volume?: boolean;
+  /**
+   * Files checked like the others but not written (the dump: openArchiveEntry streams it out of
+   * the archive when it is loaded, so a database of many GB never lands on the host's disk); the
+   * first headBytes of each are kept in `heads`.
+   */
+  leaveInArchive?: { names: readonly string[]; headBytes: number };
 }
 
 export interface ExtractLimits {
@@ -32,6 +40,8 @@ export interface Extracted {
   entries: Map<string, { type: 'file' | 'directory' | 'symlink'; size: number }>;
   /** The content of metadata.json, read on the way (also by a scan). */
   metadata?: string;
+  /** The head of each file left in the archive (ExtractOptions.leaveInArchive). */
+  heads: Map<string, Buffer>;
 }
 
 /** What metadata.json may weigh at most: it is a handful of keys. */
@@ -74,6 +84,7 @@ export async function extractArchive(archive: string, dir: string | undefined, l
   const volume = limits.volume === true;
   if (dir) await fs.mkdir(dir, { mode: 0o700 });
   const found: Extracted['entries'] = new Map();
+  const heads: Extracted['heads'] = new Map();
   let metadata: string | undefined;
   let files = 0;
   let bytes = 0;
@@ -105,6 +116,17 @@ export async function extractArchive(archive: string, dir: string | undefined, l
       files++;
     }
     if (name === 'metadata.json' && !volume && (entry.size ?? 0) > MAX_METADATA_BYTES) return fail(refuse(archive, 'has a metadata.json far too large to be one'));
+    if (!volume && limits.leaveInArchive?.names.includes(name) && entry.type !== 'Directory') {
+      const max = limits.leaveInArchive.headBytes;
+      const chunks: Buffer[] = [];
+      let kept = 0;
+      entry.on('data', (c: Buffer) => {
+        if (kept < max) chunks.push(c.subarray(0, max - kept));
+        kept += c.length;
+      });
+      entry.on('end', () => heads.set(name, Buffer.concat(chunks)));
+      return;
+    }
     if (!dir) {
       // A scan writes nothing; it only keeps metadata.json.
       if (name !== 'metadata.json' || volume) return entry.resume();
@@ -162,9 +184,51 @@ export async function extractArchive(archive: string, dir: string | undefined, l
     if (failure) throw failure;
     if (entries === 0) throw refuse(archive, 'is empty');
     if (dir && found.get('metadata.json')?.type === 'file') metadata = await fs.readFile(path.join(dir, 'metadata.json'), 'utf8');
-    return { dir, files, bytes, entries: found, metadata };
+    return { dir, files, bytes, entries: found, metadata, heads };
   } catch (err) {
     if (dir) await fs.rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * Streams one file out of a tar.gz that extractArchive checked before (the dump, into the
+ * database while it loads). The archive is hashed again as it is read: when it is no longer the
+ * one verified (sha256), the stream fails at its end instead of ending, and what was loaded from
+ * it is dropped with the temporary database. Destroying the stream stops the reading.
+ */
+export function openArchiveEntry(archive: string, name: string, sha256: string): Readable {
+  const out = new PassThrough();
+  const hash = createHash('sha256');
+  const hashed = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  const parser = new Parser({ strict: true });
+  let entryEnded: Promise<void> | undefined;
+  parser.on('entry', (entry: ReadEntry) => {
+    if (entryEnded || safeEntryName(entry.path) !== name || !['File', 'OldFile'].includes(entry.type)) return entry.resume();
+    entryEnded = new Promise((resolve) => entry.once('end', resolve));
+    // Backpressure: a slow load pauses the entry, and with it the parser and the file.
+    entry.pipe(out, { end: false });
+  });
+  parser.on('warn', (code: string, message: string) => out.destroy(refuse(archive, `is not a valid tar archive (${code}: ${message})`)));
+  const source = createReadStream(archive);
+  out.once('close', () => source.destroy());
+  pipeline(source, hashed, zlib.createGunzip(), parser as unknown as NodeJS.WritableStream)
+    .then(async () => {
+      if (!entryEnded) throw refuse(archive, `has no ${name}`);
+      await entryEnded;
+      const digest = hash.digest('hex');
+      if (digest !== sha256) {
+        throw new RestoreError('RESTORE_ERR_CHECKSUM_MISMATCH', `${path.basename(archive)} changed after it was verified (SHA-256 now ${digest}); the load is thrown away`, { archive });
+      }
+      out.end();
+    })
+    .catch((err: Error) => {
+      if (!out.destroyed) out.destroy(err instanceof RestoreError ? err : refuse(archive, `cannot be read (${(err as NodeJS.ErrnoException).code ?? err.message})`));
+    });
+  return out;
 }

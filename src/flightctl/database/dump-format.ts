@@ -1,16 +1,28 @@
-import { promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { RestoreError } from '../../lib/errors.js';
 
 export type DumpFormat = 'plain' | 'custom';
 
 export interface DumpFile {
+  /** The file, or where the dump is for messages (`ARCHIVE:db/dump.sql`) when open() reads it. */
   path: string;
   format: DumpFormat;
   size: number;
+  /**
+   * Reads a dump that is not a file of its own (an entry of a backup archive, streamed out of it
+   * while it loads, so it is never written to disk); the stream fails when the source does.
+   */
+  open?(): Readable;
+}
+
+/** The dump's bytes, from wherever it is. */
+export function openDump(dump: DumpFile): Readable {
+  return dump.open ? dump.open() : createReadStream(dump.path);
 }
 
 /** How much of the file's head is read to tell its format. pg_dump writes the header first. */
-const HEAD_BYTES = 256 * 1024;
+export const DUMP_HEAD_BYTES = 256 * 1024;
 
 function invalid(path: string, why: string): RestoreError {
   return new RestoreError('RESTORE_ERR_DUMP_INVALID', `dump ${path} ${why}`, { dump: path });
@@ -52,7 +64,7 @@ export async function inspectDump(path: string): Promise<DumpFile> {
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw invalid(path, 'is not a regular file');
-    const head = Buffer.alloc(Math.min(HEAD_BYTES, st.size));
+    const head = Buffer.alloc(Math.min(DUMP_HEAD_BYTES, st.size));
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
     return { path, format: classifyDumpHead(head.subarray(0, bytesRead), path), size: st.size };
   } finally {

@@ -2,9 +2,9 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { verifySidecar } from '../../flightctl/archive/checksum.js';
 import { decodeMetadata, ENTRY, PAM_VOLUME } from '../../flightctl/archive/format.js';
-import { extractArchive } from '../../flightctl/archive/reader.js';
+import { extractArchive, openArchiveEntry, type Extracted } from '../../flightctl/archive/reader.js';
 import { overlayPki, replaceEncryption, writeServiceConfig } from '../../flightctl/archive/restore-files.js';
-import { inspectDump } from '../../flightctl/database/dump-format.js';
+import { classifyDumpHead, DUMP_HEAD_BYTES, type DumpFile } from '../../flightctl/database/dump-format.js';
 import { withPostgres } from '../../flightctl/datastores/postgres.js';
 import { prepare } from '../../flightctl/prepare/prepare.js';
 import { RestoreError } from '../../lib/errors.js';
@@ -15,9 +15,24 @@ import { formatBytes, formatMs } from './format.js';
 const notArchive = (ctx: RestoreContext) => (ctx.options.archive ? undefined : 'no --archive');
 
 /**
+ * The archive's dump, checked by its head and loaded straight out of the archive: no copy of it on
+ * the host's disk, and the load decompresses as it goes (as `gunzip | psql` does).
+ */
+function dumpInArchive(archive: string, sha256: string, x: Extracted): DumpFile {
+  const where = `${archive}:${ENTRY.dump}`;
+  return {
+    path: where,
+    format: classifyDumpHead(x.heads.get(ENTRY.dump) ?? Buffer.alloc(0), where),
+    size: x.entries.get(ENTRY.dump)!.size,
+    open: () => openArchiveEntry(archive, ENTRY.dump, sha256),
+  };
+}
+
+/**
  * Verify, extract and read an archive before anything else: the checksum against its sidecar, a
  * strict extraction into a private directory under the state directory (a check run only scans
- * it), metadata.json, the deployment type, and the parts every Flight Control backup has.
+ * it; the dump stays in the archive), metadata.json, the deployment type, the parts every Flight
+ * Control backup has, and the dump's head.
  */
 async function unpack(ctx: RestoreContext, extract: boolean): Promise<StepOutcome> {
   const archive = ctx.options.archive!;
@@ -28,7 +43,7 @@ async function unpack(ctx: RestoreContext, extract: boolean): Promise<StepOutcom
     dir = path.join(ctx.config.host.stateDir, `extract-${ctx.run.id}`);
     await ctx.intent.update((i) => (i.extractDir = dir));
   }
-  const x = await extractArchive(archive, dir, limits);
+  const x = await extractArchive(archive, dir, { ...limits, leaveInArchive: { names: [ENTRY.dump], headBytes: DUMP_HEAD_BYTES } });
   try {
     if (x.metadata === undefined) throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} has no metadata.json: it is not a Flight Control backup`);
     const metadata = decodeMetadata(x.metadata);
@@ -44,9 +59,7 @@ async function unpack(ctx: RestoreContext, extract: boolean): Promise<StepOutcom
     if (metadata.databaseIncluded && x.entries.get(ENTRY.dump)?.type !== 'file') missing.push(`${ENTRY.dump} (metadata says the database is included)`);
     if (missing.length) throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} lacks ${missing.join(', ')}: every Flight Control backup has them`);
     ctx.state.archive = { dir, metadata, entries: x.entries };
-    if (metadata.databaseIncluded) {
-      ctx.state.dump = dir ? await inspectDump(path.join(dir, ENTRY.dump)) : { path: `${archive}:${ENTRY.dump}`, format: 'plain', size: x.entries.get(ENTRY.dump)!.size };
-    }
+    if (metadata.databaseIncluded) ctx.state.dump = dumpInArchive(archive, digest, x);
     if (extract) await ctx.intent.update((i) => (i.withDump = metadata.databaseIncluded));
     return {
       changed: false,

@@ -1,9 +1,8 @@
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Transform, type Readable } from 'node:stream';
 import type pg from 'pg';
-import type { DumpFile } from '../../flightctl/database/dump-format.js';
+import { openDump, type DumpFile } from '../../flightctl/database/dump-format.js';
 import { classifyPostgresError, connectPostgres, type PostgresEndpoint } from '../../flightctl/datastores/postgres.js';
 import { RestoreError, isRestoreError } from '../../lib/errors.js';
 import type { DatabaseShell, LoadOptions, ShellOptions } from '../target.js';
@@ -58,7 +57,7 @@ export class ProtocolDatabaseShell implements DatabaseShell {
     if (dump.format !== 'plain') throw new RestoreError('RESTORE_ERR_DUMP_UNSUPPORTED', `${dump.path} is not a plain SQL dump`);
     const ep = await this.admin(database);
     const client = await connectPostgres(ep);
-    const input = createReadStream(dump.path);
+    const input = openDump(dump);
     const abort = () => {
       input.destroy();
       void client.end().catch(() => undefined);

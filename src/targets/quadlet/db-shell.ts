@@ -1,7 +1,6 @@
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Transform, type Readable } from 'node:stream';
-import type { DumpFile } from '../../flightctl/database/dump-format.js';
+import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
+import { openDump, type DumpFile } from '../../flightctl/database/dump-format.js';
 import { classifySqlState } from '../../flightctl/datastores/postgres.js';
 import { RestoreError } from '../../lib/errors.js';
 import type { DatabaseShell, LoadOptions, ShellOptions } from '../target.js';
@@ -61,7 +60,17 @@ export class PodmanDatabaseShell implements DatabaseShell {
   }
 
   async load(database: string, dump: DumpFile, opts: LoadOptions): Promise<void> {
-    const input = createReadStream(dump.path).pipe(byteCounter(opts.onBytes));
+    // pipeline, not pipe: a source that fails (an archive changed under us) fails the exec's input.
+    const input = pipeline(openDump(dump), byteCounter(opts.onBytes), () => undefined);
+    try {
+      await this.loadFrom(input, database, dump, opts);
+    } finally {
+      // Done or failed, whatever is left of the source is closed (a file, an archive being read).
+      input.destroy();
+    }
+  }
+
+  private async loadFrom(input: Readable, database: string, dump: DumpFile, opts: LoadOptions): Promise<void> {
     if (dump.format === 'plain') {
       // psql stops at the first error; the shell then reads the rest of stdin, so the stream we
       // are still writing is not cut off, and with it psql's error message on stderr.

@@ -222,6 +222,8 @@ export class PodmanClient {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+    // An input that failed for a reason of its own (an archive changed since it was verified) says so.
+    if (inputError instanceof RestoreError) throw inputError;
     if (inputError) {
       throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `exec in ${container}: reading its input failed (${(inputError as NodeJS.ErrnoException).code ?? inputError.message})`, { container });
     }

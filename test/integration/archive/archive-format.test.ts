@@ -1,13 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { verifySidecar, sha256File, writeSidecar } from '../../../src/flightctl/archive/checksum.js';
 import { archiveName, decodeMetadata, encodeMetadata, rfc3339Nano } from '../../../src/flightctl/archive/format.js';
-import { extractArchive } from '../../../src/flightctl/archive/reader.js';
+import { extractArchive, openArchiveEntry } from '../../../src/flightctl/archive/reader.js';
 import { ArchiveWriter } from '../../../src/flightctl/archive/writer.js';
 
 const LIMITS = { maxEntries: 1000, maxBytes: 64 * 1024 * 1024 };
@@ -121,5 +123,70 @@ describe('backup archives: format and safe extraction', () => {
     writeFileSync(cut, execFileSync('head', ['-c', '300', good]));
     await expect(extractArchive(cut, path.join(dir, 'x-cut'), LIMITS)).rejects.toMatchObject({ code: 'RESTORE_ERR_ARCHIVE_INVALID' });
     expect(readdirSync(dir).filter((f) => f.startsWith('x-'))).toEqual([]);
+  });
+
+  /** Everything a stream gives, or its error; read slowly so that backpressure is exercised. */
+  async function drain(stream: Readable, slow = false): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    await pipeline(
+      stream,
+      new Writable({
+        highWaterMark: 1024,
+        write(chunk: Buffer, _enc, done) {
+          chunks.push(chunk);
+          if (slow) setTimeout(done, 1);
+          else done();
+        },
+      }),
+    );
+    return Buffer.concat(chunks);
+  }
+
+  describe('the dump left in the archive and streamed out of it at load time', () => {
+    const file = path.join(dir, 'streamed.tar.gz');
+    // Random text, a few MB compressed: many gzip blocks and many tar records.
+    const dump = Buffer.concat([Buffer.from('-- PostgreSQL database dump\n'), Buffer.from(randomBytes(2 * 1024 * 1024).toString('hex'))]);
+    beforeAll(() => {
+      writeFileSync(path.join(dir, 'dump.bin'), dump);
+      pyTar(file, `t.add(${JSON.stringify(path.join(dir, 'dump.bin'))}, 'db/dump.sql'); add('pki/ca.crt', b'cert'); add('metadata.json', b'{}')`);
+    });
+
+    it('is checked but not written; its head is kept; then it streams out byte for byte, slowly read or not', async () => {
+      const out = path.join(dir, 'x-streamed');
+      const x = await extractArchive(file, out, { ...LIMITS, leaveInArchive: { names: ['db/dump.sql'], headBytes: 100 } });
+      expect(x.entries.get('db/dump.sql')).toEqual({ type: 'file', size: dump.length });
+      expect(x.heads.get('db/dump.sql')).toEqual(dump.subarray(0, 100));
+      expect(existsSync(path.join(out, 'db/dump.sql'))).toBe(false);
+      expect(existsSync(path.join(out, 'pki/ca.crt'))).toBe(true);
+      const digest = await sha256File(file);
+      expect((await drain(openArchiveEntry(file, 'db/dump.sql', digest))).equals(dump)).toBe(true);
+      expect((await drain(openArchiveEntry(file, 'db/dump.sql', digest), true)).equals(dump)).toBe(true);
+      rmSync(out, { recursive: true });
+    });
+
+    it('fails instead of ending when the archive is not the one verified, or lacks the entry', async () => {
+      await expect(drain(openArchiveEntry(file, 'db/dump.sql', '0'.repeat(64)))).rejects.toMatchObject({ code: 'RESTORE_ERR_CHECKSUM_MISMATCH', message: expect.stringMatching(/changed after it was verified/) });
+      await expect(drain(openArchiveEntry(file, 'db/other.sql', await sha256File(file)))).rejects.toMatchObject({ code: 'RESTORE_ERR_ARCHIVE_INVALID', message: expect.stringMatching(/has no db\/other\.sql/) });
+      const cut = path.join(dir, 'streamed-cut.tar.gz');
+      writeFileSync(cut, readFileSync(file).subarray(0, statSync(file).size / 2));
+      await expect(drain(openArchiveEntry(cut, 'db/dump.sql', await sha256File(cut)))).rejects.toMatchObject({ code: 'RESTORE_ERR_ARCHIVE_INVALID' });
+    });
+
+    it('stops reading the archive when its reader gives up', async () => {
+      const stream = openArchiveEntry(file, 'db/dump.sql', await sha256File(file));
+      const first = await new Promise<Buffer>((resolve) => stream.once('data', resolve));
+      expect(first.length).toBeGreaterThan(0);
+      stream.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      // The archive's file is closed: nothing of this process holds it open any more.
+      const fds = readdirSync('/proc/self/fd').map((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      });
+      expect(fds).not.toContain(file);
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { buildUpstreamArchive } from '../../harness/upstream-archive.js';
@@ -294,6 +294,38 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
     expect((await restoredFacts(env.sb)).unmarked).toEqual([]);
     const snap = await env.snapshot();
     for (const app of APPS) expect(snap.apps[app]).not.toBe('');
+  });
+
+  it('the dump is loaded straight out of the archive (no copy on disk); an archive changed after it was verified fails the load, nothing else changes', async () => {
+    await env.reset();
+    const before = await env.snapshot();
+    const copy = path.join(env.dir, 'changed', path.basename(archive));
+    mkdirSync(path.dirname(copy), { recursive: true });
+    copyFileSync(archive, copy);
+    copyFileSync(`${archive}.sha256`, `${copy}.sha256`);
+    const hold = path.join(env.dir, 'hold-load');
+    rmSync(hold, { force: true });
+    const running = env.spawn(['run', '--archive', copy, ...etcArgs(), '--json'], { FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:before:load-dump', FLIGHTCTL_RESTORE_TEST_FAULT_FILE: hold });
+    onTestFinished(() => {
+      if (running.process.exitCode === null && running.process.signalCode === null) running.process.kill('SIGKILL');
+    });
+    for (let i = 0; i < 600 && !existsSync(hold); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(hold)).toBe(true);
+    const [extracted] = readdirSync(env.stateDir).filter((f) => f.startsWith('extract-'));
+    expect(readdirSync(path.join(env.stateDir, extracted!, 'pki')).sort()).toEqual(['ca.crt', 'ca.key', 'flightctl-api']);
+    expect(existsSync(path.join(env.stateDir, extracted!, 'db', 'dump.sql'))).toBe(false);
+    // Changed in place after the verification (gunzip alone would not notice trailing zeros).
+    appendFileSync(copy, Buffer.alloc(4096));
+    rmSync(hold);
+    const r = await running.done;
+    printed.push(r.all);
+    expect(r.code, r.stderr).toBe(33);
+    const run = finishedRun(r.stdout);
+    expect(run.error).toMatchObject({ code: 'RESTORE_ERR_CHECKSUM_MISMATCH', message: expect.stringMatching(/changed after it was verified/) });
+    expect(statuses(run)['load-dump']).toBe('failed');
+    expect(run.steps.map((s) => s.name)).not.toContain('stop-services');
+    expect(await env.snapshot()).toEqual(before);
+    expect(readdirSync(env.stateDir).filter((f) => f.startsWith('extract-'))).toEqual([]);
   });
 
   it('over the API: POST /v1/backups, GET /v1/backups, and a restore of that archive by name', async () => {
