@@ -44,6 +44,13 @@ export interface Extracted {
   heads: Map<string, Buffer>;
 }
 
+/**
+ * Reading and inflating in large pieces: with zlib's default 16 KiB output chunks, inflating a
+ * dump of 700 MB costs 1.5 s of CPU; with 256 KiB, 0.3 s (bench:backup).
+ */
+const readArchiveFile = (file: string) => createReadStream(file, { highWaterMark: 1024 * 1024 });
+const gunzip = () => zlib.createGunzip({ chunkSize: 256 * 1024 });
+
 /** What metadata.json may weigh at most: it is a handful of keys. */
 const MAX_METADATA_BYTES = 64 * 1024;
 
@@ -92,6 +99,8 @@ export async function extractArchive(archive: string, dir: string | undefined, l
   const seen = new Set<string>();
   const parser = new Parser({ strict: true });
   const pending: Promise<void>[] = [];
+  // Ends the writes under way and skips the queued ones once the extraction has failed.
+  const stopWriting = new AbortController();
   let failure: Error | undefined;
   const fail = (err: Error) => {
     failure ??= err;
@@ -146,8 +155,11 @@ export async function extractArchive(archive: string, dir: string | undefined, l
       const prev = pending.at(-1) ?? Promise.resolve();
       pending.push(
         prev
-          .then(() => noLinkOnTheWay(dir, name))
-          .then(work)
+          .then(async () => {
+            if (stopWriting.signal.aborted) return;
+            await noLinkOnTheWay(dir, name);
+            await work();
+          })
           .catch((err: NodeJS.ErrnoException) => fail(err instanceof RestoreError ? err : refuse(archive, `cannot be extracted at ${name} (${err.code ?? err.message})`))),
       );
     };
@@ -169,15 +181,15 @@ export async function extractArchive(archive: string, dir: string | undefined, l
     entry.pause();
     step(async () => {
       await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-      await pipeline(entry, createWriteStream(target, { flags: 'wx', mode: 0o600 }));
+      await pipeline(entry, createWriteStream(target, { flags: 'wx', mode: 0o600 }), { signal: stopWriting.signal });
       if (volume) await fs.chmod(target, mode(0o600));
       await own();
     });
   });
   parser.on('warn', (code: string, message: string) => fail(refuse(archive, `is not a valid tar archive (${code}: ${message})`)));
   try {
-    const source = createReadStream(archive);
-    await (limits.gzip === false ? pipeline(source, parser as unknown as NodeJS.WritableStream) : pipeline(source, zlib.createGunzip(), parser as unknown as NodeJS.WritableStream)).catch((err: Error) => {
+    const source = readArchiveFile(archive);
+    await (limits.gzip === false ? pipeline(source, parser as unknown as NodeJS.WritableStream) : pipeline(source, gunzip(), parser as unknown as NodeJS.WritableStream)).catch((err: Error) => {
       throw failure ?? refuse(archive, `is not a readable tar.gz (${(err as NodeJS.ErrnoException).code ?? err.message})`);
     });
     await Promise.all(pending);
@@ -186,7 +198,13 @@ export async function extractArchive(archive: string, dir: string | undefined, l
     if (dir && found.get('metadata.json')?.type === 'file') metadata = await fs.readFile(path.join(dir, 'metadata.json'), 'utf8');
     return { dir, files, bytes, entries: found, metadata, heads };
   } catch (err) {
-    if (dir) await fs.rm(dir, { recursive: true, force: true });
+    if (dir) {
+      // Writes still under way would put files back into what is being removed: end them first
+      // (an entry cut short by a broken archive would never end by itself).
+      stopWriting.abort();
+      await Promise.allSettled(pending);
+      await fs.rm(dir, { recursive: true, force: true });
+    }
     throw err;
   }
 }
@@ -215,9 +233,9 @@ export function openArchiveEntry(archive: string, name: string, sha256: string):
     entry.pipe(out, { end: false });
   });
   parser.on('warn', (code: string, message: string) => out.destroy(refuse(archive, `is not a valid tar archive (${code}: ${message})`)));
-  const source = createReadStream(archive);
+  const source = readArchiveFile(archive);
   out.once('close', () => source.destroy());
-  pipeline(source, hashed, zlib.createGunzip(), parser as unknown as NodeJS.WritableStream)
+  pipeline(source, hashed, gunzip(), parser as unknown as NodeJS.WritableStream)
     .then(async () => {
       if (!entryEnded) throw refuse(archive, `has no ${name}`);
       await entryEnded;
