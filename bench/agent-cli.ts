@@ -1,11 +1,22 @@
 /**
- * "ours" in the backup benchmark: the built agent binary, run as an operator would, timed from the
+ * "ours" in the benchmarks: the built agent binary, run as an operator would, timed from the
  * spawn to its exit (what the operator waits for: Node's start, the lock, the checksum and all).
- * `backup --json` prints its result on one line; `run --json` prints events, the last one the finished run.
+ * `backup --json` prints its result on one line; `run --json` prints events, the last one the
+ * finished run, with downtimeMs and every step's durationMs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { AGENT, type AgentRun } from './agent-restore.js';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../test/harness/quadlet-host/sandbox.js';
+
+export const AGENT = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'agent.js');
+
+export interface AgentRun {
+  phase: string;
+  downtimeMs?: number;
+  steps: { name: string; status: string; durationMs: number; msg: string; data?: Record<string, unknown> }[];
+  error?: { code: string; message: string };
+}
 
 export interface AgentCall {
   wallMs: number;
