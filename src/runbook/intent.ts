@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { removeFileDurable, writeFileAtomic } from '../lib/atomic-file.js';
 import { RestoreError } from '../lib/errors.js';
+import { parseJsonRecord } from '../lib/json-record.js';
 import type { IntentStore } from './store.js';
 
 /**
@@ -63,17 +64,11 @@ export class IntentFile implements IntentStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new RestoreError('RESTORE_ERR_STATE_INVALID', `intent file ${this.file} cannot be read (${(err as NodeJS.ErrnoException).code})`, { file: this.file });
     }
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch {
-      doc = undefined;
-    }
-    const parsed = intentSchema.safeParse(doc);
-    if (!parsed.success) {
+    const intent = parseJsonRecord(text, intentSchema);
+    if (!intent) {
       throw new RestoreError('RESTORE_ERR_STATE_INVALID', `intent file ${this.file} is not a valid record of an unfinished run; inspect it (it names databases to drop or rename back)`, { file: this.file });
     }
-    return parsed.data;
+    return intent;
   }
 
   async write(intent: RunIntent): Promise<void> {

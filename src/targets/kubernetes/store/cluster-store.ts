@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'winston';
 import { RestoreError } from '../../../lib/errors.js';
+import { parseJsonRecord } from '../../../lib/json-record.js';
 import { intentSchema, type RunIntent } from '../../../runbook/intent.js';
 import type { IntentStore, RunLock, RunStore } from '../../../runbook/store.js';
 import type { KubeClient } from '../kube-client.js';
@@ -24,17 +25,11 @@ class ConfigMapIntent implements IntentStore {
   async read(): Promise<RunIntent | undefined> {
     const text = (await this.doc.read())?.data?.['intent.json'];
     if (!text) return undefined;
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch {
-      doc = undefined;
-    }
-    const parsed = intentSchema.safeParse(doc);
-    if (!parsed.success) {
+    const intent = parseJsonRecord(text, intentSchema);
+    if (!intent) {
       throw new RestoreError('RESTORE_ERR_STATE_INVALID', `${this.where} is not a valid record of an unfinished run; inspect it (it names databases to drop or rename back)`);
     }
-    return parsed.data;
+    return intent;
   }
 
   async write(intent: RunIntent): Promise<void> {

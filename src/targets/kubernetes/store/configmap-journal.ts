@@ -1,5 +1,6 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { RestoreError } from '../../../lib/errors.js';
+import { parseJsonRecord } from '../../../lib/json-record.js';
 import { redactValue } from '../../../lib/secrets.js';
 import { isRunId } from '../../../runbook/journal.js';
 import { isFinished, runEventSchema, runSchema, type Run, type RunEvent } from '../../../runbook/run-model.js';
@@ -22,17 +23,11 @@ export function runConfigMapName(id: string): string {
 function parseRun(cm: V1ConfigMap | undefined): Run | undefined {
   const text = cm?.data?.['run.json'];
   if (!text) return undefined;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    doc = undefined;
-  }
-  const parsed = runSchema.safeParse(doc);
-  if (!parsed.success) {
+  const run = parseJsonRecord(text, runSchema);
+  if (!run) {
     throw new RestoreError('RESTORE_ERR_STATE_INVALID', `the run record ConfigMap ${cm?.metadata?.name} is not a valid run; inspect it or delete it`, { configMap: cm?.metadata?.name });
   }
-  return parsed.data;
+  return run;
 }
 
 /**
