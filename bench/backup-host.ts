@@ -6,9 +6,9 @@
  * bench/restore-host.ts (restore-env.ts reset() reloads a dump instead; a file copy takes seconds).
  */
 import { execFileSync } from 'node:child_process';
-import { SystemdClient } from '../src/targets/quadlet/systemd.js';
 import type { Sandbox } from '../test/harness/quadlet-host/sandbox.js';
 import { adminSql, connectSandboxDb, connectSandboxKv, mutateAfterDump, seedScenario } from '../test/harness/restore-scenario.js';
+import { expectRunning } from './restore-host.js';
 
 /** Not named flightctl*: the agent's own databases are, and reset drops those. */
 const TEMPLATE = 'bench_backup_mutated';
@@ -77,15 +77,7 @@ export async function resetHost(sb: Sandbox, kvKeys: string[], units: readonly s
     kv.disconnect();
   }
   await settle(sb);
-  const systemd = await SystemdClient.connect({ address: sb.busAddress });
-  try {
-    for (const u of units) {
-      const st = await systemd.status(u);
-      if (st.activeState !== 'active') throw new Error(`${u} is ${st.activeState}/${st.subState} before the run: a restore must find it running`);
-    }
-  } finally {
-    systemd.close();
-  }
+  await expectRunning(sb, units);
 }
 
 /** Non-deleted devices and organizations in a database (the plain pipeline's target or the live one). */

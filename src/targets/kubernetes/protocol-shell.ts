@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { openDump, type DumpFile } from '../../flightctl/database/dump-format.js';
 import { classifyPostgresError, connectPostgres, type PostgresEndpoint } from '../../flightctl/datastores/postgres.js';
@@ -8,6 +8,7 @@ import { RestoreError, isRestoreError } from '../../lib/errors.js';
 import type { DatabaseShell, LoadOptions, ShellOptions } from '../target.js';
 import { CopyFromStdin } from './copy-in.js';
 import { ScriptSplitter, splitScript, type ScriptItem } from './sql-script.js';
+import { byteCounter } from '../../lib/byte-counter.js';
 
 /** Every value as the server's text, as psql prints it (t/f, not true/false; numbers unparsed). */
 const TEXT_TYPES = { getTypeParser: () => (value: string) => value };
@@ -136,15 +137,4 @@ async function runItem(client: pg.Client, item: ScriptItem): Promise<string[]> {
     for (const v of row) if (v !== null) out.push(...(await runItem(client, { kind: 'sql', text: v, gexec: false })));
   }
   return out;
-}
-
-/** Counts the bytes that pass, for progress reports (awaited: a test's fault injection holds there). */
-function byteCounter(onBytes: (total: number) => Promise<void> | void): Transform {
-  let total = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      total += chunk.length;
-      Promise.resolve(onBytes(total)).then(() => done(null, chunk), done);
-    },
-  });
 }

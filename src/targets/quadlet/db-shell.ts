@@ -1,11 +1,12 @@
 import path from 'node:path';
-import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { openDump, type DumpFile } from '../../flightctl/database/dump-format.js';
 import { classifySqlState } from '../../flightctl/datastores/postgres.js';
 import { RestoreError } from '../../lib/errors.js';
 import type { DatabaseShell, LoadOptions, ShellOptions } from '../target.js';
 import { execStream } from './exec-stream.js';
 import type { PodmanClient } from './podman.js';
+import { byteCounter } from '../../lib/byte-counter.js';
 
 // NOTICEs (e.g. "does not exist, skipping" from a --clean --if-exists dump) would fill the output.
 const QUIET_ENV = { PGOPTIONS: '-c client_min_messages=warning' };
@@ -26,16 +27,6 @@ export function shellError(stderr: string, exitCode: number, what: string): Rest
   return new RestoreError('RESTORE_ERR_EXEC_FAILED', `${what} failed in the database container (exit ${exitCode}): ${first.replace(/password/gi, 'credential').slice(0, 500)}`);
 }
 
-/** Counts the bytes that pass, for progress reports. */
-function byteCounter(onBytes: (total: number) => Promise<void> | void): Transform {
-  let total = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      total += chunk.length;
-      Promise.resolve(onBytes(total)).then(() => done(null, chunk), done);
-    },
-  });
-}
 
 /** SQL as the postgres superuser inside flightctl-db, over its local socket (FLIGHTCTL.md §2). */
 export class PodmanDatabaseShell implements DatabaseShell {

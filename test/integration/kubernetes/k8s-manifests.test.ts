@@ -31,7 +31,6 @@ describe('deploy/kubernetes: the shipped manifests', () => {
   const m: Manifests = loadManifests(FILES, SA);
   const job = m.docs.find((d) => d.kind === 'Job')!;
   const configMap = m.docs.find((d) => d.kind === 'ConfigMap')!;
-  const agentConfig = parse(configMap.data['config.yaml']) as Record<string, any>;
 
   it('are valid Kubernetes objects (the Kubernetes schemas, offline, through kubernetes-models)', () => {
     expect(m.docs.map((d) => d.kind).sort()).toEqual(['ConfigMap', 'Job', 'PersistentVolumeClaim', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'ServiceAccount']);
