@@ -19,7 +19,9 @@ const NOTIFY_TIMEOUT_MS = 10_000;
 export function notifyReady(logger: Logger, status = 'ready'): Promise<void> {
   if (!process.env.NOTIFY_SOCKET) return Promise.resolve();
   return new Promise((resolve) => {
-    execFile('systemd-notify', ['--ready', `--status=${status}`], { timeout: NOTIFY_TIMEOUT_MS }, (err, _stdout, stderr) => {
+    // Only what systemd-notify needs: nothing else of the agent's environment reaches a child.
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: process.env.NOTIFY_SOCKET };
+    execFile('systemd-notify', ['--ready', `--status=${status}`], { timeout: NOTIFY_TIMEOUT_MS, env }, (err, _stdout, stderr) => {
       if (err) {
         logger.warn('systemd was not told that the agent is ready: the unit start will time out', {
           error: `systemd-notify: ${stderr.trim() || err.message}`,
