@@ -6,7 +6,7 @@ import { isRunId, RunJournal } from '../runbook/journal.js';
 import type { RunEvent } from '../runbook/run-model.js';
 import { RestoreError } from '../lib/errors.js';
 import type { AppDeps } from './app.js';
-import { resolveImport } from './import-dir.js';
+import { resolveImport, type ImportPlace } from './import-dir.js';
 import { invalidRequest } from './problem.js';
 import { backupRequestSchema, restoreRequestSchema } from './schemas.js';
 
@@ -54,15 +54,19 @@ async function streamEvents(deps: AppDeps, req: Request, res: Response): Promise
 }
 
 export function registerRestoreRoutes(app: Express, deps: AppDeps, guards: { read: RequestHandler; run: RequestHandler[] }): void {
-  const importDir = deps.config.api.importDir || path.join(deps.config.host.stateDir, 'imports');
+  const importDir = { dir: deps.config.api.importDir || path.join(deps.config.host.stateDir, 'imports'), label: 'import directory' };
+  const backupDir = deps.config.backup.outputDir || path.join(deps.config.host.stateDir, 'backups');
+  // An archive may also be named as GET /v1/backups lists it: the agent's own backups restore without a copy.
+  const dumpPlace: ImportPlace = { field: 'dump', dirs: [importDir] };
+  const archivePlace: ImportPlace = { field: 'archive', dirs: [importDir, { dir: backupDir, label: 'backup directory' }] };
 
   app.post('/v1/restores', ...guards.run, async (req, res) => {
     const parsed = restoreRequestSchema.safeParse(req.body);
     if (!parsed.success) throw invalidRequest(parsed.error, 'restore request');
     const body = parsed.data;
     if (body.dump !== undefined && body.archive !== undefined) throw new RestoreError('RESTORE_ERR_REQUEST_INVALID', 'give either dump or archive, not both');
-    const dump = body.dump !== undefined ? await resolveImport(importDir, body.dump) : undefined;
-    const archive = body.archive !== undefined ? await resolveImport(importDir, body.archive) : undefined;
+    const dump = body.dump !== undefined ? await resolveImport(dumpPlace, body.dump) : undefined;
+    const archive = body.archive !== undefined ? await resolveImport(archivePlace, body.archive) : undefined;
     const run = await deps.runs.start({
       dump,
       archive,
@@ -92,7 +96,6 @@ export function registerRestoreRoutes(app: Express, deps: AppDeps, guards: { rea
     res.status(202).json({ continued: id });
   });
 
-  const backupDir = deps.config.backup.outputDir || path.join(deps.config.host.stateDir, 'backups');
   app.post('/v1/backups', ...guards.run, async (req, res) => {
     const parsed = backupRequestSchema.safeParse(req.body);
     if (!parsed.success) throw invalidRequest(parsed.error, 'backup request');

@@ -15,7 +15,7 @@ export const restoreRequestSchema = z
   .object({
     check: z.boolean().optional().openapi({ description: 'Report what a run would change; change nothing.' }),
     dump: z.string().min(1).max(255).optional().openapi({ description: 'File name of a pg_dump inside the import directory.' }),
-    archive: z.string().min(1).max(255).optional().openapi({ description: 'File name of a Flight Control backup archive inside the import directory (its .sha256 beside it).' }),
+    archive: z.string().min(1).max(255).optional().openapi({ description: 'File name of a Flight Control backup archive inside the import directory, or as GET /v1/backups lists it (its .sha256 beside it).' }),
     force: z.boolean().optional(),
     keepOldDb: z.boolean().optional(),
   })

@@ -94,7 +94,7 @@ export function registerRestore(program: Command): void {
       .description('Start a restore on every target (with a fleet: in batches, a few at a time, followed live) and print a summary')
       .option('--check', 'report what a restore would change; change nothing')
       .option('--dump <name>', "a pg_dump file name inside the agent's import directory")
-      .option('--archive <name>', 'a backup archive name (agents that restore archives)')
+      .option('--archive <name>', "a backup archive name: in the agent's import directory, or as `backups` lists it")
       .option('--force', 'go on when the version check fails')
       .option('--keep-old-db', 'keep the replaced database as <db>_old_<id>')
       .option('--wait', 'follow each run to its end (always on with more than one host)')

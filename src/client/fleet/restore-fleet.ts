@@ -97,7 +97,8 @@ async function restoreOne(t: AgentTarget, batch: number, o: FleetOptions, hooks:
   } catch (err) {
     const e = asRestoreError(err);
     // An agent that predates archives refuses the unknown field: say that, not "invalid request".
-    if (request.archive !== undefined && e.code === 'RESTORE_ERR_REQUEST_INVALID' && /archive/.test(e.message)) {
+    // (A newer agent's own word on the archive, such as "does not exist", is passed on as it is.)
+    if (request.archive !== undefined && e.code === 'RESTORE_ERR_REQUEST_INVALID' && /unknown fields? (?:\w+, )*archive\b/.test(e.message)) {
       return fromError(r, new RestoreError('RESTORE_ERR_REQUEST_INVALID', `${t.name}: this agent does not restore from archives (it refused the field archive); upgrade it, or restore a dump with --dump`), started);
     }
     return fromError(r, e, started);

@@ -45,6 +45,11 @@ export async function startApiEnv(config: ConfigInput = {}): Promise<ApiEnv> {
   mkdirSync(path.join(importDir, 'sub'));
   symlinkSync('/etc/passwd', path.join(importDir, 'escape.sql'));
   writeFileSync(path.join(dir, 'outside.sql'), 'SELECT 1;\n');
+  // The default backup directory (<state-dir>/backups), where archives may also be named.
+  const backupDir = path.join(dir, 'state', 'backups');
+  mkdirSync(backupDir, { recursive: true });
+  symlinkSync('/etc/passwd', path.join(backupDir, 'escape.tar.gz'));
+  writeFileSync(path.join(backupDir, 'only-backup.sql'), 'SELECT 1;\n');
   const cfg = configSchema.parse({
     ...config,
     host: { dbusAddress: `unix:path=${dir}/no-bus`, podmanSocket: `${dir}/no-podman.sock`, stateDir: path.join(dir, 'state'), ...config.host },

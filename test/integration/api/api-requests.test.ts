@@ -18,7 +18,7 @@ describe('API: bad tokens and bad requests', () => {
     tokensSeen.push(good);
   });
 
-  type Case = { name: string; status: number; code: string; send: () => Promise<request.Response> };
+  type Case = { name: string; status: number; code: string; detail?: RegExp; send: () => Promise<request.Response> };
   const tokenCase = (name: string, status: 401 | 403, make: () => Promise<string>, path = '/v1/restores', post = false): Case => ({
     name,
     status,
@@ -73,6 +73,11 @@ describe('API: bad tokens and bad requests', () => {
     { name: 'dump through a link out of the import directory', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', '{"dump": "escape.sql"}') },
     { name: 'dump that does not exist', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', '{"dump": "missing.sql"}') },
     { name: 'dump that is a directory', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', '{"dump": "sub"}') },
+    { name: 'archive with ..', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', detail: /^archive "\.\.\/backups\/x\.tar\.gz" contains "\.\."/, send: post('/v1/restores', '{"archive": "../backups/x.tar.gz"}') },
+    { name: 'archive through a link out of the backup directory', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', detail: /leads out of the backup directory/, send: post('/v1/restores', '{"archive": "escape.tar.gz"}') },
+    { name: 'archive in neither directory', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', detail: /^archive "nope\.tar\.gz" does not exist in the import directory \(.*\) or the backup directory \(.*\)/, send: post('/v1/restores', '{"archive": "nope.tar.gz"}') },
+    { name: 'dump named as it is only in the backup directory', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', detail: /^dump "only-backup\.sql" does not exist in the import directory/, send: post('/v1/restores', '{"dump": "only-backup.sql"}') },
+    { name: 'a dump and an archive', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', detail: /either dump or archive/, send: post('/v1/restores', '{"dump": "backup.sql", "archive": "x.tar.gz"}') },
     { name: 'malformed label selector', status: 400, code: 'RESTORE_ERR_SELECTOR_INVALID', send: get('/v1/devices?labelSelector=env%3D%3D%3Dprod') },
     { name: 'unknown field selector field', status: 400, code: 'RESTORE_ERR_SELECTOR_INVALID', send: get('/v1/devices?fieldSelector=spec.secret%3Dx') },
     { name: 'limit that is no number', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: get('/v1/devices?limit=lots') },
@@ -98,6 +103,7 @@ describe('API: bad tokens and bad requests', () => {
       expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(r.body).toMatchObject({ status: c.status, code: c.code, type: `urn:flightctl-restore-agent:error:${c.code}` });
       expect(r.body.hint).toEqual(expect.any(String));
+      if (c.detail) expect(r.body.detail).toMatch(c.detail);
       if (c.status === 401) expect(r.headers['www-authenticate']).toMatch(/^Bearer realm="flightctl-restore-agent"/);
       expect(JSON.stringify(r.body)).not.toMatch(/at (Object|async|new) |node_modules|\.ts:\d/);
     });

@@ -228,10 +228,15 @@ describe('fleet client against real agents (hosts that are not there)', () => {
     const backups = await ctl(['backups', '--host', `east=${bad[0]!.url}`, '-o', 'text']);
     expect(backups.code).toBe(0);
     expect(backups.stdout).toMatch(/^HOST\s+ARCHIVE\s+SIZE\s+CREATED\neast\s+flightctl-backup-20261127T000000Z\.tar\.gz\s+2\.0 KiB\s/);
-    // An agent from before the backup endpoint answers its catch-all 404 (served here as it did).
+    // An agent from before the backup endpoint answers its catch-all 404, and one from before
+    // archives refuses the field as unknown (served here as they did).
     const old = http.createServer((req, res) => {
-      res.writeHead(404, { 'content-type': 'application/problem+json' });
-      res.end(JSON.stringify({ type: 'urn:flightctl-restore-agent:error:RESTORE_ERR_NOT_FOUND', title: 'Not Found', status: 404, code: 'RESTORE_ERR_NOT_FOUND', detail: `no endpoint ${req.method} ${req.url}`, hint: '' }));
+      const refuse = (status: number, code: string, detail: string) => {
+        res.writeHead(status, { 'content-type': 'application/problem+json' });
+        res.end(JSON.stringify({ type: `urn:flightctl-restore-agent:error:${code}`, title: 'refused', status, code, detail, hint: '' }));
+      };
+      if (req.method === 'POST' && req.url === '/v1/restores') refuse(400, 'RESTORE_ERR_REQUEST_INVALID', 'invalid restore request: unknown field archive');
+      else refuse(404, 'RESTORE_ERR_NOT_FOUND', `no endpoint ${req.method} ${req.url}`);
     });
     await new Promise<void>((r) => old.listen(0, '127.0.0.1', r));
     try {
@@ -241,6 +246,12 @@ describe('fleet client against real agents (hosts that are not there)', () => {
         expect(r.code).toBe(27);
         expect(JSON.parse(r.stdout)).toMatchObject({ hosts: [{ host: 'old', error: { code: 'RESTORE_ERR_NOT_FOUND', message: expect.stringMatching(/old: this agent does not support backups \((GET|POST) \/v1\/backups answered 404/) } }] });
       }
+      const oldArchive = await ctl(['restore', '--archive', 'flightctl-backup-20261127T000000Z.tar.gz', '--host', `old=${url}`, '-o', 'json']);
+      expect(JSON.parse(oldArchive.stdout)).toMatchObject({ hosts: [{ error: { code: 'RESTORE_ERR_REQUEST_INVALID', message: 'old: this agent does not restore from archives (it refused the field archive); upgrade it, or restore a dump with --dump' } }] });
+      // A current agent's own refusal of the name is passed on as it is, naming where it looked.
+      const missing = await ctl(['restore', '--archive', 'nope.tar.gz', '--host', `east=${bad[0]!.url}`, '-o', 'json']);
+      expect(missing.code).toBe(2);
+      expect(JSON.parse(missing.stdout)).toMatchObject({ hosts: [{ error: { code: 'RESTORE_ERR_REQUEST_INVALID', message: expect.stringMatching(/^east: archive "nope\.tar\.gz" does not exist in the import directory \(.*\) or the backup directory \(.*\); give the name/) } }] });
     } finally {
       old.close();
     }

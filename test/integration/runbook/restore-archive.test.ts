@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { buildUpstreamArchive } from '../../harness/upstream-archive.js';
 import { adminSql, connectSandboxDb, loadDump } from '../../harness/restore-scenario.js';
 import { serveKit } from '../api/serve-env.js';
+import { restorectl, spawnRestorectl } from '../client/restorectl-cli.js';
 import { leaks } from '../cli/run-cli.js';
 import { finishedRun, restoredFacts, startRestoreEnv, statuses, APPS, type RestoreEnv } from './restore-env.js';
 
@@ -328,33 +329,69 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
     expect(readdirSync(env.stateDir).filter((f) => f.startsWith('extract-'))).toEqual([]);
   });
 
-  it('over the API: POST /v1/backups, GET /v1/backups, and a restore of that archive by name', async () => {
+  it('flightctl-restorectl through serve: backups create, backups, restore --archive of that backup by its name, an external-database archive continued', async () => {
     await env.reset();
     const kit = await serveKit(env, printed);
     const apiBackups = path.join(env.dir, 'api-backups');
     const s = await kit.serve(['--backup-dir', apiBackups, ...etcArgs()]);
-    const made = await s.call('POST', '/v1/backups', {});
-    expect(made.status, made.text).toBe(201);
-    const name = path.basename(String(made.json().archive));
-    expect(made.headers.get('location')).toBe(`/v1/backups/${name}`);
-    const list = (await s.call('GET', '/v1/backups')).json() as { backups: { name: string; sha256?: string }[] };
-    expect(list.backups[0]).toMatchObject({ name, sha256: made.json().sha256 });
-    expect((await s.call('POST', '/v1/backups', { keep: 'all' })).status).toBe(400);
+    const token = { FLIGHTCTL_RESTORE_TOKEN: kit.token };
+    const ctl = async (args: string[]) => {
+      const r = await restorectl([...args, '--host', s.base], token);
+      printed.push(r.all);
+      return r;
+    };
+    type Hosts<K extends string, T> = { hosts: Array<{ host: string; ok: boolean; error: { code: string } | null } & Record<K, T>> };
+
+    const made = await ctl(['backups', 'create', '-o', 'json']);
+    expect(made.code, made.stderr).toBe(0);
+    const backup = (JSON.parse(made.stdout) as Hosts<'backup', { archive: string; sha256: string }>).hosts[0]!.backup;
+    expect(path.dirname(backup.archive)).toBe(apiBackups);
+    const name = path.basename(backup.archive);
+    const listed = JSON.parse((await ctl(['backups', '-o', 'json'])).stdout) as Hosts<'backups', Array<{ name: string; sha256?: string }>>;
+    expect(listed.hosts[0]!.backups[0]).toMatchObject({ name, sha256: backup.sha256 });
+    const made2 = await s.call('POST', '/v1/backups', { keep: 'all' });
+    expect(made2.status).toBe(400);
+
+    // A change after the backup; the archive is restored by the name the list gave, with no copy.
+    const db = await connectSandboxDb(env.sb);
+    await db.query(`INSERT INTO devices (org_id, name, status) VALUES ('00000000-0000-0000-0000-000000000000', 'after-api-backup', '{}')`);
+    await db.end();
+    const restored = await ctl(['restore', '--archive', name, '--wait', '-o', 'json']);
+    expect(restored.code, restored.stderr).toBe(0);
+    const doc = JSON.parse(restored.stdout) as { hosts: Array<{ result: string; phase: string; changedSteps: string[] }> };
+    expect(doc.hosts[0]).toMatchObject({ result: 'succeeded', phase: 'Succeeded' });
+    expect(doc.hosts[0]!.changedSteps).toEqual(expect.arrayContaining(['load-dump', 'swap-database', 'stop-services', 'start-services']));
+    const facts = await restoredFacts(env.sb);
+    expect(facts.devices.has('after-api-backup')).toBe(false);
+    expect(facts.unmarked).toEqual([]);
+
+    // An archive of an external database, in the import directory: restorectl says what to do, continue goes on.
     const imports = path.join(env.stateDir, 'imports');
     mkdirSync(imports, { recursive: true });
-    copyFileSync(path.join(apiBackups, name), path.join(imports, name));
-    copyFileSync(path.join(apiBackups, `${name}.sha256`), path.join(imports, `${name}.sha256`));
-    const started = await s.call('POST', '/v1/restores', { archive: name });
-    expect(started.status, started.text).toBe(202);
-    const id = String(started.json().id);
-    let phase = '';
-    for (let i = 0; i < 600; i++) {
-      phase = String((await s.call('GET', `/v1/restores/${id}`)).json().phase);
-      if (phase === 'Succeeded' || phase === 'Failed') break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(phase).toBe('Succeeded');
-    expect((await s.call('POST', '/v1/restores', { archive: '../backups/x.tar.gz' })).status).toBe(400);
+    const ext = path.basename(buildUpstreamArchive(upstreamStaging('staging-ctl-external'), imports, meta({ databaseIncluded: false })));
+    const following = spawnRestorectl(['restore', '--archive', ext, '--wait', '--host', s.base], token);
+    onTestFinished(() => {
+      if (following.process.exitCode === null) following.process.kill('SIGKILL');
+    });
+    const hint = /waits for the external database: restore it, then run flightctl-restorectl continue (\S+) --host /;
+    await following.waitFor(hint, 120_000);
+    const id = hint.exec(following.output())![1]!;
+    expect(Object.values((await env.snapshot()).apps).every((c) => c === '')).toBe(true);
+    await adminSql(env.sb, 'DROP DATABASE flightctl WITH (FORCE);\nCREATE DATABASE flightctl OWNER flightctl_app;\n');
+    await loadDump(env.sb, { format: 'plain', file: env.dumps.plain, database: 'flightctl' });
+    const c = await ctl(['continue', id, '-o', 'json']);
+    expect(c.code, c.stderr).toBe(0);
+    expect(JSON.parse(c.stdout)).toMatchObject({ hosts: [{ ok: true, answer: { continued: id } }] });
+    const r = await following.done;
+    printed.push(r.all);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, hosts: [{ runId: id, result: 'succeeded', phase: 'Succeeded' }] });
+    expect((await restoredFacts(env.sb)).unmarked).toEqual([]);
+    for (const app of APPS) expect((await env.snapshot()).apps[app]).not.toBe('');
+    // Nothing waits any more: a second continue is refused with its code.
+    const again = await ctl(['continue', id, '-o', 'json']);
+    expect(again.code).not.toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ hosts: [{ ok: false, error: { code: expect.stringMatching(/^RESTORE_ERR_/) } }] });
     expect((await s.stop()).code).toBe(0);
   });
 
