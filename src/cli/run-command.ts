@@ -31,16 +31,21 @@ function runWantsJson(ctx: CommandContext): boolean {
   return ctx.config.target === 'kubernetes' ? ctx.json : wantsJson(ctx);
 }
 
-/** Options of the commands that drive a target (config keys target and kubernetes.*). */
+/** Where a target is, and on Kubernetes where its journal is (config keys target and kubernetes.*). */
+export function targetLocationOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--target <target>', 'what to restore: this Quadlets host (default) or a Kubernetes cluster').choices(['quadlet', 'kubernetes']))
+    .option('--kubeconfig <file>', 'Kubernetes: a kubeconfig (default: the service account in a Job, else KUBECONFIG or ~/.kube/config)')
+    .option('--context <name>', 'Kubernetes: a context of the kubeconfig (default: its current one)')
+    .option('--namespace <ns>', 'Kubernetes: the namespace of flightctl-api (default flightctl)')
+    .option('--internal-namespace <ns>', 'Kubernetes: the namespace of the worker, database and KV store (default: --namespace)')
+    .option('--state-namespace <ns>', "Kubernetes: where the run's journal and lock live (default: the internal namespace)");
+}
+
+/** Options of the commands that drive a target. */
 function targetOptions(cmd: Command): Command {
   return kvOptions(
-    cmd
-      .addOption(new Option('--target <target>', 'what to restore: this Quadlets host (default) or a Kubernetes cluster').choices(['quadlet', 'kubernetes']))
-      .option('--kubeconfig <file>', 'Kubernetes: a kubeconfig (default: the service account in a Job, else KUBECONFIG or ~/.kube/config)')
-      .option('--context <name>', 'Kubernetes: a context of the kubeconfig (default: its current one)')
-      .option('--namespace <ns>', 'Kubernetes: the namespace of flightctl-api (default flightctl)')
-      .option('--internal-namespace <ns>', 'Kubernetes: the namespace of the worker, database and KV store (default: --namespace)')
-      .option('--state-namespace <ns>', "Kubernetes: where the run's journal and lock live (default: the internal namespace)")
+    targetLocationOptions(cmd)
       .option('--secrets-dir <dir>', 'Kubernetes: Secrets mounted as <dir>/<secret>/<key> (default: read them through the API)')
       .option('--db-host <host>', 'Kubernetes: the database address (default: the flightctl-db Service)')
       .option('--db-port <port>', 'Kubernetes: the database port (default 5432)'),

@@ -1,55 +1,73 @@
 import type { Command } from 'commander';
 import { RunJournal } from '../runbook/journal.js';
+import type { JournalStore } from '../runbook/store.js';
+import { openTarget } from '../targets/open-target.js';
 import { formatMs } from '../runbook/restore/format.js';
 import type { Run } from '../runbook/run-model.js';
 import { action, type CommandContext } from './command-runner.js';
 import { stepLine, summaryLines } from './run-output.js';
-import { wantsJson } from './run-command.js';
+import { targetLocationOptions, wantsJson } from './run-command.js';
 
 function took(run: Run): string {
   return run.finishedAt ? formatMs(Date.parse(run.finishedAt) - Date.parse(run.startedAt)) : '-';
 }
 
+/** The journal of the configured target: files under the state directory, or ConfigMaps in the cluster. */
+async function openJournal(ctx: CommandContext): Promise<{ journal: JournalStore; close(): void }> {
+  if (ctx.config.target !== 'kubernetes') return { journal: new RunJournal(ctx.config.host.stateDir), close: () => undefined };
+  const target = await openTarget(ctx.config, ctx.logger);
+  return { journal: target.runStore.journal, close: () => target.close() };
+}
+
 export function registerRuns(program: Command): void {
-  program
-    .command('runs [id]')
-    .description('Past restore runs from the journal (newest first); with an id, that run and its events')
-    .option('--state-dir <dir>', 'where the journal is (default /var/lib/flightctl-restore-agent)')
-    .option('--config <file>', 'YAML configuration file')
-    .option('--json', 'print JSON')
-    .action(
-      action(async (ctx: CommandContext, id: string | undefined) => {
-        // Reads never wait for the lock of a running restore.
-        const journal = new RunJournal(ctx.config.host.stateDir);
-        const json = wantsJson(ctx);
-        if (id) {
-          const run = await journal.require(id);
-          const events = await journal.events(id);
-          if (json) return ctx.print(`${JSON.stringify({ run, events })}\n`);
-          ctx.print(`run ${run.id} (${run.check ? 'check mode' : 'real'}, requested by ${run.requestedBy}${run.options.dump ? `, dump ${run.options.dump}` : ''})\n`);
-          ctx.print(`plan: ${run.plan.join(' → ')}\n`);
-          for (const s of run.steps) ctx.print(stepLine(s));
-          if (run.currentStep) ctx.print(`  running  ${run.currentStep}\n`);
-          ctx.print(summaryLines(run));
-          if (run.error) ctx.print(`  error ${run.error.code}: ${run.error.message}\n`);
-          if (run.recovery) {
-            ctx.print(`  recovered at ${run.recovery.at} by ${run.recovery.by}:\n`);
-            for (const a of run.recovery.actions) ctx.print(`    ${a}\n`);
-          }
-          ctx.print(`\nevents (${events.length}):\n`);
-          for (const e of events) {
-            const what = e.type === 'step-finished' ? `${e.step} ${e.result.status}` : e.type === 'progress' ? `${e.step} ${e.progress.done}${e.progress.total ? `/${e.progress.total}` : ''} ${e.progress.unit}` : e.type === 'step-started' ? e.step : e.run.phase;
-            ctx.print(`  ${String(e.seq).padStart(4)} ${e.time} ${e.type.padEnd(13)} ${what}\n`);
-          }
-          return;
-        }
-        const runs = await journal.list();
-        if (json) return ctx.print(`${JSON.stringify({ runs })}\n`);
-        if (!runs.length) return ctx.print(`no runs in ${journal.dir}\n`);
-        const rows = runs.map((r) => [r.id, r.phase, r.check ? 'check' : 'real', r.startedAt.slice(0, 19).replace('T', ' '), took(r), r.downtimeMs !== undefined ? formatMs(r.downtimeMs) : '-', r.error?.code ?? '']);
-        const head = ['ID', 'PHASE', 'MODE', 'STARTED (UTC)', 'TOOK', 'DOWNTIME', 'ERROR'];
-        const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-        for (const row of [head, ...rows]) ctx.print(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
-      }),
-    );
+  targetLocationOptions(
+    program
+      .command('runs [id]')
+      .description('Past restore runs from the journal (newest first); with an id, that run and its events')
+      .option('--state-dir <dir>', 'where the journal is (default /var/lib/flightctl-restore-agent)')
+      .option('--config <file>', 'YAML configuration file')
+      .option('--json', 'print JSON'),
+  ).action(
+    action(async (ctx: CommandContext, id: string | undefined) => {
+      // Reads never wait for the lock of a running restore.
+      const { journal, close } = await openJournal(ctx);
+      try {
+        await printRuns(ctx, journal, id);
+      } finally {
+        close();
+      }
+    }),
+  );
+}
+
+async function printRuns(ctx: CommandContext, journal: JournalStore, id: string | undefined): Promise<void> {
+  const json = wantsJson(ctx);
+  if (id) {
+    const run = await journal.require(id);
+    const events = await journal.events(id);
+    if (json) return ctx.print(`${JSON.stringify({ run, events })}\n`);
+    ctx.print(`run ${run.id} (${run.check ? 'check mode' : 'real'}, requested by ${run.requestedBy}${run.options.dump ? `, dump ${run.options.dump}` : ''})\n`);
+    ctx.print(`plan: ${run.plan.join(' → ')}\n`);
+    for (const s of run.steps) ctx.print(stepLine(s));
+    if (run.currentStep) ctx.print(`  running  ${run.currentStep}\n`);
+    ctx.print(summaryLines(run));
+    if (run.error) ctx.print(`  error ${run.error.code}: ${run.error.message}\n`);
+    if (run.recovery) {
+      ctx.print(`  recovered at ${run.recovery.at} by ${run.recovery.by}:\n`);
+      for (const a of run.recovery.actions) ctx.print(`    ${a}\n`);
+    }
+    ctx.print(`\nevents (${events.length}):\n`);
+    for (const e of events) {
+      const what = e.type === 'step-finished' ? `${e.step} ${e.result.status}` : e.type === 'progress' ? `${e.step} ${e.progress.done}${e.progress.total ? `/${e.progress.total}` : ''} ${e.progress.unit}` : e.type === 'step-started' ? e.step : e.run.phase;
+      ctx.print(`  ${String(e.seq).padStart(4)} ${e.time} ${e.type.padEnd(13)} ${what}\n`);
+    }
+    return;
+  }
+  const runs = await journal.list();
+  if (json) return ctx.print(`${JSON.stringify({ runs })}\n`);
+  if (!runs.length) return ctx.print(`no runs in ${journal.where}\n`);
+  const rows = runs.map((r) => [r.id, r.phase, r.check ? 'check' : 'real', r.startedAt.slice(0, 19).replace('T', ' '), took(r), r.downtimeMs !== undefined ? formatMs(r.downtimeMs) : '-', r.error?.code ?? '']);
+  const head = ['ID', 'PHASE', 'MODE', 'STARTED (UTC)', 'TOOK', 'DOWNTIME', 'ERROR'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const row of [head, ...rows]) ctx.print(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
 }

@@ -83,6 +83,30 @@ describe('run --target kubernetes: a full restore', () => {
     expect(lease?.spec?.holderIdentity).toBeUndefined();
   });
 
+  it('runs reads the journal from the cluster: the runs newest first, one run with its events', async () => {
+    const list = await env.agent('runs', ['--json']);
+    expect(list.code, list.stderr).toBe(0);
+    const { runs } = JSON.parse(list.stdout) as { runs: Array<{ id: string; phase: string; check: boolean; target: string }> };
+    expect(runs.map((r) => [r.phase, r.check, r.target])).toEqual([
+      ['Succeeded', false, 'kubernetes'],
+      ['Succeeded', true, 'kubernetes'],
+    ]);
+    const one = await env.agent('runs', [runs[0]!.id, '--json']);
+    expect(one.code, one.stderr).toBe(0);
+    const { run, events } = JSON.parse(one.stdout) as { run: { id: string }; events: Array<{ seq: number; type: string; step?: string }> };
+    expect(run.id).toBe(runs[0]!.id);
+    // In order; progress reports may be thinned (a ConfigMap has a size budget), step events never.
+    expect(events.map((e) => e.seq)).toEqual([...events.map((e) => e.seq)].sort((a, b) => a - b));
+    const finished = events.filter((e) => e.type === 'step-finished').map((e) => e.step);
+    expect(finished).toEqual(events.filter((e) => e.type === 'step-started').map((e) => e.step));
+    expect(finished).toEqual(expect.arrayContaining(['load-dump', 'stop-services', 'swap-database', 'start-services']));
+    expect(events.at(-1)!.type).toBe('run-finished');
+    const missing = await env.agent('runs', ['20261128T061500Z-00000000']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/RESTORE_ERR_RUN_NOT_FOUND/);
+    printed.push(list.all, one.all, missing.all);
+  });
+
   it('a second run without a dump finds nothing to do and scales nothing', async () => {
     env.api.requests.length = 0;
     const r = await env.agent('run', ['--json']);

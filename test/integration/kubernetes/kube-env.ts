@@ -60,8 +60,8 @@ export interface KubeEnv {
   /** Secret values: nothing printed or stored in the cluster may contain them. */
   secrets: string[];
   /** The agent with --target kubernetes and this cluster; args after the command name. */
-  agent(command: 'run' | 'recover', args?: string[], env?: Record<string, string>): Promise<CliResult>;
-  spawn(command: 'run' | 'recover', args?: string[], env?: Record<string, string>): RunningAgent;
+  agent(command: 'run' | 'recover' | 'runs', args?: string[], env?: Record<string, string>): Promise<CliResult>;
+  spawn(command: 'run' | 'recover' | 'runs', args?: string[], env?: Record<string, string>): RunningAgent;
   /** Back to the state after the post-backup changes, every deployment at its initial count. */
   reset(): Promise<void>;
   replicas(): Record<string, number | undefined>;
