@@ -7,7 +7,7 @@ const MANAGER_IFACE = 'org.freedesktop.systemd1.Manager';
 const UNIT_IFACE = 'org.freedesktop.systemd1.Unit';
 const PROPS_IFACE = 'org.freedesktop.DBus.Properties';
 
-export type JobMethod = 'StartUnit' | 'StopUnit' | 'RestartUnit';
+export type JobMethod = 'StartUnit' | 'StopUnit' | 'RestartUnit' | 'ReloadUnit';
 
 export interface UnitStatus {
   unit: string;

@@ -123,6 +123,30 @@ describe('the unit on the sandbox Quadlets host', () => {
     expect(statSync(hostPath(env.sb, STATE_DIR)).mode & 0o777).toBe(0o700);
   });
 
+  it('reload (ExecReload, SIGHUP) rotates the keys in place: the new key is accepted, the old one refused, same process', async () => {
+    const jwksFile = hostPath(env.sb, `${TEST_DIR}/jwks.json`);
+    const original = readFileSync(jwksFile, 'utf8');
+    const newKey = await generateTestKey('ec', 'rotated');
+    const newToken = await mintToken({ key: newKey, iss: ISS, aud: AUD, sub: 'ops@example', scope: 'restore:read', expiresIn: 3600 });
+    const status = async (t: string) => (await callSocket(socket, 'GET', '/v1/restores', { token: t })).status;
+    const pid = (await unitProperties(env.sb, UNIT, ['MainPID'])).MainPID;
+    expect(await status(newToken)).toBe(401);
+    try {
+      writeFileSync(jwksFile, JSON.stringify(jwksOf(newKey)), { mode: 0o600 });
+      expect(await systemd.runJob('ReloadUnit', UNIT, 60_000)).toMatchObject({ result: 'done', ok: true });
+      // The reload job ends when the signal is sent; the keys are read right after.
+      for (let i = 0; i < 100 && (await status(newToken)) !== 200; i++) await sleep(50);
+      expect(await status(newToken)).toBe(200);
+      expect(await status(token)).toBe(401);
+      expect((await unitProperties(env.sb, UNIT, ['MainPID'])).MainPID).toBe(pid);
+    } finally {
+      writeFileSync(jwksFile, original, { mode: 0o600 });
+      await systemd.runJob('ReloadUnit', UNIT, 60_000);
+    }
+    for (let i = 0; i < 100 && (await status(token)) !== 200; i++) await sleep(50);
+    expect(await status(token)).toBe(200);
+  });
+
   it('restores through its socket: a dump from the import directory, the services back, the journal in its StateDirectory', async () => {
     await env.reset();
     importDump();
