@@ -5,7 +5,7 @@ import { RestoreError } from '../lib/errors.js';
 export interface ImportPlace {
   /** What the caller named: the request field, in every message. */
   field: 'dump' | 'archive';
-  /** Where a name may be found, searched in order; the first label is what messages call it. */
+  /** Where a name may be found, searched in order, each with the words messages use for it. */
   dirs: Array<{ dir: string; label: string }>;
 }
 
