@@ -24,6 +24,7 @@ import { createLogger } from '../src/lib/logger.js';
 import { QuadletTarget } from '../src/targets/quadlet/quadlet-target.js';
 import { generateTestKey, jwksOf, mintToken, type KeyKind } from '../test/harness/tokens.js';
 import { saveFinishedRun } from './api-run.js';
+import { withLifecycle } from './bench-lifecycle.js';
 
 export const ALGS = { ES256: 'ec', RS256: 'rsa', EdDSA: 'ed25519' } as const satisfies Record<string, KeyKind>;
 export type Alg = keyof typeof ALGS;
@@ -65,32 +66,19 @@ async function close(l: Listening): Promise<void> {
 
 export async function withBenchApi<T>(alg: Alg, fn: (api: BenchApi) => Promise<T>, log: (msg: string) => void): Promise<T> {
   const dir = mkdtempSync(path.join(tmpdir(), 'api-bench-'));
-  const children = new Set<ChildProcess>();
   const listening: Listening[] = [];
   let target: QuadletTarget | undefined;
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const teardown = {
+    onSignal: 'stopping the load generator and the servers this benchmark started',
+    async stop() {
       await Promise.allSettled(listening.map(close));
       target?.close();
       await rm(dir, { recursive: true, force: true });
-    })());
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    // Repeated signals are ignored rather than left to their default, which would skip the stop.
-    if (signalled) return;
-    signalled = true;
-    log(`${signal} received: stopping the load generator and the servers this benchmark started`);
-    void stop().finally(() => process.exit(130));
+    },
+    // The servers die with the process; the files go by path.
+    atExit: () => rmSync(dir, { recursive: true, force: true }),
   };
-  // The exit handler can only act synchronously: the servers die with the process, the rest by PID and path.
-  const onExit = () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.on('SIGINT', onSignal).on('SIGTERM', onSignal).on('exit', onExit);
-  try {
+  return withLifecycle(teardown, log, async ({ track, checkNotStopping }) => {
     const key = await generateTestKey(ALGS[alg]);
     const otherKey = await generateTestKey(ALGS[alg], key.kid); // same kid, another pair
     const jwksFile = path.join(dir, 'jwks.json');
@@ -115,21 +103,14 @@ export async function withBenchApi<T>(alg: Alg, fn: (api: BenchApi) => Promise<T
     }
     const claims = { iss: ISSUER, aud: AUDIENCE, sub: 'bench@example', scope: 'restore:read' };
     // A signal that came while the servers started must not be followed by the load.
-    if (stopping) throw new Error('interrupted while starting the servers');
-    return await fn({
+    checkNotStopping('starting the servers');
+    return fn({
       runId: run.id,
       url,
       token: (seconds) => mintToken({ key, ...claims, expiresIn: seconds }),
       wrongToken: () => mintToken({ key: otherKey, ...claims }),
       errors: () => errors,
-      track: (child) => children.add(child.once('exit', () => children.delete(child))),
+      track,
     });
-  } catch (err) {
-    // After a signal, fn fails because its servers went away: the outcome is onSignal's exit 130.
-    if (signalled) await new Promise<never>(() => undefined);
-    throw err;
-  } finally {
-    await stop();
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('exit', onExit);
-  }
+  });
 }

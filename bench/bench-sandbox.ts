@@ -8,34 +8,12 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { cannotHost, SCRIPT, startSandbox, type Sandbox } from '../test/harness/quadlet-host/sandbox.js';
+import { withLifecycle } from './bench-lifecycle.js';
 
 export interface BenchSandbox {
   sb: Sandbox;
   /** A child process to end when the benchmark stops early (SIGTERM, then SIGKILL). */
   track(child: ChildProcess): void;
-}
-
-/** How long a child (the agent) gets to run its finalizers after SIGTERM before it is killed. */
-const CHILD_GRACE_MS = 20_000;
-
-async function stopChildren(children: Set<ChildProcess>): Promise<void> {
-  const running = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
-  await Promise.all(
-    running.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            child.kill('SIGKILL');
-            resolve();
-          }, CHILD_GRACE_MS);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
 }
 
 /**
@@ -51,12 +29,9 @@ export async function withBenchSandbox<T>(settings: Record<string, string>, fn: 
   let starting: Promise<Sandbox> | undefined;
   // Known once started; the exit handler can only act synchronously, with the directory.
   let startedDir: string | undefined;
-  const children = new Set<ChildProcess>();
-
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      await stopChildren(children);
+  const teardown = {
+    onSignal: 'stopping what this benchmark started',
+    async stop() {
       // A start under way is waited for, so what it brings up is stopped too (a failed start stops itself).
       const sb = await starting?.catch(() => undefined);
       if (sb) {
@@ -64,39 +39,21 @@ export async function withBenchSandbox<T>(settings: Record<string, string>, fn: 
         await sb.stop();
       }
       startedDir = undefined;
-    })());
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    // Repeated signals are ignored rather than left to their default, which would leave the sandbox running.
-    if (signalled) return;
-    signalled = true;
-    log(`${signal} received: stopping what this benchmark started`);
-    // Connections into the sandbox break while it goes away; their errors must not end the process first.
-    process.on('uncaughtException', () => undefined);
-    void stop().finally(() => process.exit(130));
+    },
+    atExit() {
+      if (!startedDir) return;
+      spawnSync(SCRIPT, ['stop', startedDir], { stdio: 'ignore', timeout: 120_000 });
+      rmSync(startedDir, { recursive: true, force: true });
+    },
   };
-  const onExit = () => {
-    for (const child of children) child.kill('SIGKILL');
-    if (!startedDir) return;
-    spawnSync(SCRIPT, ['stop', startedDir], { stdio: 'ignore', timeout: 120_000 });
-    rmSync(startedDir, { recursive: true, force: true });
-  };
-  process.on('SIGINT', onSignal).on('SIGTERM', onSignal).on('exit', onExit);
-  try {
+  return withLifecycle(teardown, log, async ({ track, checkNotStopping }) => {
     log('starting the sandbox Quadlets host (systemd, Podman, flightctl-db, flightctl-kv, 5 application units)');
     starting = startSandbox(settings);
     const sb = await starting;
     startedDir = sb.dir;
     log(`sandbox up in ${sb.dir}`);
     // A signal that came during the start must not be followed by the benchmark.
-    if (stopping) throw new Error('interrupted while starting the sandbox');
-    return await fn({ sb, track: (child) => children.add(child.once('exit', () => children.delete(child))) });
-  } catch (err) {
-    // After a signal, fn fails because the sandbox went away: the outcome is onSignal's exit 130.
-    if (signalled) await new Promise<never>(() => undefined);
-    throw err;
-  } finally {
-    await stop();
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('exit', onExit);
-  }
+    checkNotStopping('starting the sandbox');
+    return fn({ sb, track });
+  });
 }

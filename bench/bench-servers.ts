@@ -9,6 +9,7 @@ import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PG_BIN_DIR, startPostgres, stopPostgres, type PgServer } from '../test/harness/pg-server.js';
 import { startRedis, stopRedis, type RedisServer } from '../test/harness/redis-server.js';
+import { withLifecycle } from './bench-lifecycle.js';
 
 export interface BenchServers {
   pg: PgServer;
@@ -47,60 +48,38 @@ export async function withBenchServers<T>(pgSettings: Record<string, string>, fn
 
   let pgStarting: Promise<PgServer> | undefined;
   let redisStarting: Promise<RedisServer> | undefined;
-  const children = new Set<ChildProcess>();
   // Known once started; the exit handler can only act synchronously, by PID.
   const pids: { pid: number; signal: NodeJS.Signals; dir: string }[] = [];
-
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  const teardown = {
+    onSignal: 'stopping the servers this benchmark started',
+    async stop() {
       // A start under way is waited for, so what it brings up is stopped too (a failed start cleans up after itself).
       const [redis, pg] = await Promise.allSettled([redisStarting, pgStarting]);
       if (redis.status === 'fulfilled' && redis.value) await stopRedis(redis.value);
       if (pg.status === 'fulfilled' && pg.value) await stopPostgres(pg.value);
       pids.length = 0;
-    })());
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    // Repeated signals are ignored rather than left to their default, which would end the process with the servers running.
-    if (signalled) return;
-    signalled = true;
-    log(`${signal} received: stopping the servers this benchmark started`);
-    // The servers now go away under the benchmark's open connections; their errors are expected
-    // and must not end the process before the stop is done.
-    process.on('uncaughtException', () => undefined);
-    void stop().finally(() => process.exit(130));
-  };
-  const onExit = () => {
-    for (const { pid, signal, dir } of pids) {
-      try {
-        process.kill(pid, signal);
-        rmSync(dir, { recursive: true, force: true });
-      } catch {
-        /* already gone */
+    },
+    atExit() {
+      for (const { pid, signal, dir } of pids) {
+        try {
+          process.kill(pid, signal);
+          rmSync(dir, { recursive: true, force: true });
+        } catch {
+          /* already gone */
+        }
       }
-    }
+    },
   };
-  process.on('SIGINT', onSignal).on('SIGTERM', onSignal).on('exit', onExit);
-  try {
+  return withLifecycle(teardown, log, async ({ track, checkNotStopping }) => {
     pgStarting = startPostgres(pgSettings);
     const pg = await pgStarting;
     pids.push({ pid: pg.pid, signal: 'SIGQUIT', dir: pg.dir });
     // A signal that came while PostgreSQL started must not be followed by starting Redis.
-    if (stopping) throw new Error('interrupted while starting the servers');
+    checkNotStopping('starting the servers');
     redisStarting = startRedis();
     const redis = await redisStarting;
     pids.push({ pid: redis.pid, signal: 'SIGTERM', dir: redis.dir });
-    if (stopping) throw new Error('interrupted while starting the servers');
-    return await fn({ pg, redis, track: (child) => children.add(child.once('exit', () => children.delete(child))) });
-  } catch (err) {
-    // After a signal, fn fails because its servers were stopped: the outcome is the exit 130 that
-    // onSignal makes once the stop is done, not this error.
-    if (signalled) await new Promise<never>(() => undefined);
-    throw err;
-  } finally {
-    await stop();
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('exit', onExit);
-  }
+    checkNotStopping('starting the servers');
+    return fn({ pg, redis, track });
+  });
 }
