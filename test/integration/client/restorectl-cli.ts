@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { CliResult } from '../cli/run-cli.js';
+import { spawnNode, type CliResult } from '../cli/run-cli.js';
 
 export const RESTORECTL = resolve(import.meta.dirname, '../../../dist/src/cli/restorectl.js');
 
@@ -16,23 +16,16 @@ export interface RunningCtl {
 /** The built flightctl-restorectl as an operator runs it, with only the environment given (pipes: off a terminal). */
 export function spawnRestorectl(args: string[], env: Record<string, string> = {}): RunningCtl {
   if (!existsSync(RESTORECTL)) throw new Error(`${RESTORECTL} is missing: run npm run build first`);
-  const child = spawn(process.execPath, [RESTORECTL, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliResult>((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (code) => res({ code: code ?? -1, stdout, stderr, all: stdout + stderr }));
-  });
+  const s = spawnNode(RESTORECTL, args, env);
+  const output = () => s.stdout() + s.stderr();
   const waitFor = async (text: string | RegExp, timeoutMs = 60_000) => {
-    const seen = () => (typeof text === 'string' ? (stdout + stderr).includes(text) : text.test(stdout + stderr));
+    const seen = () => (typeof text === 'string' ? output().includes(text) : text.test(output()));
     for (const deadline = Date.now() + timeoutMs; !seen(); ) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`restorectl never printed ${String(text)}; it printed: ${stdout}${stderr}`);
+      if (Date.now() > deadline || s.process.exitCode !== null) throw new Error(`restorectl never printed ${String(text)}; it printed: ${output()}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   };
-  return { process: child, done, waitFor, output: () => stdout + stderr };
+  return { process: s.process, done: s.done, waitFor, output };
 }
 
 export function restorectl(args: string[], env: Record<string, string> = {}): Promise<CliResult> {

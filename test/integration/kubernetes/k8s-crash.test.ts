@@ -1,7 +1,6 @@
-import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { leaks, type RunningAgent } from '../cli/run-cli.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leaks, spawnHeld, type RunningAgent } from '../cli/run-cli.js';
 import { finishedRun } from '../runbook/restore-env.js';
 import { fingerprint } from '../../harness/restore-scenario.js';
 import { kvKeys, restoredFacts, startKubeEnv, type KubeEnv } from './kube-env.js';
@@ -29,20 +28,7 @@ describe('run --target kubernetes: a Job killed mid-run', () => {
 
   /** Starts a run that holds at the point; answers once it is there. */
   async function runUntil(point: string, args: string[] = ['--dump', env.dump, '--json']): Promise<RunningAgent> {
-    const hold = path.join(env.dir, 'hold');
-    rmSync(hold, { force: true });
-    const agent = env.spawn('run', args, { FLIGHTCTL_RESTORE_TEST_FAULT: `hold:${point}`, FLIGHTCTL_RESTORE_TEST_FAULT_FILE: hold });
-    onTestFinished(() => {
-      if (agent.process.exitCode === null && agent.process.signalCode === null) agent.process.kill('SIGKILL');
-    });
-    for (const deadline = Date.now() + 60_000; !existsSync(hold); ) {
-      if (Date.now() > deadline || agent.process.exitCode !== null) {
-        const r = await agent.done;
-        throw new Error(`the run never reached ${point}: exit ${r.code}; ${r.stderr.slice(-2000)}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return agent;
+    return spawnHeld((fault) => env.spawn('run', args, fault), point, path.join(env.dir, 'hold'));
   }
 
   async function kill(agent: RunningAgent): Promise<void> {

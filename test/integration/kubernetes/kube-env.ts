@@ -5,7 +5,7 @@
  * Services (the agent is pointed at them with --db-host/--kv-host). A seeded fleet, its plain
  * backup, the changes made after it, and the built agent run as a Job would run it.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import { adminQuery, APP_USER } from '../../harness/database.js';
 import { FakeApiServer } from '../../harness/kube/fake-apiserver.js';
 import { PG_BIN_DIR } from '../../harness/pg-server.js';
 import { fingerprint, mutateAfterDump, seedScenario, type AfterDumpChanges, type Fingerprint } from '../../harness/restore-scenario.js';
-import { runAgent, spawnAgent, type CliResult, type RunningAgent } from '../cli/run-cli.js';
+import { runAgent, spawnAgent, spawnAgentScript, type CliResult, type RunningAgent } from '../cli/run-cli.js';
 import { redisClient, servers, uniqueDbName } from '../context.js';
 
 export const REPLICAS_ANNOTATION = 'restore.flightctl.io/replicas';
@@ -74,19 +74,6 @@ export interface KubeEnv {
   stop(): Promise<void>;
 }
 
-/** Another build of the agent, run as the image runs it: node and the script, nothing else. */
-function spawnScript(script: string, args: string[], env: Record<string, string>): RunningAgent {
-  const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliResult>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, all: stdout + stderr }));
-  });
-  return { process: child, waitForStderr: async () => undefined, done };
-}
 
 function pgDump(database: string, file: string): void {
   const s = servers();
@@ -201,8 +188,8 @@ export async function startKubeEnv(opts: KubeEnvOptions = {}): Promise<KubeEnv> 
       configFile,
       kubeconfig,
       secrets: Object.values(secrets),
-      agent: (command, args = [], e = {}) => (opts.agentScript ? spawnScript(opts.agentScript, withTarget(command, args), e).done : runAgent(withTarget(command, args), e)),
-      spawn: (command, args = [], e = {}) => (opts.agentScript ? spawnScript(opts.agentScript, withTarget(command, args), e) : spawnAgent(withTarget(command, args), e)),
+      agent: (command, args = [], e = {}) => (opts.agentScript ? spawnAgentScript(opts.agentScript, withTarget(command, args), e).done : runAgent(withTarget(command, args), e)),
+      spawn: (command, args = [], e = {}) => (opts.agentScript ? spawnAgentScript(opts.agentScript, withTarget(command, args), e) : spawnAgent(withTarget(command, args), e)),
       async reset() {
         for (const name of await env.databases()) await adminQuery(s.pg, 'postgres', `DROP DATABASE "${name}" WITH (FORCE)`);
         await adminQuery(s.pg, 'postgres', `CREATE DATABASE "${database}" OWNER ${APP_USER}`);

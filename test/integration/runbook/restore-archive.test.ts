@@ -6,7 +6,7 @@ import { buildUpstreamArchive } from '../../harness/upstream-archive.js';
 import { adminSql, connectSandboxDb, loadDump } from '../../harness/restore-scenario.js';
 import { serveKit } from '../api/serve-env.js';
 import { restorectl, spawnRestorectl } from '../client/restorectl-cli.js';
-import { leaks } from '../cli/run-cli.js';
+import { leaks, spawnHeld } from '../cli/run-cli.js';
 import { finishedRun, restoredFacts, startRestoreEnv, statuses, APPS, type RestoreEnv } from './restore-env.js';
 
 const ARCHIVE_ENTRIES = [
@@ -271,14 +271,7 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
   it('killed while restoring Flight Control\'s files: recover completes them from the extracted archive', async () => {
     await env.reset();
     writeEtc(etc, 'before-crash');
-    const hold = path.join(env.dir, 'hold-files');
-    rmSync(hold, { force: true });
-    const running = env.spawn(['run', '--archive', archive, ...etcArgs(), '--json'], { FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:before:restore-encryption', FLIGHTCTL_RESTORE_TEST_FAULT_FILE: hold });
-    onTestFinished(() => {
-      if (running.process.exitCode === null && running.process.signalCode === null) running.process.kill('SIGKILL');
-    });
-    for (let i = 0; i < 600 && !existsSync(hold); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(existsSync(hold)).toBe(true);
+    const running = await spawnHeld((fault) => env.spawn(['run', '--archive', archive, ...etcArgs(), '--json'], fault), 'before:restore-encryption', path.join(env.dir, 'hold-files'));
     running.process.kill('SIGKILL');
     printed.push((await running.done).all);
     expect(readdirSync(env.stateDir).filter((f) => f.startsWith('extract-'))).toHaveLength(1);
@@ -305,13 +298,7 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
     copyFileSync(archive, copy);
     copyFileSync(`${archive}.sha256`, `${copy}.sha256`);
     const hold = path.join(env.dir, 'hold-load');
-    rmSync(hold, { force: true });
-    const running = env.spawn(['run', '--archive', copy, ...etcArgs(), '--json'], { FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:before:load-dump', FLIGHTCTL_RESTORE_TEST_FAULT_FILE: hold });
-    onTestFinished(() => {
-      if (running.process.exitCode === null && running.process.signalCode === null) running.process.kill('SIGKILL');
-    });
-    for (let i = 0; i < 600 && !existsSync(hold); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(existsSync(hold)).toBe(true);
+    const running = await spawnHeld((fault) => env.spawn(['run', '--archive', copy, ...etcArgs(), '--json'], fault), 'before:load-dump', hold);
     const [extracted] = readdirSync(env.stateDir).filter((f) => f.startsWith('extract-'));
     expect(readdirSync(path.join(env.stateDir, extracted!, 'pki')).sort()).toEqual(['ca.crt', 'ca.key', 'flightctl-api']);
     expect(existsSync(path.join(env.stateDir, extracted!, 'db', 'dump.sql'))).toBe(false);

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { leaks } from '../cli/run-cli.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leaks, spawnHeld } from '../cli/run-cli.js';
 import { restoredFacts, startRestoreEnv, APPS, type RestoreEnv } from './restore-env.js';
 
 /**
@@ -23,19 +23,7 @@ describe('kill -9 during a run, then recover (sandbox Quadlets host)', () => {
 
   async function killAt(point: string, args: string[]): Promise<string> {
     await env.reset();
-    const hold = path.join(env.dir, 'hold');
-    rmSync(hold, { force: true });
-    const agent = env.spawn(['run', ...args, '--json'], { FLIGHTCTL_RESTORE_TEST_FAULT: `hold:${point}`, FLIGHTCTL_RESTORE_TEST_FAULT_FILE: hold });
-    onTestFinished(() => {
-      if (agent.process.exitCode === null && agent.process.signalCode === null) agent.process.kill('SIGKILL');
-    });
-    for (const deadline = Date.now() + 60_000; !existsSync(hold); ) {
-      if (Date.now() > deadline || agent.process.exitCode !== null) {
-        const r = await agent.done;
-        throw new Error(`the run never reached ${point}: exit ${r.code}; ${r.stderr.slice(-2000)}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const agent = await spawnHeld((fault) => env.spawn(['run', ...args, '--json'], fault), point, path.join(env.dir, 'hold'));
     agent.process.kill('SIGKILL');
     const r = await agent.done;
     printed.push(r.all);

@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SystemdClient } from '../../../src/targets/quadlet/systemd.js';
 import { waitFor } from '../quadlet/helpers.js';
-import { leaks } from '../cli/run-cli.js';
+import { leaks, spawnHeld } from '../cli/run-cli.js';
 import { finishedRun, restoredFacts, startRestoreEnv, statuses, APPS, type RestoreEnv } from './restore-env.js';
 
 /** What goes wrong during a restore, on the sandbox Quadlets host: the host is never left half done. */
@@ -113,14 +113,8 @@ describe('run: failures (sandbox Quadlets host)', () => {
   it('two runs at once: the second is refused; reads do not wait; SIGTERM ends the first safely', async () => {
     await env.reset();
     const before = await env.snapshot();
-    const hold = path.join(env.dir, 'hold-two');
-    rmSync(hold, { force: true });
-    const first = env.spawn(['run', '--dump', env.dumps.plain, '--json'], { FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:before:stop-services', FLIGHTCTL_RESTORE_TEST_FAULT_FILE: hold });
-    // Whatever fails below, the held run must not outlive the test.
-    onTestFinished(() => {
-      if (first.process.exitCode === null) first.process.kill('SIGKILL');
-    });
-    await waitFor(async () => (existsSync(hold) ? true : undefined), 60_000);
+    // Whatever fails below, the held run does not outlive the test.
+    const first = await spawnHeld((fault) => env.spawn(['run', '--dump', env.dumps.plain, '--json'], fault), 'before:stop-services', path.join(env.dir, 'hold-two'));
     const refused = await env.agent(['run', '--dump', env.dumps.plain, '--json']);
     printed.push(refused.all);
     expect(refused.code).toBe(19);

@@ -1,9 +1,7 @@
-import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanForOurs } from '../../../src/targets/quadlet/dropins.js';
-import { waitFor } from '../quadlet/helpers.js';
-import { leaks } from '../cli/run-cli.js';
+import { leaks, spawnHeld } from '../cli/run-cli.js';
 import { finishedRun, restoredFacts, startRestoreEnv, statuses, APPS, type RestoreEnv } from './restore-env.js';
 
 /**
@@ -57,13 +55,7 @@ describe('run with publish-dropin (sandbox Quadlets host)', () => {
 
   it('killed with the ports published: recover removes the drop-ins and starts everything', async () => {
     await env.reset();
-    const hold = path.join(env.dir, 'hold');
-    rmSync(hold, { force: true });
-    const agent = env.spawn(['run', '--dump', env.dumps.plain, '--json'], { FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:before:swap-database', FLIGHTCTL_RESTORE_TEST_FAULT_FILE: hold });
-    onTestFinished(() => {
-      if (agent.process.exitCode === null && agent.process.signalCode === null) agent.process.kill('SIGKILL');
-    });
-    await waitFor(async () => (existsSync(hold) ? true : undefined), 90_000);
+    const agent = await spawnHeld((fault) => env.spawn(['run', '--dump', env.dumps.plain, '--json'], fault), 'before:swap-database', path.join(env.dir, 'hold'), 90_000);
     expect((await scanForOurs(env.sb.dropinDir)).map((d) => d.unit)).toEqual(['flightctl-db.service']);
     agent.process.kill('SIGKILL');
     printed.push((await agent.done).all);
