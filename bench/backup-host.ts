@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { Sandbox } from '../test/harness/quadlet-host/sandbox.js';
-import { adminSql, connectSandboxDb, connectSandboxKv, mutateAfterDump, seedScenario } from '../test/harness/restore-scenario.js';
+import { adminSql, connectSandboxDb, connectSandboxKv, mutateAfterDump, setSandboxKv, seedScenario } from '../test/harness/restore-scenario.js';
 import { expectRunning } from './restore-host.js';
 
 /** Not named flightctl*: the agent's own databases are, and reset drops those. */
@@ -69,13 +69,7 @@ export async function resetHost(sb: Sandbox, kvKeys: string[], units: readonly s
       `CREATE DATABASE flightctl TEMPLATE ${TEMPLATE} OWNER flightctl_app STRATEGY FILE_COPY;\n` +
       `CREATE DATABASE ${PLAIN_TARGET} OWNER flightctl_app;\n`,
   );
-  const kv = await connectSandboxKv(sb);
-  try {
-    await kv.flushall();
-    for (const k of kvKeys) await kv.set(k, 'true');
-  } finally {
-    kv.disconnect();
-  }
+  await setSandboxKv(sb, kvKeys);
   await settle(sb);
   await expectRunning(sb, units);
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { AWAITING_RECONNECT_ANNOTATION } from '../src/flightctl/prepare/marks.js';
 import { SystemdClient } from '../src/targets/quadlet/systemd.js';
 import type { Sandbox } from '../test/harness/quadlet-host/sandbox.js';
-import { adminSql, AFTER_DUMP_ORG, connectSandboxDb, connectSandboxKv, mutateAfterDump, seedScenario, takeDump } from '../test/harness/restore-scenario.js';
+import { adminSql, AFTER_DUMP_ORG, connectSandboxDb, connectSandboxKv, mutateAfterDump, seedScenario, setSandboxKv, takeDump } from '../test/harness/restore-scenario.js';
 
 /** Not named flightctl*: the agent's own databases are, and reset drops those. */
 const TEMPLATE = 'bench_mutated';
@@ -56,13 +56,7 @@ export async function resetHost(sb: Sandbox, scenario: RestoreScenario, units: r
     `SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database WHERE datname LIKE 'flightctl%' \\gexec\n` +
       `CREATE DATABASE flightctl TEMPLATE ${TEMPLATE} OWNER flightctl_app STRATEGY FILE_COPY;\nCHECKPOINT;\n`,
   );
-  const kv = await connectSandboxKv(sb);
-  try {
-    await kv.flushall();
-    for (const k of scenario.kvKeys) await kv.set(k, 'true');
-  } finally {
-    kv.disconnect();
-  }
+  await setSandboxKv(sb, scenario.kvKeys);
   execFileSync('sync');
   await expectRunning(sb, units);
 }

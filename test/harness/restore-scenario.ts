@@ -88,6 +88,17 @@ export async function connectSandboxKv(sb: Sandbox, timeoutMs = 20_000): Promise
   }
 }
 
+/** The sandbox's KV store emptied, then holding exactly these keys (as Flight Control left them). */
+export async function setSandboxKv(sb: Sandbox, keys: Iterable<string>): Promise<void> {
+  const kv = await connectSandboxKv(sb);
+  try {
+    await kv.flushall();
+    for (const k of keys) await kv.set(k, 'true');
+  } finally {
+    kv.disconnect();
+  }
+}
+
 /** Streams a command's stdin and stdout through the sandbox's Podman API (the agent's own execStream). */
 export function execStreaming(
   sb: Sandbox,

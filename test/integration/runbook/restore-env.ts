@@ -15,6 +15,7 @@ import {
   adminSql,
   connectSandboxDb,
   connectSandboxKv,
+  setSandboxKv,
   fingerprint,
   loadDump,
   mutateAfterDump,
@@ -128,13 +129,7 @@ export async function startRestoreEnv(opts: { devices: number; strategy?: 'conta
           `SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database WHERE datname LIKE 'flightctl%' \\gexec\nCREATE DATABASE flightctl OWNER flightctl_app;\n`,
         );
         await loadDump(sb, { format: 'plain', file: dumps.mutated, database: 'flightctl' });
-        const r = await connectSandboxKv(sb);
-        try {
-          await r.flushall();
-          for (const k of changes.kvKeys) await r.set(k, 'true');
-        } finally {
-          r.disconnect();
-        }
+        await setSandboxKv(sb, changes.kvKeys);
       },
       journalText() {
         const runs = path.join(stateDir, 'runs');
