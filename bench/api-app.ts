@@ -22,6 +22,7 @@ import { RunManager } from '../src/api/run-manager.js';
 import { configSchema } from '../src/config/schema.js';
 import { createLogger } from '../src/lib/logger.js';
 import { QuadletTarget } from '../src/targets/quadlet/quadlet-target.js';
+import { FileRunStore } from '../src/runbook/store/file/file-run-store.js';
 import { generateTestKey, jwksOf, mintToken, type KeyKind } from '../test/harness/tokens.js';
 import { saveFinishedRun } from './api-run.js';
 import { withLifecycle } from './bench-lifecycle.js';
@@ -95,8 +96,9 @@ export async function withBenchApi<T>(alg: Alg, fn: (api: BenchApi) => Promise<T
     const url = {} as Record<Variant, string>;
     for (const variant of ['auth', 'no-auth'] as const) {
       const metrics = new ApiMetrics();
-      const runs = new RunManager({ config, logger, target, onFinished: (r) => metrics.observeRun(r) });
-      const app = createApp({ config, logger, target, runs, metrics, auth: variant === 'auth' ? auth : undefined, readiness: () => 'ready' });
+      const store = new FileRunStore(config.host.stateDir);
+      const runs = new RunManager({ config, logger, target, store, onFinished: (r) => metrics.observeRun(r) });
+      const app = createApp({ config, logger, target, store, runs, metrics, auth: variant === 'auth' ? auth : undefined, readiness: () => 'ready' });
       const l = await listen(parseListen('http://127.0.0.1:0'), app, { cert: '', key: '' });
       listening.push(l);
       url[variant] = l.bound;

@@ -3,7 +3,7 @@
  * container-ip), shaped like one the engine writes. It goes through RunJournal.save, so it is
  * valid for runSchema, and GET /v1/restores/{id} reads and parses a real journal file.
  */
-import { RunJournal } from '../src/runbook/journal.js';
+import { RunJournal } from '../src/runbook/store/file/run-journal.js';
 import { STEP_NAMES, type Run, type StepName, type StepResult } from '../src/runbook/run-model.js';
 import { newRunId } from '../src/runbook/runner.js';
 

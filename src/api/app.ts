@@ -1,29 +1,15 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { Logger } from 'winston';
-import type { Config } from '../config/schema.js';
 import { asRestoreError, RestoreError } from '../lib/errors.js';
-import type { RestoreTarget } from '../targets/target.js';
-import { AuthError, type Authenticator, type Principal, type Scope } from './auth.js';
-import type { ApiMetrics } from './metrics.js';
+import type { AppDeps } from './app-deps.js';
+import { AuthError, type Principal, type Scope } from './auth.js';
 import { sendProblem } from './problem.js';
-import type { RunManager } from './run-manager.js';
 import { registerDeviceRoutes } from './routes-devices.js';
 import { registerRestoreRoutes } from './routes-restores.js';
 import { openApiDocument } from './schemas.js';
 
-export type Readiness = 'starting' | 'ready' | 'stopping';
-
-export interface AppDeps {
-  config: Readonly<Config>;
-  logger: Logger;
-  target: RestoreTarget;
-  runs: RunManager;
-  metrics: ApiMetrics;
-  /** Undefined only for the benchmark's no-auth baseline: serve always verifies tokens. */
-  auth: Authenticator | undefined;
-  readiness(): Readiness;
-}
+export type { AppDeps, Readiness } from './app-deps.js';
 
 declare module 'express-serve-static-core' {
   interface Request {

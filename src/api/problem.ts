@@ -21,6 +21,7 @@ export function sendProblem(res: Response, err: RestoreError, status = err.httpS
       code: err.code,
       detail: internal ? 'internal error; the agent log has the details' : redactText(err.message),
       hint: err.hint,
+      retryable: err.retryable,
       instance: res.req.originalUrl.split('?')[0],
     });
 }

@@ -5,16 +5,17 @@ import { listDevices, type DeviceRow } from '../flightctl/devices/report.js';
 import { ALL_DEVICES, resumeInDatabase, selectionForName, type ResumeSelection } from '../flightctl/devices/resume.js';
 import { parseSelector } from '../flightctl/devices/selector.js';
 import { DEVICE_SUMMARY_JSON_SQL, parseSummaryJson } from '../flightctl/devices/summary-sql.js';
-import type { AppDeps } from './app.js';
+import { postgresAt } from '../targets/data-endpoints.js';
+import type { AppDeps } from './app-deps.js';
 import { invalidRequest } from './problem.js';
 import { devicesQuerySchema, resumeRequestSchema } from './schemas.js';
 
 /** How many devices one GET /v1/devices answers at most (the CLI streams; an API answer is one document). */
 const MAX_DEVICES = 100_000;
 
+/** Where the database answers reads without anything restarting, as the application's user. */
 async function readEndpoint(deps: AppDeps): Promise<PostgresEndpoint> {
-  const [ep, creds] = await Promise.all([deps.target.readEndpoint(), deps.target.credentials()]);
-  return { host: ep.host, port: ep.port, database: deps.config.db.name, user: creds.dbUser, password: creds.dbPassword, connectTimeoutMs: deps.config.db.connectTimeoutMs };
+  return postgresAt(deps.target, await deps.target.readEndpoint(), deps.config.db.name, deps.config);
 }
 
 /** The organizations, for a resume through Flight Control's API (which acts on one at a time). */

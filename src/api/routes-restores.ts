@@ -2,10 +2,9 @@ import path from 'node:path';
 import type { Express, RequestHandler, Request, Response } from 'express';
 import { createBackup } from '../runbook/backup/create-backup.js';
 import { listBackups } from '../runbook/backup/list-backups.js';
-import { isRunId, RunJournal } from '../runbook/journal.js';
-import type { RunEvent } from '../runbook/run-model.js';
+import { isRunId, type RunEvent } from '../runbook/run-model.js';
 import { RestoreError } from '../lib/errors.js';
-import type { AppDeps } from './app.js';
+import type { AppDeps } from './app-deps.js';
 import { resolveImport, type ImportPlace } from './import-dir.js';
 import { invalidRequest } from './problem.js';
 import { backupRequestSchema, restoreRequestSchema } from './schemas.js';
@@ -92,7 +91,7 @@ export function registerRestoreRoutes(app: Express, deps: AppDeps, guards: { rea
   app.post('/v1/restores/:id/continue', ...guards.run, async (req, res) => {
     const id = runId(req);
     req.runId = id;
-    await new RunJournal(deps.config.host.stateDir).requestContinue(id);
+    await deps.runs.continue(id);
     res.status(202).json({ continued: id });
   });
 
@@ -100,7 +99,7 @@ export function registerRestoreRoutes(app: Express, deps: AppDeps, guards: { rea
     const parsed = backupRequestSchema.safeParse(req.body);
     if (!parsed.success) throw invalidRequest(parsed.error, 'backup request');
     // The host lock makes a backup and a restore exclude each other (409 while one runs).
-    const r = await createBackup({ config: deps.config, logger: deps.logger, target: deps.target }, backupDir, parsed.data.keep ?? deps.config.backup.keep);
+    const r = await createBackup({ config: deps.config, logger: deps.logger, target: deps.target, store: deps.store }, backupDir, parsed.data.keep ?? deps.config.backup.keep);
     res.status(201).location(`/v1/backups/${path.basename(r.archive)}`).json(r);
   });
 

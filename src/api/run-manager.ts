@@ -2,9 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'winston';
 import type { Config } from '../config/schema.js';
 import { RestoreError } from '../lib/errors.js';
-import { RunJournal } from '../runbook/journal.js';
 import { recover, runRestore, type RestoreRequest } from '../runbook/restore/restore.js';
 import { isFinished, type Run, type RunEvent } from '../runbook/run-model.js';
+import type { JournalStore, RunStore } from '../runbook/store/run-store.js';
 import type { RestoreTarget } from '../targets/target.js';
 
 interface ActiveRun {
@@ -23,18 +23,23 @@ interface ActiveRun {
  */
 export class RunManager {
   private active?: ActiveRun;
-  private readonly journal: RunJournal;
+  private readonly journal: JournalStore;
   private readonly controller = new AbortController();
 
   constructor(
-    private readonly deps: { config: Readonly<Config>; logger: Logger; target: RestoreTarget; onFinished?: (run: Run) => void },
+    private readonly deps: { config: Readonly<Config>; logger: Logger; target: RestoreTarget; store: RunStore; onFinished?: (run: Run) => void },
   ) {
-    this.journal = new RunJournal(deps.config.host.stateDir);
+    this.journal = deps.store.journal;
   }
 
   /** Finishes what an earlier process left (before the daemon accepts requests). */
   recover() {
-    return recover({ config: this.deps.config, logger: this.deps.logger, target: this.deps.target }, 'serve (at start)');
+    return recover({ config: this.deps.config, logger: this.deps.logger, target: this.deps.target, store: this.deps.store }, 'serve (at start)');
+  }
+
+  /** Tells a run waiting for its external database to go on (no lock: the waiting run holds it). */
+  continue(id: string): Promise<Run> {
+    return this.journal.requestContinue(id);
   }
 
   /**
@@ -51,9 +56,10 @@ export class RunManager {
       emitter.setMaxListeners(0);
       let entry: ActiveRun | undefined;
       const events: RunEvent[] = [];
+      const { onFinished: _onFinished, ...engine } = this.deps;
       const done = runRestore(
         {
-          ...this.deps,
+          ...engine,
           signal: this.controller.signal,
           onRun: (run) => {
             entry = { run, events, emitter, done };

@@ -66,6 +66,7 @@ export const problemSchema = z
     code: z.string().openapi({ description: 'Stable error code, RESTORE_ERR_*.' }),
     detail: z.string(),
     hint: z.string(),
+    retryable: z.boolean().openapi({ description: 'The same call may succeed later with nothing changed (another run finishes, a server comes back).' }),
     instance: z.string().optional(),
   })
   .openapi('Problem');

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { createBackup } from '../runbook/backup/create-backup.js';
 import { formatBytes, formatMs } from '../runbook/restore/format.js';
+import { openRunStore } from '../runbook/store/open-run-store.js';
 import { QuadletTarget } from '../targets/quadlet/quadlet-target.js';
 import { action, parseWholeNumber, type CommandContext } from './command-runner.js';
 import { hostOptions } from './host-options.js';
@@ -19,14 +20,16 @@ export function registerBackup(program: Command): void {
     action(async (ctx: CommandContext, opts: { output?: string; keep?: number; flightctlEtc?: string }) => {
       const { config } = ctx;
       const target = new QuadletTarget(config.host, config.db.user);
+      const store = await openRunStore(config, ctx.logger);
       try {
         const outputDir = path.resolve(opts.output ?? (config.backup.outputDir || path.join(config.host.stateDir, 'backups')));
-        const r = await createBackup({ config, logger: ctx.logger, target }, outputDir, opts.keep ?? config.backup.keep);
+        const r = await createBackup({ config, logger: ctx.logger, target, store }, outputDir, opts.keep ?? config.backup.keep);
         if (wantsJson(ctx)) return ctx.print(`${JSON.stringify(r)}\n`);
         ctx.print(`${r.archive}\n  ${formatBytes(r.bytes)} in ${formatMs(r.durationMs)}; sha256 ${r.sha256}\n`);
         ctx.print(`  Flight Control ${r.version}, ${r.databaseIncluded ? `database ${formatBytes(r.contents.dumpBytes ?? 0)}` : 'external database (not included)'}, ${r.contents.pkiFiles} PKI files, ${r.contents.encryptionFiles} encryption files${r.contents.pamVolume ? ', PAM issuer volume' : ''}\n`);
         for (const old of r.removed) ctx.print(`  removed older ${old}\n`);
       } finally {
+        store.close();
         target.close();
       }
     }),

@@ -4,6 +4,8 @@ import { loadConfig } from '../config/load.js';
 import { asRestoreError, ERROR_CATALOGUE, RestoreError, type ErrorCode } from '../lib/errors.js';
 import { createLogger, setRootLogger, type LogLevel, type Logger } from '../lib/logger.js';
 import { redactText, redactValue, registerSecret } from '../lib/secrets.js';
+import { openRunStore } from '../runbook/store/open-run-store.js';
+import { withLock } from '../runbook/store/run-store.js';
 
 /** Command-line flags and the config keys they set. */
 export const FLAG_KEYS: Record<string, string> = {
@@ -108,6 +110,16 @@ export function action<A extends unknown[]>(fn: (ctx: CommandContext, ...args: A
       printError(asRestoreError(err), json);
     }
   };
+}
+
+/** Runs fn holding the run store's lock: one mutating operation at a time on this host. */
+export async function locked<T>(ctx: CommandContext, what: string, fn: () => Promise<T>): Promise<T> {
+  const store = await openRunStore(ctx.config, ctx.logger);
+  try {
+    return await withLock(store, what, fn);
+  } finally {
+    store.close();
+  }
 }
 
 /**

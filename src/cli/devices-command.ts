@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { withPostgres } from '../flightctl/datastores/postgres.js';
-import { listDevices, summarizeDevices } from '../flightctl/devices/report.js';
+import { listDevices } from '../flightctl/devices/report.js';
+import { summarizeDevices } from '../flightctl/devices/summary-sql.js';
 import { parseSelector } from '../flightctl/devices/selector.js';
 import { action, parseWholeNumber, type CommandContext } from './command-runner.js';
 import { dbEndpoint, dbOptions } from './connection-options.js';

@@ -4,10 +4,9 @@ import { withPostgres } from '../flightctl/datastores/postgres.js';
 import { isRestoreError, type ErrorCode } from '../lib/errors.js';
 import type { Removed } from '../targets/quadlet/dropins.js';
 import { acquireEndpoints, removeLeftoverDropins, type Endpoint } from '../targets/quadlet/endpoints.js';
-import { withHostLock } from '../runbook/host-lock.js';
 import { withQuadletHost } from '../targets/quadlet/host.js';
 import { readPodmanSecret } from '../targets/quadlet/podman-secrets.js';
-import { action, reportFailure, withSignalsDeferred, type CommandContext } from './command-runner.js';
+import { action, locked, reportFailure, withSignalsDeferred, type CommandContext } from './command-runner.js';
 import { hostOptions } from './host-options.js';
 
 interface EndpointReport extends Endpoint {
@@ -44,7 +43,7 @@ export function registerEndpoints(program: Command): void {
   ).action(
     action(async (ctx: CommandContext) => {
       const { host: settings, db: dbConfig } = ctx.config;
-      const result = await withHostLock(settings.stateDir, 'endpoints', () => withSignalsDeferred('removing what was published', () => withQuadletHost(settings, async (host) => {
+      const result = await locked(ctx, 'endpoints', () => withSignalsDeferred('removing what was published', () => withQuadletHost(settings, async (host) => {
         const leftovers = await removeLeftoverDropins(host);
         const lease = await acquireEndpoints(host, settings.endpointStrategy);
         let probed: { db: EndpointReport; kv: EndpointReport };

@@ -2,8 +2,8 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { ERROR_CATALOGUE, RestoreError, type ErrorCode } from '../lib/errors.js';
-import { RunJournal } from '../runbook/journal.js';
 import { recover, runRestore } from '../runbook/restore/restore.js';
+import { openRunStore } from '../runbook/store/open-run-store.js';
 import { openTarget } from '../targets/open-target.js';
 import { action, reportFailure, type CommandContext } from './command-runner.js';
 import { kvOptions } from './connection-options.js';
@@ -95,11 +95,12 @@ export function registerRun(program: Command): void {
       }
       // The step lines carry what the info and warning logs would repeat.
       if (!json && ctx.config.log.level === 'info') ctx.logger.level = 'error';
-      const target = await openTarget(ctx.config, ctx.logger);
+      const target = await openTarget(ctx.config);
+      const store = await openRunStore(ctx.config, ctx.logger);
       const signals = abortOnSignals('running the finalizers');
       try {
         const run = await runRestore(
-          { config: ctx.config, logger: ctx.logger, target, signal: signals.signal, onEvent: (e) => printer.onEvent(e) },
+          { config: ctx.config, logger: ctx.logger, target, store, signal: signals.signal, onEvent: (e) => printer.onEvent(e) },
           {
             dump: opts.dump ? path.resolve(opts.dump) : undefined,
             archive: opts.archive ? path.resolve(opts.archive) : undefined,
@@ -115,33 +116,41 @@ export function registerRun(program: Command): void {
         }
       } finally {
         signals.dispose();
+        store.close();
         target.close();
       }
     }),
   );
 
-  program
-    .command('continue <run>')
-    .description('Tell a run waiting for its external database (phase WaitingForDatabase) that the database is restored')
-    .option('--state-dir <dir>', 'where the journal is (default /var/lib/flightctl-restore-agent)')
-    .option('--config <file>', 'YAML configuration file')
-    .option('--json', 'print JSON')
-    .action(
-      action(async (ctx: CommandContext, id: string) => {
+  targetLocationOptions(
+    program
+      .command('continue <run>')
+      .description('Tell a run waiting for its external database (phase WaitingForDatabase) that the database is restored')
+      .option('--state-dir <dir>', 'where the journal is (default /var/lib/flightctl-restore-agent)')
+      .option('--config <file>', 'YAML configuration file')
+      .option('--json', 'print JSON'),
+  ).action(
+    action(async (ctx: CommandContext, id: string) => {
+      const store = await openRunStore(ctx.config, ctx.logger);
+      try {
         // No lock: the waiting run holds it; this only leaves it a note in the journal.
-        const run = await new RunJournal(ctx.config.host.stateDir).requestContinue(id);
+        const run = await store.journal.requestContinue(id);
         if (wantsJson(ctx)) ctx.print(`${JSON.stringify({ continued: run.id })}\n`);
         else ctx.print(`run ${run.id} goes on: it prepares the restored database and starts the services\n`);
-      }),
-    );
+      } finally {
+        store.close();
+      }
+    }),
+  );
 
   targetOptions(hostOptions(
     program.command('recover').description('Finish a run that was interrupted (crash, kill, reboot): start (or scale back) what it stopped, remove drop-ins, roll back or complete the databases'),
   )).action(
     action(async (ctx: CommandContext) => {
-      const target = await openTarget(ctx.config, ctx.logger);
+      const target = await openTarget(ctx.config);
+      const store = await openRunStore(ctx.config, ctx.logger);
       try {
-        const report = await recover({ config: ctx.config, logger: ctx.logger, target }, `recover (${requester()})`);
+        const report = await recover({ config: ctx.config, logger: ctx.logger, target, store }, `recover (${requester()})`);
         if (wantsJson(ctx)) return ctx.print(`${JSON.stringify(report)}\n`);
         if (report.ok) return ctx.print('ok: nothing to recover\n');
         for (const r of report.recovered) {
@@ -150,6 +159,7 @@ export function registerRun(program: Command): void {
         }
         for (const l of report.leftovers) ctx.print(`${l}\n`);
       } finally {
+        store.close();
         target.close();
       }
     }),

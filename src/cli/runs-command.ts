@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { RunJournal } from '../runbook/journal.js';
-import type { JournalStore } from '../runbook/store.js';
-import { openTarget } from '../targets/open-target.js';
 import { formatMs } from '../runbook/restore/format.js';
+import { openRunStore } from '../runbook/store/open-run-store.js';
+import type { JournalStore } from '../runbook/store/run-store.js';
 import type { Run } from '../runbook/run-model.js';
 import { action, type CommandContext } from './command-runner.js';
 import { stepLine, summaryLines } from './run-output.js';
@@ -10,13 +9,6 @@ import { targetLocationOptions, wantsJson } from './run-command.js';
 
 function took(run: Run): string {
   return run.finishedAt ? formatMs(Date.parse(run.finishedAt) - Date.parse(run.startedAt)) : '-';
-}
-
-/** The journal of the configured target: files under the state directory, or ConfigMaps in the cluster. */
-async function openJournal(ctx: CommandContext): Promise<{ journal: JournalStore; close(): void }> {
-  if (ctx.config.target !== 'kubernetes') return { journal: new RunJournal(ctx.config.host.stateDir), close: () => undefined };
-  const target = await openTarget(ctx.config, ctx.logger);
-  return { journal: target.runStore.journal, close: () => target.close() };
 }
 
 export function registerRuns(program: Command): void {
@@ -30,11 +22,11 @@ export function registerRuns(program: Command): void {
   ).action(
     action(async (ctx: CommandContext, id: string | undefined) => {
       // Reads never wait for the lock of a running restore.
-      const { journal, close } = await openJournal(ctx);
+      const store = await openRunStore(ctx.config, ctx.logger);
       try {
-        await printRuns(ctx, journal, id);
+        await printRuns(ctx, store.journal, id);
       } finally {
-        close();
+        store.close();
       }
     }),
   );

@@ -7,7 +7,7 @@ import { ApiMetrics } from '../api/metrics.js';
 import { RunManager } from '../api/run-manager.js';
 import { asRestoreError } from '../lib/errors.js';
 import { notifyReady } from '../lib/sd-notify.js';
-import { RunJournal } from '../runbook/journal.js';
+import { openRunStore } from '../runbook/store/open-run-store.js';
 import { QuadletTarget } from '../targets/quadlet/quadlet-target.js';
 import { action, type CommandContext } from './command-runner.js';
 import { hostOptions } from './host-options.js';
@@ -43,10 +43,12 @@ export function registerServe(program: Command): void {
       const auth = await createAuthenticator({ ...config.api, jwtAudience: config.api.jwtAudience || os.hostname() });
       const addresses = config.api.listen.map(parseListen);
       const target = new QuadletTarget(config.host, config.db.user);
+      // Chosen once: the run manager, the routes and the backups all use this one.
+      const store = await openRunStore(config, logger);
       const metrics = new ApiMetrics();
-      for (const run of await new RunJournal(config.host.stateDir).list().catch(() => [])) metrics.observeRun(run, false);
-      const runs = new RunManager({ config, logger, target, onFinished: (run) => metrics.observeRun(run) });
-      const app = createApp({ config, logger, target, runs, metrics, auth, readiness: () => readiness });
+      for (const run of await store.journal.list().catch(() => [])) metrics.observeRun(run, false);
+      const runs = new RunManager({ config, logger, target, store, onFinished: (run) => metrics.observeRun(run) });
+      const app = createApp({ config, logger, target, store, runs, metrics, auth, readiness: () => readiness });
       const listening: Listening[] = [];
       let stopping: Promise<void> | undefined;
       let markStopped!: () => void;
@@ -58,6 +60,7 @@ export function registerServe(program: Command): void {
           for (const l of listening) l.server.close();
           await runs.shutdown();
           for (const l of listening) l.server.closeAllConnections();
+          store.close();
           target.close();
           logger.info('stopped');
           markStopped();
@@ -73,6 +76,7 @@ export function registerServe(program: Command): void {
         for (const a of addresses) listening.push(await listen(a, app, { cert: config.api.tlsCert, key: config.api.tlsKey }));
       } catch (err) {
         for (const l of listening) l.server.close();
+        store.close();
         target.close();
         throw err;
       }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { withHostLock } from '../runbook/host-lock.js';
+import type { ServiceChange } from '../targets/target.js';
 import { withQuadletHost } from '../targets/quadlet/host.js';
-import { describeServices, startApplications, stopApplications, type ServiceChange } from '../targets/quadlet/services.js';
-import { action, reportFailure, type CommandContext } from './command-runner.js';
+import { describeServices, startApplications, stopApplications } from '../targets/quadlet/services.js';
+import { action, locked, reportFailure, type CommandContext } from './command-runner.js';
 import { hostOptions } from './host-options.js';
 
 function printChanges(ctx: CommandContext, verb: string, changes: ServiceChange[]): void {
@@ -32,16 +32,16 @@ export function registerServices(program: Command): void {
     }),
   );
 
+  // A restore run must not find its units stopped or started under it: one mutation at a time.
   hostOptions(services.command('stop').description('Stop the application units concurrently (db and kv keep running); remembers what it stopped')).action(
     action(async (ctx: CommandContext) => {
-      // A restore run must not find its units stopped or started under it: one mutation at a time.
-      printChanges(ctx, 'stop', await withHostLock(ctx.config.host.stateDir, 'services stop', () => withQuadletHost(ctx.config.host, (host) => stopApplications(host))));
+      printChanges(ctx, 'stop', await locked(ctx, 'services stop', () => withQuadletHost(ctx.config.host, (host) => stopApplications(host))));
     }),
   );
 
   hostOptions(services.command('start').description('Start what "services stop" stopped, also from an earlier invocation')).action(
     action(async (ctx: CommandContext) => {
-      printChanges(ctx, 'start', await withHostLock(ctx.config.host.stateDir, 'services start', () => withQuadletHost(ctx.config.host, (host) => startApplications(host))));
+      printChanges(ctx, 'start', await locked(ctx, 'services start', () => withQuadletHost(ctx.config.host, (host) => startApplications(host))));
     }),
   );
 }

@@ -1,7 +1,10 @@
 /**
  * The one error catalogue. Every failure a user can see has a stable code, an HTTP status for the
  * API, an exit code for the CLI and a hint that says what to do. Codes never change meaning once
- * released; add new ones instead.
+ * released; add new ones instead. `retryable`: the same call may succeed later without anyone
+ * changing anything (another run finishes, a server comes back); every other code needs a fix
+ * first. RESTORE_ERR_RUN_NOT_FOUND had exit 19 with RESTORE_ERR_RUN_ACTIVE in earlier versions: a script
+ * that retries on 19 must not retry a run that does not exist, so it has 39 now.
  */
 export const ERROR_CATALOGUE = {
   RESTORE_ERR_INTERNAL: { http: 500, exit: 1, hint: 'This is a bug; run again with --log-level debug and report the log.' },
@@ -9,26 +12,26 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_CONFIG_INVALID: { http: 400, exit: 2, hint: 'Fix the named key in the config file, environment or flags.' },
   RESTORE_ERR_SELECTOR_INVALID: { http: 400, exit: 2, hint: 'Use Kubernetes selector syntax, e.g. env=prod,region in (a,b),!canary.' },
   RESTORE_ERR_SECRET_MISSING: { http: 400, exit: 3, hint: 'Provide the named secret as the documented environment variable.' },
-  RESTORE_ERR_DB_UNREACHABLE: { http: 503, exit: 4, hint: 'Check --db-host/--db-port and that PostgreSQL is running and reachable.' },
+  RESTORE_ERR_DB_UNREACHABLE: { http: 503, exit: 4, retryable: true, hint: 'Check --db-host/--db-port and that PostgreSQL is running and reachable.' },
   RESTORE_ERR_DB_AUTH: { http: 401, exit: 4, hint: 'Check --db-user and the DB_PASSWORD environment variable.' },
   // PostgreSQL answered, with an error of its own (SQLSTATE in the message)
   RESTORE_ERR_DB_PERMISSION: { http: 403, exit: 4, hint: 'The database user lacks a privilege (SQLSTATE 42501); grant it or use the owner of the database.' },
   RESTORE_ERR_DB_DISK_FULL: { http: 507, exit: 4, hint: "PostgreSQL is out of disk, memory or connections (SQLSTATE class 53); free space in the database's volume and run again." },
-  RESTORE_ERR_DB_TIMEOUT: { http: 504, exit: 4, hint: 'A statement or lock wait timed out (SQLSTATE 57014/55P03); find the session holding it (pg_stat_activity) and run again.' },
-  RESTORE_ERR_DB_BUSY: { http: 409, exit: 4, hint: 'The database is in use or a lock conflicted (SQLSTATE 55006/40P01/40001); stop what uses it and run again.' },
+  RESTORE_ERR_DB_TIMEOUT: { http: 504, exit: 4, retryable: true, hint: 'A statement or lock wait timed out (SQLSTATE 57014/55P03); find the session holding it (pg_stat_activity) and run again.' },
+  RESTORE_ERR_DB_BUSY: { http: 409, exit: 4, retryable: true, hint: 'The database is in use or a lock conflicted (SQLSTATE 55006/40P01/40001); stop what uses it and run again.' },
   RESTORE_ERR_DB_QUERY: { http: 500, exit: 4, hint: 'PostgreSQL refused a statement (SQLSTATE in the message); check the value or the database, then run again.' },
   RESTORE_ERR_DB_NOT_FLIGHTCTL: { http: 422, exit: 5, hint: 'Point --db-name at a Flight Control database (default flightctl).' },
   RESTORE_ERR_DB_SCHEMA_UNKNOWN: { http: 422, exit: 5, hint: 'This Flight Control schema generation is not supported; report its version.' },
   RESTORE_ERR_PREPARE_SQL: { http: 500, exit: 6, hint: 'The transaction was rolled back and nothing changed; fix the cause and run again.' },
-  RESTORE_ERR_KV_UNREACHABLE: { http: 503, exit: 7, hint: 'Check --kv-host/--kv-port and that the KV store (Redis) is running.' },
+  RESTORE_ERR_KV_UNREACHABLE: { http: 503, exit: 7, retryable: true, hint: 'Check --kv-host/--kv-port and that the KV store (Redis) is running.' },
   RESTORE_ERR_KV_AUTH: { http: 401, exit: 7, hint: 'Check the KV_PASSWORD environment variable.' },
   RESTORE_ERR_KV_WRITE: { http: 500, exit: 8, hint: 'The KV store refused a write (memory limit, read-only replica?); fix it and run the KV part again (prepare --kv-only).' },
   RESTORE_ERR_KV_VERIFY: { http: 500, exit: 8, hint: 'Keys went missing after they were written; run the KV part again (prepare --kv-only).' },
   // Quadlets host target (systemd over D-Bus, Podman REST, drop-ins)
-  RESTORE_ERR_DBUS_UNREACHABLE: { http: 503, exit: 9, hint: 'Check --dbus-address (or DBUS_SYSTEM_BUS_ADDRESS) and that systemd runs on that bus.' },
+  RESTORE_ERR_DBUS_UNREACHABLE: { http: 503, exit: 9, retryable: true, hint: 'Check --dbus-address (or DBUS_SYSTEM_BUS_ADDRESS) and that systemd runs on that bus.' },
   RESTORE_ERR_UNIT_JOB_FAILED: { http: 502, exit: 10, hint: 'Look at the unit: journalctl -u <unit>; fix it, then run the command again.' },
   RESTORE_ERR_UNIT_TIMEOUT: { http: 504, exit: 11, hint: 'The unit did not settle in time; raise host.unitTimeoutMs or look at journalctl -u <unit>.' },
-  RESTORE_ERR_PODMAN_UNREACHABLE: { http: 503, exit: 12, hint: 'Check --podman-socket and that podman.socket is enabled (systemctl enable --now podman.socket).' },
+  RESTORE_ERR_PODMAN_UNREACHABLE: { http: 503, exit: 12, retryable: true, hint: 'Check --podman-socket and that podman.socket is enabled (systemctl enable --now podman.socket).' },
   RESTORE_ERR_SECRET_NOT_FOUND: { http: 404, exit: 13, hint: 'Create the Podman secret (podman secret ls) or check --podman-root for the file driver store.' },
   RESTORE_ERR_SECRET_UNREADABLE: { http: 500, exit: 13, hint: 'Podman < 4.7 does not show values over the API; check --podman-root points at its storage root.' },
   RESTORE_ERR_CONTAINER_NOT_RUNNING: { http: 409, exit: 14, hint: 'Start the unit of that container (services start) and run again.' },
@@ -37,8 +40,8 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_STATE_INVALID: { http: 500, exit: 17, hint: 'The state file under --state-dir is damaged; inspect it, fix or remove it.' },
   RESTORE_ERR_EXEC_FAILED: { http: 502, exit: 18, hint: 'The command inside the container could not run; check the container and its image.' },
   // The runbook engine (run, recover, runs)
-  RESTORE_ERR_RUN_ACTIVE: { http: 409, exit: 19, hint: 'Another restore run holds this host; wait for it (flightctl-restore-agent runs) and try again.' },
-  RESTORE_ERR_RUN_NOT_FOUND: { http: 404, exit: 19, hint: 'List the runs with: flightctl-restore-agent runs' },
+  RESTORE_ERR_RUN_ACTIVE: { http: 409, exit: 19, retryable: true, hint: 'Another restore run holds this host; wait for it (flightctl-restore-agent runs) and try again.' },
+  RESTORE_ERR_RUN_NOT_FOUND: { http: 404, exit: 39, hint: 'List the runs with: flightctl-restore-agent runs' },
   RESTORE_ERR_DUMP_INVALID: { http: 422, exit: 20, hint: 'Check the dump file: a plain SQL dump or pg_dump custom format (-Fc) made without --create; nothing was changed.' },
   RESTORE_ERR_INSUFFICIENT_SPACE: { http: 507, exit: 21, hint: "Free space in the database's volume (a second copy of the database must fit), then run again." },
   RESTORE_ERR_VERSION_MISMATCH: { http: 409, exit: 22, hint: 'Restore a backup of the same Flight Control version, or pass --force if you know they are compatible.' },
@@ -49,9 +52,9 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_BODY_TOO_LARGE: { http: 413, exit: 2, hint: 'Requests are small JSON documents; send less (api.bodyLimitBytes sets the limit).' },
   RESTORE_ERR_UNAUTHENTICATED: { http: 401, exit: 25, hint: 'Send a valid bearer token (Authorization: Bearer <JWT>) signed by a configured key, for this audience and issuer.' },
   RESTORE_ERR_FORBIDDEN: { http: 403, exit: 25, hint: 'The token lacks the scope this call needs (restore:read, restore:run or devices:resume).' },
-  RESTORE_ERR_RATE_LIMITED: { http: 429, exit: 26, hint: 'Too many calls that change something; wait for Retry-After seconds.' },
+  RESTORE_ERR_RATE_LIMITED: { http: 429, exit: 26, retryable: true, hint: 'Too many calls that change something; wait for Retry-After seconds.' },
   RESTORE_ERR_NOT_FOUND: { http: 404, exit: 27, hint: 'No such endpoint; GET /openapi.json lists them.' },
-  RESTORE_ERR_NOT_READY: { http: 503, exit: 29, hint: 'The agent is starting (recovering an interrupted run) or stopping; try again shortly.' },
+  RESTORE_ERR_NOT_READY: { http: 503, exit: 29, retryable: true, hint: 'The agent is starting (recovering an interrupted run) or stopping; try again shortly.' },
   RESTORE_ERR_LISTEN_FAILED: { http: 500, exit: 30, hint: 'Check the --listen address: free, and for unix: a writable directory.' },
   RESTORE_ERR_FLIGHTCTL_API: { http: 502, exit: 28, hint: "Check flightctl.apiUrl, the token file and the CA; Flight Control's API answered with an error or not at all." },
   // Backups and archives
@@ -61,7 +64,7 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_BACKUP_FAILED: { http: 500, exit: 35, hint: 'The backup did not complete and no archive was left; the message names the part that failed.' },
   RESTORE_ERR_DATABASE_WAIT_TIMEOUT: { http: 504, exit: 36, hint: 'The external database was not restored in time; the services run again. Restore it, then run the restore again.' },
   // The Kubernetes target (run --target kubernetes, in a Job or with a kubeconfig)
-  RESTORE_ERR_KUBE_UNREACHABLE: { http: 503, exit: 37, hint: "Check --kubeconfig (or the Job's service account token) and that the Kubernetes API server answers." },
+  RESTORE_ERR_KUBE_UNREACHABLE: { http: 503, exit: 37, retryable: true, hint: "Check --kubeconfig (or the Job's service account token) and that the Kubernetes API server answers." },
   RESTORE_ERR_KUBE_FORBIDDEN: { http: 403, exit: 37, hint: "The service account lacks the named permission; apply deploy/kubernetes/rbac.yaml for both namespaces (or grant that verb and resource)." },
   RESTORE_ERR_KUBE_API: { http: 502, exit: 37, hint: 'The Kubernetes API refused a request (status in the message); fix the named object and run again.' },
   RESTORE_ERR_KUBE_SECRET_MISSING: { http: 404, exit: 13, hint: 'Create the named Secret and key in the internal namespace, or mount it at kubernetes.secretsDir/<secret>/<key>.' },
@@ -70,12 +73,17 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_DUMP_UNSUPPORTED: { http: 422, exit: 20, hint: 'This target loads plain SQL dumps only; convert the dump with pg_restore -f FILE.sql DUMP and restore that.' },
   // The fleet client (flightctl-restorectl)
   RESTORE_ERR_INVENTORY_INVALID: { http: 400, exit: 2, hint: 'Fix the inventory at the named line (Ansible INI or YAML), or the --limit pattern.' },
-  RESTORE_ERR_AGENT_UNREACHABLE: { http: 503, exit: 31, hint: 'Check the agent URL or socket, that serve runs there, and the CA bundle for https.' },
+  RESTORE_ERR_AGENT_UNREACHABLE: { http: 503, exit: 31, retryable: true, hint: 'Check the agent URL or socket, that serve runs there, and the CA bundle for https.' },
   RESTORE_ERR_FLEET_INCOMPLETE: { http: 500, exit: 32, hint: 'Not every host succeeded; the summary names each host and its error code.' },
-  RESTORE_ERR_CANCELLED: { http: 409, exit: 130, hint: 'The operation was interrupted; run it again, it is safe to repeat.' },
-} as const satisfies Record<string, { http: number; exit: number; hint: string }>;
+  RESTORE_ERR_CANCELLED: { http: 409, exit: 130, retryable: true, hint: 'The operation was interrupted; run it again, it is safe to repeat.' },
+} as const satisfies Record<string, { http: number; exit: number; hint: string; retryable?: true }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** Whether trying the same call again later may succeed with nothing changed (see the catalogue). */
+export function isRetryable(code: ErrorCode): boolean {
+  return 'retryable' in ERROR_CATALOGUE[code];
+}
 
 /**
  * An error the user is meant to read. The message must never contain a secret value; callers
@@ -103,6 +111,10 @@ export class RestoreError extends Error {
 
   get httpStatus(): number {
     return ERROR_CATALOGUE[this.code].http;
+  }
+
+  get retryable(): boolean {
+    return isRetryable(this.code);
   }
 
   /** What a user sees: code, message, hint. Never a stack trace. */

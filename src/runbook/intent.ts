@@ -1,91 +1,137 @@
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { z } from 'zod';
-import { removeFileDurable, writeFileAtomic } from '../lib/atomic-file.js';
 import { RestoreError } from '../lib/errors.js';
-import { parseJsonRecord } from '../lib/json-record.js';
-import type { IntentStore } from './store.js';
+import { stepNameSchema, type StepName } from './run-model.js';
+import type { AnyStep, StepRuntime } from './step.js';
+import type { IntentStore } from './store/run-store.js';
+
+export const INTENT_VERSION = 2;
 
 /**
- * What an unfinished run has changed, or is about to change, in the data stores: written
- * durably BEFORE each change, so the finalizers (in the same process, or in the next one after
- * a crash) know what to undo or to complete. Units and drop-ins are recorded by the target itself
- * (its own state file), databases and KV databases here.
+ * The intent of an unfinished run: what its steps have changed, or are about to change, written
+ * durably BEFORE each change, so that the settling (in the same process after a failure, or in
+ * the next one after a crash) knows what to undo or to complete. Its `steps` part is composed of
+ * the steps' own schemas: a step records only what it needs to settle itself.
  */
-export const intentSchema = z.object({
-  version: z.literal(1),
-  runId: z.string(),
-  pid: z.number().int(),
-  /** The process that runs it (RunStore.holder): PIDs repeat across containers. Older records lack it. */
-  holder: z.string().optional(),
-  startedAt: z.string(),
-  withDump: z.boolean(),
-  keepOldDb: z.boolean(),
-  database: z.object({
-    /** The live database, e.g. flightctl. */
-    name: z.string(),
-    /** `<db>_restore_<id>` once it is being created. */
-    temp: z.string().optional(),
-    /** `<db>_old_<id>` once the swap is being attempted. */
-    old: z.string().optional(),
-    /** A dump copied into the database's container (custom format), to remove. */
-    containerFile: z.string().optional(),
-  }),
-  /** Where an archive was extracted (under the state directory); removed when the run is settled. */
-  extractDir: z.string().optional(),
-  /** A spare KV database that holds staged keys. */
-  kvStagingDb: z.number().int().optional(),
+export interface IntentDoc<P> {
+  version: typeof INTENT_VERSION;
+  runId: string;
+  pid: number;
+  /** The process that runs it (RunStore.holder): PIDs repeat across containers. */
+  holder: string;
+  startedAt: string;
+  /** What the run was asked to do, enough to rebuild its context in another process. */
+  params: P;
+  /** Every step of the run in order: the settling walks it. */
+  plan: StepName[];
+  /** What each step that changes something recorded before it did. */
+  steps: Partial<Record<StepName, unknown>>;
+}
+
+/** The document's schema for these params and steps; a step the agent does not know is refused. */
+export function intentSchema<P>(params: z.ZodType<P>, steps: readonly AnyStep<StepRuntime>[]): z.ZodType<IntentDoc<P>> {
+  const shape: Record<string, z.ZodTypeAny> = {};
+  for (const s of steps) if (s.intent) shape[s.name] = s.intent.schema.optional();
+  return z.object({
+    version: z.literal(INTENT_VERSION),
+    runId: z.string(),
+    pid: z.number().int(),
+    holder: z.string(),
+    startedAt: z.string(),
+    params,
+    plan: z.array(stepNameSchema),
+    steps: z.object(shape).strict(),
+  }) as unknown as z.ZodType<IntentDoc<P>>;
+}
+
+/** Turns a document of an earlier format into the current one (undefined: it cannot). */
+export type IntentUpgrade<P> = (doc: { version: number } & Record<string, unknown>) => Promise<IntentDoc<P> | undefined>;
+
+/**
+ * The intent document in its store: parsed against the composed schema, so a torn, reshaped or
+ * future record is refused with STATE_INVALID naming where it is, never guessed at. A record of
+ * the previous format is upgraded.
+ */
+export class IntentRecord<P> {
   /**
-   * Set before the first change to the live database (the swap, or the preparation of the live
-   * database without a dump). From then on the finalizers complete the restore instead of
-   * rolling it back: devices already marked AwaitingReconnect without their KV keys would stay
-   * stuck forever.
+   * The document as this process last wrote it (or is writing it): what the run's own settling
+   * goes by, so that a store that fails under it does not keep it from starting the services
+   * again. Updated before each write, so it never holds less than the store may.
    */
-  liveTouched: z.boolean(),
-});
-export type RunIntent = z.infer<typeof intentSchema>;
+  current?: IntentDoc<P>;
+  /** What this process last wrote to the store. */
+  private written?: IntentDoc<P>;
 
-export class IntentFile implements IntentStore {
-  readonly file: string;
+  constructor(
+    readonly store: IntentStore,
+    private readonly schema: z.ZodType<IntentDoc<P>>,
+    private readonly upgrade?: IntentUpgrade<P>,
+  ) {}
 
-  constructor(readonly stateDir: string) {
-    this.file = path.join(stateDir, 'active-run.json');
+  private invalid(extra = ''): RestoreError {
+    return new RestoreError(
+      'RESTORE_ERR_STATE_INVALID',
+      `${this.store.where} is not a valid record of an unfinished run; inspect it (it names databases to drop or rename back)${extra}`,
+      { where: this.store.where },
+    );
   }
 
-  get where(): string {
-    return this.file;
-  }
-
-  async read(): Promise<RunIntent | undefined> {
-    let text: string;
+  async read(): Promise<IntentDoc<P> | undefined> {
+    const text = await this.store.read();
+    if (text === undefined) return undefined;
+    let raw: unknown;
     try {
-      text = await fs.readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new RestoreError('RESTORE_ERR_STATE_INVALID', `intent file ${this.file} cannot be read (${(err as NodeJS.ErrnoException).code})`, { file: this.file });
+      raw = JSON.parse(text);
+    } catch {
+      throw this.invalid();
     }
-    const intent = parseJsonRecord(text, intentSchema);
-    if (!intent) {
-      throw new RestoreError('RESTORE_ERR_STATE_INVALID', `intent file ${this.file} is not a valid record of an unfinished run; inspect it (it names databases to drop or rename back)`, { file: this.file });
+    const version = (raw as { version?: unknown } | null)?.version;
+    if (typeof version === 'number' && version > INTENT_VERSION) {
+      throw this.invalid(`; it was written by a newer agent (format ${version}): recover with that version`);
     }
-    return intent;
+    if (typeof version === 'number' && version < INTENT_VERSION && this.upgrade) {
+      const upgraded = await this.upgrade(raw as { version: number } & Record<string, unknown>);
+      if (upgraded) return upgraded;
+      throw this.invalid();
+    }
+    const parsed = this.schema.safeParse(raw);
+    if (!parsed.success) throw this.invalid();
+    return parsed.data;
   }
 
-  async write(intent: RunIntent): Promise<void> {
-    await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(this.file, `${JSON.stringify(intentSchema.parse(intent), null, 2)}\n`, 0o600);
+  async write(doc: IntentDoc<P>): Promise<void> {
+    this.written = structuredClone(doc);
+    this.current = structuredClone(doc);
+    await this.persist(doc);
   }
 
-  /** Read-modify-write, durable before it returns; the caller acts only after that. */
-  async update(fn: (intent: RunIntent) => void): Promise<RunIntent> {
-    const intent = await this.read();
-    if (!intent) throw new RestoreError('RESTORE_ERR_STATE_INVALID', `intent file ${this.file} disappeared during the run`, { file: this.file });
-    fn(intent);
-    await this.write(intent);
-    return intent;
+  private async persist(doc: IntentDoc<P>): Promise<void> {
+    await this.store.write(`${JSON.stringify(this.schema.parse(doc), null, 2)}\n`);
+  }
+
+  /**
+   * Records (or, with undefined, forgets) what one step leaves behind; durable before it resolves.
+   * Only the run's own process writes while it holds the lock, so what it wrote last is the
+   * document. A forgotten step stays in `current`: settling it once more is harmless.
+   */
+  async recordStep(step: StepName, data: unknown): Promise<void> {
+    const doc = this.written ?? (await this.read());
+    if (!doc) throw new RestoreError('RESTORE_ERR_STATE_INVALID', `${this.store.where} disappeared during the run`, { where: this.store.where });
+    this.current ??= structuredClone(doc);
+    if (data === undefined) delete doc.steps[step];
+    else doc.steps[step] = data;
+    if (data !== undefined) this.current.steps[step] = structuredClone(data);
+    this.written = doc;
+    await this.persist(doc);
   }
 
   async clear(): Promise<void> {
-    await removeFileDurable(this.file);
+    await this.store.clear();
+    this.current = undefined;
+    this.written = undefined;
   }
+}
+
+/** Whether the intent was written by this very process (then it is not an interrupted run's). */
+export function intentIsOurs(holder: string, doc: { holder?: string; pid: number }): boolean {
+  return doc.holder !== undefined ? doc.holder === holder : doc.pid === process.pid;
 }

@@ -48,6 +48,18 @@ export const stepResultSchema = z.object({
 });
 export type StepResult = z.infer<typeof stepResultSchema>;
 
+/**
+ * One thing the settling of a run did (runbook/settle.ts): a step's part undone, completed or
+ * released, or a note; the step it belongs to; the error when it could not be done.
+ */
+export const settleActionSchema = z.object({
+  step: stepNameSchema.optional(),
+  kind: z.enum(['undo', 'complete', 'release', 'note']),
+  msg: z.string(),
+  error: errorBodySchema.optional(),
+});
+export type SettleAction = z.infer<typeof settleActionSchema>;
+
 export const RUN_PHASES = ['Pending', 'Running', 'WaitingForDatabase', 'Succeeded', 'Failed', 'Interrupted', 'Recovered'] as const;
 export const runPhaseSchema = z.enum(RUN_PHASES);
 export type RunPhase = z.infer<typeof runPhaseSchema>;
@@ -82,8 +94,12 @@ export const runSchema = z.object({
   devices: z.object({ before: deviceSummarySchema.optional(), after: deviceSummarySchema.optional() }).optional(),
   /** What the finalizers did after a failure or an interruption (restart, remove, roll back). */
   finalizers: z.array(z.string()),
+  /** The same as data: which step did what (absent in runs of earlier versions). */
+  finalizerActions: z.array(settleActionSchema).optional(),
   /** Set when a later process finished this run after it was killed. */
-  recovery: z.object({ at: z.string(), by: z.string(), actions: z.array(z.string()) }).optional(),
+  recovery: z
+    .object({ at: z.string(), by: z.string(), actions: z.array(z.string()), stepActions: z.array(settleActionSchema).optional() })
+    .optional(),
   error: errorBodySchema.optional(),
 });
 export type Run = z.infer<typeof runSchema>;
@@ -103,6 +119,13 @@ export const runEventSchema = z.discriminatedUnion('type', [
   z.object({ ...eventBase, type: z.literal('run-finished'), run: runSchema }),
 ]);
 export type RunEvent = z.infer<typeof runEventSchema>;
+
+const RUN_ID = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/;
+
+/** 20261128T061500Z-1a2b3c4d (runner.ts newRunId): anything else names no run. */
+export function isRunId(id: string): boolean {
+  return RUN_ID.test(id);
+}
 
 /** Phases after which nothing about the run changes any more (except a later recovery note). */
 export function isFinished(phase: RunPhase): boolean {

@@ -3,57 +3,33 @@ import type { Logger } from 'winston';
 import { asRestoreError, RestoreError } from '../lib/errors.js';
 import { redactText } from '../lib/secrets.js';
 import { faultPoint } from './faults.js';
-import type { JournalStore } from './store.js';
-import type { Progress, Run, RunEvent, StepName, StepResult } from './run-model.js';
+import type { SettleResult } from './settle.js';
+import type { AnyStep, StepRuntime } from './step.js';
+import type { JournalStore } from './store/run-store.js';
+import type { Run, RunEvent, StepName, StepResult } from './run-model.js';
 
-/** What a step reports: whether it changed (or, in check mode, would change) anything. */
-export interface StepOutcome {
-  changed: boolean;
-  msg: string;
-  data?: Record<string, unknown>;
-}
-
-/** What every step gets from the runner, whatever the plan. */
-export interface StepRuntime {
-  readonly check: boolean;
-  readonly signal: AbortSignal;
-  readonly logger: Logger;
-  /**
-   * Reports progress of long work (bytes loaded, keys written); throttled by the runner. Awaiting
-   * it is how a test's fault injection pauses the work half-way; otherwise it resolves at once.
-   */
-  progress(p: Progress): Promise<void>;
-  warn(text: string): void;
-  /** A phase other than Running while a step waits for someone (WaitingForDatabase); saved at once. */
-  setPhase(phase: 'Running' | 'WaitingForDatabase'): Promise<void>;
-}
-
-/**
- * A step as data: a read-only check (what would change) and an apply (change it, idempotently).
- * Check mode runs every check and no apply.
- */
-export interface Step<C extends StepRuntime> {
-  name: StepName;
-  /** Why the step does not apply to this run (it is reported as skipped); undefined: it runs. */
-  skip?(ctx: C): string | undefined;
-  check(ctx: C): Promise<StepOutcome>;
-  apply(ctx: C): Promise<StepOutcome>;
-}
+export type { Step, StepOutcome, StepRuntime } from './step.js';
 
 export type Outcome = 'succeeded' | 'failed' | 'interrupted';
 
 /** An event before the runner numbers and stamps it (Omit does not distribute over a union). */
 type EventBody = RunEvent extends infer E ? (E extends RunEvent ? Omit<E, 'seq' | 'time'> : never) : never;
 
+/** Where the steps record their intent (IntentRecord.recordStep); none in check mode. */
+export interface StepRecorder {
+  record(step: StepName, data: unknown): Promise<void>;
+}
+
 export interface ExecuteOptions<C extends StepRuntime> {
   run: Run;
-  steps: Step<C>[];
+  steps: readonly AnyStep<C>[];
   journal: JournalStore;
   logger: Logger;
   signal: AbortSignal;
+  recorder?: StepRecorder | undefined;
   context(runtime: StepRuntime): C;
-  /** Undo or complete whatever the run left (also after success: it clears the intent); answers what it did. */
-  finalize(outcome: Outcome, ctx: C): Promise<string[]>;
+  /** Undo, complete or release whatever the run left (also after success: it clears the intent). */
+  finalize(outcome: Outcome, ctx: C): Promise<SettleResult>;
   onEvent?(event: RunEvent): void;
 }
 
@@ -113,6 +89,9 @@ export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>)
       run.phase = phase;
       await journal.save(run);
     },
+    async record(data) {
+      if (current && opts.recorder) await opts.recorder.record(current.step, data);
+    },
   };
   const ctx = opts.context(runtime);
   let outcome: Outcome = 'succeeded';
@@ -140,6 +119,11 @@ export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>)
       if (skipWhy !== undefined) {
         result = stepResult(step.name, 'skipped', false, skipWhy, startedAt, t0, current.warnings);
       } else {
+        if (!run.check && step.intent && opts.recorder) {
+          // Intent before action: what the step will leave behind is durable before it starts.
+          const intent = step.intent.before(ctx);
+          if (intent !== undefined) await opts.recorder.record(step.name, intent);
+        }
         const out = run.check ? await step.check(ctx) : await step.apply(ctx);
         result = stepResult(step.name, out.changed ? 'changed' : 'ok', out.changed, out.msg, startedAt, t0, current.warnings, out.data);
       }
@@ -163,15 +147,18 @@ export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>)
   if (outcome === 'interrupted' && (!failure || failure.code === 'RESTORE_ERR_CANCELLED') && opts.signal.reason instanceof RestoreError) failure = opts.signal.reason;
   if (outcome === 'interrupted' && !failure) failure = new RestoreError('RESTORE_ERR_CANCELLED', 'the run was interrupted by a signal before it finished');
 
+  let settled: SettleResult;
   try {
-    run.finalizers = await opts.finalize(outcome, ctx);
+    settled = await opts.finalize(outcome, ctx);
   } catch (err) {
     const e = asRestoreError(err);
-    run.finalizers = [...((e.details.actions as string[] | undefined) ?? []), `finalizers did not complete: ${e.code}: ${e.message}`];
-    if (!failure) {
-      failure = e;
-      outcome = 'failed';
-    }
+    settled = { actions: [{ kind: 'note', msg: `finalizers did not complete: ${e.code}: ${e.message}`, error: e.toJSON() }], failure: e, completed: false };
+  }
+  run.finalizers = settled.actions.map((a) => a.msg);
+  if (settled.actions.length) run.finalizerActions = settled.actions;
+  if (settled.failure && !failure) {
+    failure = settled.failure;
+    outcome = 'failed';
   }
   run.phase = outcome === 'succeeded' ? 'Succeeded' : outcome === 'interrupted' ? 'Interrupted' : 'Failed';
   if (failure && outcome !== 'succeeded') run.error = failure.toJSON();

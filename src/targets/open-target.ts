@@ -1,4 +1,3 @@
-import type { Logger } from 'winston';
 import type { Config } from '../config/schema.js';
 import { QuadletTarget } from './quadlet/quadlet-target.js';
 import type { RestoreTarget } from './target.js';
@@ -7,10 +6,10 @@ import type { RestoreTarget } from './target.js';
  * The target `target:` (or --target) names. The Kubernetes client is loaded only when it is the
  * one: a Quadlets host never pays for it.
  */
-export async function openTarget(config: Readonly<Config>, logger: Logger): Promise<RestoreTarget> {
+export async function openTarget(config: Readonly<Config>): Promise<RestoreTarget> {
   if (config.target === 'kubernetes') {
     const { KubernetesTarget } = await import('./kubernetes/kubernetes-target.js');
-    return new KubernetesTarget(config, logger);
+    return new KubernetesTarget(config);
   }
   return new QuadletTarget(config.host, config.db.user);
 }

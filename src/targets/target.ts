@@ -4,13 +4,17 @@
  * Kubernetes without knowing which one it is.
  */
 import type { DumpFile, DumpFormat } from '../flightctl/database/dump-format.js';
+import type { KvShell } from '../flightctl/datastores/kv-shell.js';
 import type { ErrorCode } from '../lib/errors.js';
-import type { RunStore } from '../runbook/store.js';
+
+export type { KvShell } from '../flightctl/datastores/kv-shell.js';
+
+export type ServiceAction = 'stopped' | 'started' | 'already-stopped' | 'not-installed' | 'not-stopped-by-us' | 'failed';
 
 export interface ServiceChange {
   /** Unit (Quadlets) or deployment (Kubernetes). */
   unit: string;
-  action: 'stopped' | 'started' | 'already-stopped' | 'not-installed' | 'not-stopped-by-us' | 'failed';
+  action: ServiceAction;
   result?: string;
   /** The catalogue code of a failure, when the target has one of its own (else the unit codes). */
   code?: ErrorCode;
@@ -90,14 +94,6 @@ export interface DatabaseShell {
   removeFile(path: string): Promise<void>;
 }
 
-/** The KV store's command-line client where it runs: no port, so no restart that would empty it. */
-export interface KvShell {
-  /** One command (FLUSHALL, DBSIZE, PING); answers its reply. */
-  command(args: string[]): Promise<string>;
-  /** Streams Redis protocol into the client's pipe mode; answers its counts. */
-  pipe(input: import('node:stream').Readable, signal?: AbortSignal): Promise<{ errors: number; replies: number }>;
-}
-
 /** Container volumes (the PAM issuer's user database) by name. */
 export interface VolumeStore {
   /** A tar of the volume's content; undefined when there is no such volume. */
@@ -124,11 +120,12 @@ export interface TargetPreflight {
 
 export interface RestoreTarget {
   readonly kind: 'quadlet' | 'kubernetes';
-  /** How the data stores are reached; publish-dropin restarts them, so only inside the stop window. */
-  readonly endpointStrategy: string;
-  readonly disruptiveEndpoints: boolean;
-  /** What its application services are called in messages: "units", "deployments". */
-  readonly servicesNoun: string;
+  /**
+   * Reaching the database from the agent restarts it (its port is published for the run): it is
+   * then reached only while the services are stopped, and the KV store, which a restart would
+   * empty, only through its own client (kvShell).
+   */
+  readonly reachingDatabaseRestartsIt: boolean;
   /** Read-only: the services, data stores and secrets a restore needs are there. */
   preflight(): Promise<TargetPreflight>;
   /** The application services (not the data stores), installed or not. */
@@ -148,14 +145,10 @@ export interface RestoreTarget {
   removeLeftovers(): Promise<string[]>;
   readonly database: DatabaseShell;
   readonly kvShell: KvShell;
-  readonly volumes: VolumeStore;
+  /** Container volumes, where the platform has them (a Quadlets host: the PAM issuer's). */
+  readonly volumes?: VolumeStore;
   /** 'podman' on a Quadlets host: what a backup's metadata says and an archive must match. */
   readonly deploymentType: 'podman' | 'kubernetes';
-  /**
-   * Where the journal, the intent and the lock live: files on a host; the cluster for a Job,
-   * whose filesystem does not outlive it.
-   */
-  readonly runStore: RunStore;
   runningVersion(): Promise<RunningVersion>;
   close(): void;
 }

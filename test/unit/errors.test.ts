@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { asRestoreError, ERROR_CATALOGUE, RestoreError } from '../../src/lib/errors.js';
+import { asRestoreError, ERROR_CATALOGUE, isRetryable, RestoreError } from '../../src/lib/errors.js';
 
 describe('error catalogue', () => {
   it('every code is documented in the README with its exit code', () => {
@@ -16,6 +16,27 @@ describe('error catalogue', () => {
       expect(exit).toBeGreaterThan(0);
       expect(http).toBeGreaterThanOrEqual(400);
       expect(hint.length).toBeGreaterThan(10);
+    }
+  });
+
+  it('a retryable condition never shares its exit code with a final one of its own family: 19 means only "another run holds this host"', () => {
+    const byExit = new Map<number, string[]>();
+    for (const [code, { exit }] of Object.entries(ERROR_CATALOGUE)) byExit.set(exit, [...(byExit.get(exit) ?? []), code]);
+    expect(byExit.get(19)).toEqual(['RESTORE_ERR_RUN_ACTIVE']);
+    expect(ERROR_CATALOGUE.RESTORE_ERR_RUN_NOT_FOUND.exit).toBe(39);
+    expect(isRetryable('RESTORE_ERR_RUN_ACTIVE')).toBe(true);
+    expect(isRetryable('RESTORE_ERR_RUN_NOT_FOUND')).toBe(false);
+    // Outside the families kept for compatibility (database 4, KV 7, Kubernetes 37), no exit code mixes them.
+    for (const [exit, codes] of byExit) {
+      if ([4, 7, 37].includes(exit)) continue;
+      expect(new Set(codes.map((c) => isRetryable(c as keyof typeof ERROR_CATALOGUE))).size, `exit ${exit}: ${codes.join(', ')}`).toBe(1);
+    }
+  });
+
+  it('the README says which codes are worth retrying, as the catalogue does', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const [code, { exit }] of Object.entries(ERROR_CATALOGUE)) {
+      expect(readme, code).toMatch(new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${exit}\\s*\\|\\s*${isRetryable(code as keyof typeof ERROR_CATALOGUE) ? 'yes' : 'no'}\\s*\\|`));
     }
   });
 

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { acquireHostLock, processStartTicks } from '../../src/runbook/host-lock.js';
+import { acquireHostLock, processStartTicks } from '../../src/runbook/store/file/host-lock.js';
 
 const dir = () => mkdtempSync(path.join(tmpdir(), 'lock-'));
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { RestoreError } from '../../src/lib/errors.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { clearSecretsForTest, registerSecret } from '../../src/lib/secrets.js';
-import { RunJournal } from '../../src/runbook/journal.js';
+import { RunJournal } from '../../src/runbook/store/file/run-journal.js';
 import type { Run, RunEvent, StepName } from '../../src/runbook/run-model.js';
 import { executeRun, newRunId, runSuffix, type Outcome, type Step, type StepRuntime } from '../../src/runbook/runner.js';
 
@@ -45,7 +45,7 @@ async function execute(steps: Step<StepRuntime>[], opts: { check?: boolean; sign
     context: (rt) => rt,
     finalize: async (outcome) => {
       finalized.push(outcome);
-      return outcome === 'succeeded' ? [] : ['started what was stopped'];
+      return { actions: outcome === 'succeeded' ? [] : [{ kind: 'release' as const, msg: 'started what was stopped' }], completed: false };
     },
     onEvent: (e) => events.push(e),
   });

@@ -50,13 +50,13 @@ export function encodeMetadata(m: BackupMetadata): string {
   );
 }
 
-const metadataSchema = z.object({
+export const archiveMetadataSchema = z.object({
   timestamp: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/, 'must be an RFC 3339 time'),
   version: z.string(),
   deploymentType: z.enum(['podman', 'kubernetes']),
   databaseIncluded: z.boolean(),
 });
-export type ArchiveMetadata = z.infer<typeof metadataSchema>;
+export type ArchiveMetadata = z.infer<typeof archiveMetadataSchema>;
 
 /** Reads metadata.json; keys Flight Control may add later are ignored, as its own reader does. */
 export function decodeMetadata(text: string): ArchiveMetadata {
@@ -66,7 +66,7 @@ export function decodeMetadata(text: string): ArchiveMetadata {
   } catch {
     throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', 'metadata.json in the archive is not valid JSON');
   }
-  const parsed = metadataSchema.safeParse(doc);
+  const parsed = archiveMetadataSchema.safeParse(doc);
   if (!parsed.success) {
     throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `metadata.json in the archive is not Flight Control backup metadata: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }

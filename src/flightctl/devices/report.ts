@@ -4,26 +4,6 @@ import { RestoreError } from '../../lib/errors.js';
 import { parseSelector } from './selector.js';
 import { addFieldRequirements, addLabelRequirements, type SqlFilter } from './selector-sql.js';
 
-export interface DeviceSummary {
-  total: number;
-  /** Count of non-deleted devices by status.summary.status ("Unknown" when absent). */
-  byStatus: Record<string, number>;
-}
-
-export async function summarizeDevices(db: pg.Client): Promise<DeviceSummary> {
-  const { rows } = await db.query<{ status: string; n: string }>(
-    `SELECT COALESCE(status->'summary'->>'status', 'Unknown') AS status, count(*)::bigint AS n
-       FROM devices WHERE deleted_at IS NULL GROUP BY 1 ORDER BY 1`,
-  );
-  const byStatus: Record<string, number> = {};
-  let total = 0;
-  for (const r of rows) {
-    byStatus[r.status] = Number(r.n);
-    total += Number(r.n);
-  }
-  return { total, byStatus };
-}
-
 export interface DeviceRow {
   orgId: string;
   name: string;

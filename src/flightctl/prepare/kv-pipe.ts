@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { RestoreError } from '../../lib/errors.js';
-import type { KvShell } from '../../targets/target.js';
+import type { KvShell } from '../datastores/kv-shell.js';
 import { countAwaitingReconnectKeys, DEVICE_NAMES } from './kv-keys.js';
 import { awaitingReconnectKey } from './marks.js';
 

@@ -19,12 +19,28 @@ export interface StageOptions {
   logger?: Logger;
 }
 
-/** Empties the spare database, then writes and verifies every key there. */
-export async function stageAwaitingReconnectKeys(db: pg.Client, opts: StageOptions): Promise<number> {
+export type StageOutcome = { staged: true; keys: number } | { staged: false; reason: 'no-such-database' };
+
+/** Redis's answer to SELECT of a database it was not configured with (`databases` in redis.conf). */
+function isMissingDatabase(err: unknown): boolean {
+  return (err as Error)?.name === 'ReplyError' && /DB index is out of range/i.test((err as Error).message);
+}
+
+/**
+ * Empties the spare database, then writes and verifies every key there. A store configured with
+ * fewer databases has no spare one: that is an answer (the keys are written later), not a failure.
+ */
+export async function stageAwaitingReconnectKeys(db: pg.Client, opts: StageOptions): Promise<StageOutcome> {
   if (opts.stagingDb === 0) throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', 'kv.stagingDb must not be 0: database 0 is the one Flight Control uses');
   const expected = await countAwaitingReconnectKeys(db);
-  const redis = await connectKv({ ...opts.kv, db: opts.stagingDb }, opts.logger);
+  const redis = await connectKv(opts.kv, opts.logger);
   try {
+    try {
+      await redis.select(opts.stagingDb);
+    } catch (err) {
+      if (isMissingDatabase(err)) return { staged: false, reason: 'no-such-database' };
+      throw classifyKvError(err, opts.kv);
+    }
     const r = await writeAwaitingReconnectKeys(db, redis, {
       kvEndpoint: opts.kv,
       batchSize: opts.batchSize,
@@ -33,7 +49,7 @@ export async function stageAwaitingReconnectKeys(db: pg.Client, opts: StageOptio
       flush: 'db',
       expected,
     });
-    return r.kvKeysWritten;
+    return { staged: true, keys: r.kvKeysWritten };
   } finally {
     redis.disconnect();
   }
@@ -79,11 +95,19 @@ export async function swapInStagedKeys(kvEp: KvEndpoint, stagingDb: number, expe
   });
 }
 
-/** Empties the spare database (a rolled-back run); a store without it is fine. */
-export async function clearStagingDb(kvEp: KvEndpoint, stagingDb: number): Promise<void> {
-  if (stagingDb === 0) return;
-  await withKv(kvEp, async (redis) => {
-    await redis.select(stagingDb);
-    await redis.call('FLUSHDB', 'ASYNC');
+/** Empties the spare database (a rolled-back run); answers whether it held keys. A store without it holds none. */
+export async function clearStagingDb(kvEp: KvEndpoint, stagingDb: number): Promise<boolean> {
+  if (stagingDb === 0) return false;
+  return withKv(kvEp, async (redis) => {
+    try {
+      await redis.select(stagingDb);
+    } catch (err) {
+      if (isMissingDatabase(err)) return false;
+      throw err;
+    }
+    const keys = await redis.dbsize();
+    if (keys > 0) await redis.call('FLUSHDB', 'ASYNC');
+    await redis.select(0);
+    return keys > 0;
   });
 }

@@ -9,7 +9,7 @@ import { archiveName, encodeMetadata, ENTRY, PAM_VOLUME } from '../../flightctl/
 import { ArchiveWriter, type EntryOptions } from '../../flightctl/archive/writer.js';
 import { asRestoreError, RestoreError } from '../../lib/errors.js';
 import type { RestoreTarget } from '../../targets/target.js';
-import { withHostLock } from '../host-lock.js';
+import { withLock, type RunStore } from '../store/run-store.js';
 import { pruneBackups } from './list-backups.js';
 
 export interface BackupResult {
@@ -29,6 +29,8 @@ export interface BackupDeps {
   config: Readonly<Config>;
   logger: Logger;
   target: RestoreTarget;
+  /** Its lock keeps a backup and a restore (or a second backup) from running at once. */
+  store: RunStore;
   signal?: AbortSignal;
 }
 
@@ -75,7 +77,7 @@ function externalDatabase(text: string): boolean {
  * a failed backup leaves nothing. Excludes restores on this host (the host lock).
  */
 export async function createBackup(deps: BackupDeps, outputDir: string, keep: number): Promise<BackupResult> {
-  return withHostLock(deps.config.host.stateDir, 'backup', () => backupLocked(deps, outputDir, keep));
+  return withLock(deps.store, 'backup', () => backupLocked(deps, outputDir, keep));
 }
 
 async function backupLocked(deps: BackupDeps, outputDir: string, keep: number): Promise<BackupResult> {
@@ -139,7 +141,7 @@ async function backupLocked(deps: BackupDeps, outputDir: string, keep: number): 
     }
     stage = `the ${PAM_VOLUME} volume`;
     await writer.addDirectory('volumes', at(0o700));
-    const volume = await target.volumes.export(PAM_VOLUME);
+    const volume = await target.volumes?.export(PAM_VOLUME);
     if (volume) {
       await writer.addStream(ENTRY.pamVolume, volume, at(0o600));
       contents.pamVolume = true;

@@ -1,29 +1,34 @@
+import { z } from 'zod';
 import type { Config } from '../../config/schema.js';
 import type { ArchiveMetadata } from '../../flightctl/archive/format.js';
 import type { Extracted } from '../../flightctl/archive/reader.js';
 import type { DumpFile } from '../../flightctl/database/dump-format.js';
 import type { SwapNames } from '../../flightctl/database/swap-sql.js';
-import type { KvEndpoint } from '../../flightctl/datastores/kv.js';
-import type { PostgresEndpoint } from '../../flightctl/datastores/postgres.js';
 import type { LastSeenLocation } from '../../flightctl/prepare/schema.js';
 import { RestoreError } from '../../lib/errors.js';
 import type { DataEndpoints, RestoreTarget } from '../../targets/target.js';
 import type { Run } from '../run-model.js';
-import type { StepRuntime } from '../runner.js';
-import type { IntentStore, JournalStore } from '../store.js';
+import type { StepRuntime } from '../step.js';
+import type { JournalStore } from '../store/run-store.js';
+import { networkDataStores, type RestoreData } from './data-stores.js';
 
-export interface RestoreOptions {
-  dump?: string | undefined;
+/** What a restore was asked to do: recorded in its intent, so another process can rebuild its context. */
+export const restoreParamsSchema = z.object({
+  dump: z.string().optional(),
   /** A Flight Control backup archive (tar.gz with its .sha256). */
-  archive?: string | undefined;
-  force: boolean;
-  keepOldDb: boolean;
-}
+  archive: z.string().optional(),
+  force: z.boolean(),
+  keepOldDb: z.boolean(),
+  /** The live database, e.g. flightctl; the run's others are named after it. */
+  database: z.string(),
+});
+export type RestoreOptions = z.infer<typeof restoreParamsSchema>;
 
 export interface UnpackedArchive {
   /** Where it was extracted (undefined in check mode: it was only scanned). */
-  dir?: string;
+  dir?: string | undefined;
   metadata: ArchiveMetadata;
+  /** What it holds (empty when rebuilt from the intent: only the checks read it). */
   entries: Extracted['entries'];
 }
 
@@ -33,12 +38,11 @@ export interface RestoreState {
   archive?: UnpackedArchive;
   /** Schema generation of the running Flight Control, when its version could be told. */
   runningSchema?: LastSeenLocation;
-  /** The application services are stopped by this run (the downtime window is open). */
+  /** The application services may be stopped by this run (the downtime window is open). */
   window: boolean;
-  /** publish-dropin: the lease that publishes db and kv, held inside the window only. */
-  windowLease?: DataEndpoints;
+  /** Where reaching the database restarts it: the lease that publishes it, held inside the window only. */
+  windowLease?: DataEndpoints | undefined;
   staged?: { db: number; keys: number };
-  swapped: boolean;
   /** Without a dump: the checks found nothing to change, so nothing is stopped either. */
   nothingToDo?: boolean;
   /** Without a dump: whether anything needs the services stopped (the checks of the later steps). */
@@ -52,54 +56,57 @@ export interface RestoreContext extends StepRuntime {
   run: Run;
   config: Readonly<Config>;
   target: RestoreTarget;
-  intent: IntentStore;
+  /** The data stores, in the engine's words. */
+  data: RestoreData;
   journal: JournalStore;
   names: SwapNames;
   options: RestoreOptions;
   state: RestoreState;
-  /** The data stores as reachable now: through the window lease with publish-dropin. */
+  /** The data stores as reachable now: through the window's lease where reaching restarts the database. */
   endpoints(): Promise<DataEndpoints>;
   /** Whether the data stores can be reached over the network at this point of the run. */
   canConnect(): boolean;
-  dbEndpoint(ep: DataEndpoints, database: string): Promise<PostgresEndpoint>;
-  /** Undefined when the KV store is reached through target.kvShell instead (publish-dropin). */
-  kvEndpoint(ep: DataEndpoints): Promise<KvEndpoint | undefined>;
 }
 
-export function createRestoreContext(
-  runtime: StepRuntime,
-  deps: { run: Run; config: Readonly<Config>; target: RestoreTarget; intent: IntentStore; journal: JournalStore; names: SwapNames; options: RestoreOptions },
-): RestoreContext {
-  const state: RestoreState = { window: false, swapped: false };
-  const { target, config } = deps;
-  const canConnect = () => !target.disruptiveEndpoints || state.window;
+export interface ContextDeps {
+  run: Run;
+  config: Readonly<Config>;
+  target: RestoreTarget;
+  journal: JournalStore;
+  names: SwapNames;
+  options: RestoreOptions;
+  /** The data stores behind the target; default: the real ones (tests give the in-memory target's). */
+  dataStores?: (access: Pick<RestoreContext, 'endpoints' | 'canConnect'>) => RestoreData;
+}
+
+export function createRestoreContext(runtime: StepRuntime, deps: ContextDeps): RestoreContext {
+  const state: RestoreState = { window: false };
+  const { target } = deps;
+  const canConnect = () => !target.reachingDatabaseRestartsIt || state.window;
+  const endpoints = async (): Promise<DataEndpoints> => {
+    if (!target.reachingDatabaseRestartsIt) return target.endpoints();
+    if (!state.window) throw new RestoreError('RESTORE_ERR_INTERNAL', 'the data stores were asked for outside the stop window, where reaching them would restart the database');
+    state.windowLease ??= await target.endpoints();
+    return state.windowLease;
+  };
+  const access = { endpoints, canConnect };
   return {
-    ...deps,
+    run: deps.run,
+    config: deps.config,
+    target,
+    journal: deps.journal,
+    names: deps.names,
+    options: deps.options,
+    data: deps.dataStores ? deps.dataStores(access) : networkDataStores({ target, config: deps.config, logger: runtime.logger, ...access }),
     check: runtime.check,
     signal: runtime.signal,
     logger: runtime.logger,
     progress: (p) => runtime.progress(p),
     warn: (text) => runtime.warn(text),
     setPhase: (phase) => runtime.setPhase(phase),
+    record: (data) => runtime.record(data),
     state,
-    canConnect,
-    async endpoints(): Promise<DataEndpoints> {
-      if (!target.disruptiveEndpoints) return target.endpoints();
-      if (!state.window) {
-        throw new RestoreError('RESTORE_ERR_INTERNAL', 'publish-dropin endpoints were asked for outside the stop window');
-      }
-      state.windowLease ??= await target.endpoints();
-      return state.windowLease;
-    },
-    async dbEndpoint(ep: DataEndpoints, database: string): Promise<PostgresEndpoint> {
-      const creds = await target.credentials();
-      return { host: ep.db.host, port: ep.db.port, database, user: creds.dbUser, password: creds.dbPassword, connectTimeoutMs: config.db.connectTimeoutMs };
-    },
-    async kvEndpoint(ep: DataEndpoints): Promise<KvEndpoint | undefined> {
-      if (!ep.kv) return undefined;
-      const creds = await target.credentials();
-      return { host: ep.kv.host, port: ep.kv.port, password: creds.kvPassword, connectTimeoutMs: config.kv.connectTimeoutMs };
-    },
+    ...access,
   };
 }
 

@@ -1,7 +1,31 @@
-import { ERROR_CATALOGUE, isRestoreError, RestoreError } from '../../lib/errors.js';
-import { isFinished, type Run } from '../run-model.js';
-import { intentIsOurs, type JournalStore, type RunStore } from '../store.js';
-import { settle, type SettleDeps } from './settle.js';
+import { swapNames } from '../../flightctl/database/swap-sql.js';
+import { ERROR_CATALOGUE, RestoreError } from '../../lib/errors.js';
+import { redactText } from '../../lib/secrets.js';
+import { intentIsOurs, type IntentDoc, type IntentRecord } from '../intent.js';
+import { isFinished, type Run, type StepName } from '../run-model.js';
+import { runSuffix } from '../runner.js';
+import { settleSteps, type SettleOutcome, type SettleResult } from '../settle.js';
+import type { StepRuntime } from '../step.js';
+import type { JournalStore } from '../store/run-store.js';
+import { createRestoreContext, type RestoreContext, type RestoreOptions } from './context.js';
+import { restoreIntent } from './intent-record.js';
+import { stepsNamed, type RestoreStep } from './plan.js';
+import type { Config } from '../../config/schema.js';
+import type { Logger } from 'winston';
+import type { RestoreTarget } from '../../targets/target.js';
+import type { ContextDeps } from './context.js';
+import type { RunStore } from '../store/run-store.js';
+
+/** What settling a run needs: a restore's dependencies without its own signal and listeners. */
+export interface SettleDeps {
+  config: Readonly<Config>;
+  logger: Logger;
+  target: RestoreTarget;
+  /** Where runs, their intent and the lock live: chosen once by whoever started the process. */
+  store: RunStore;
+  /** The data stores behind the target; the real ones unless a test gives the in-memory target's. */
+  dataStores?: ContextDeps['dataStores'];
+}
 
 export interface RecoveredRun {
   runId: string;
@@ -17,10 +41,28 @@ export interface RecoveryReport {
   ok: boolean;
 }
 
-async function markRecovered(journal: JournalStore, run: Run, actions: string[], complete: boolean, by: string): Promise<Run> {
+/**
+ * Settles a run by what its intent recorded (the engine's walk, runbook/settle.ts); the intent is
+ * cleared once nothing is left to do. In the process that ran it, `own` is its record and the
+ * steps it finished.
+ */
+export async function settleRecorded(
+  intent: IntentRecord<RestoreOptions>,
+  plan: readonly RestoreStep[],
+  ctx: RestoreContext,
+  outcome: SettleOutcome,
+  own?: { doc: IntentDoc<RestoreOptions> | undefined; finished: ReadonlySet<StepName> },
+): Promise<SettleResult> {
+  const recorded = (own ? own.doc : await intent.read())?.steps ?? {};
+  const result = await settleSteps({ plan, recorded, ctx, outcome, ...(own ? { finished: own.finished } : {}) });
+  if (!result.failure) await intent.clear();
+  return result;
+}
+
+async function markRecovered(journal: JournalStore, run: Run, result: SettleResult, by: string): Promise<Run> {
   const at = new Date().toISOString();
-  run.phase = complete ? 'Recovered' : 'Interrupted';
-  run.recovery = { at, by, actions };
+  run.phase = result.failure ? 'Interrupted' : 'Recovered';
+  run.recovery = { at, by, actions: result.actions.map((a) => a.msg), stepActions: result.actions };
   run.finishedAt ??= at;
   run.error ??= {
     code: 'RESTORE_ERR_CANCELLED',
@@ -34,39 +76,72 @@ async function markRecovered(journal: JournalStore, run: Run, actions: string[],
   return run;
 }
 
+/** What the settling of a dead process's run gets as its runtime: no signal, no progress, warnings to the log. */
+function recoveryRuntime(deps: Pick<SettleDeps, 'logger'>): StepRuntime {
+  return {
+    check: false,
+    signal: new AbortController().signal,
+    logger: deps.logger,
+    progress: async () => undefined,
+    warn: (text) => deps.logger.warn(redactText(text)),
+    setPhase: async () => undefined,
+    record: async () => undefined,
+  };
+}
+
+/**
+ * The context of a run a dead process left, rebuilt from its intent: its parameters, and what
+ * each recorded step found out (each step's `reload`).
+ */
+function rebuiltContext(deps: SettleDeps, doc: IntentDoc<RestoreOptions>, plan: readonly RestoreStep[], run: Run | undefined): RestoreContext {
+  const names = swapNames(doc.params.database, runSuffix(doc.runId));
+  const record: Run = run ?? {
+    id: doc.runId,
+    phase: 'Interrupted',
+    check: false,
+    target: deps.target.kind,
+    options: doc.params,
+    plan: doc.plan,
+    steps: [],
+    requestedBy: 'unknown (the journal has no record of this run)',
+    pid: doc.pid,
+    startedAt: doc.startedAt,
+    finalizers: [],
+  };
+  const ctx = createRestoreContext(recoveryRuntime(deps), { run: record, config: deps.config, target: deps.target, journal: deps.store.journal, names, options: doc.params, dataStores: deps.dataStores });
+  for (const s of plan) {
+    const recorded = doc.steps[s.name];
+    if (recorded !== undefined) s.intent?.reload?.(ctx, recorded);
+  }
+  return ctx;
+}
+
 /**
  * Finishes whatever an earlier process left unfinished, before any new work: the run recorded in
- * the intent file is settled (rolled back or completed) and marked Recovered; runs the journal
- * still shows as running whose process is gone are marked too; drop-ins nobody recorded are
- * removed. Call it holding the store's lock.
+ * the intent is settled (rolled back or completed) and marked Recovered; runs the journal still
+ * shows as running whose process is gone are marked too; drop-ins nobody recorded are removed.
+ * Call it holding the store's lock.
  */
-export async function recoverHost(deps: SettleDeps, store: RunStore, by: string): Promise<RecoveryReport> {
+export async function recoverHost(deps: SettleDeps, by: string): Promise<RecoveryReport> {
+  const { store, logger } = deps;
   const journal = store.journal;
   const report: RecoveryReport = { recovered: [], leftovers: [], ok: true };
-  const intent = await deps.intentFile.read();
-  if (intent && !intentIsOurs(store, intent)) {
-    deps.logger.warn('finishing an interrupted run before anything else', { runId: intent.runId });
-    let actions: string[];
-    let complete = true;
-    let failure: RestoreError | undefined;
-    try {
-      actions = await settle(deps, intent);
-    } catch (err) {
-      if (!isRestoreError(err)) throw err;
-      failure = err;
-      complete = false;
-      actions = (err.details.actions as string[] | undefined) ?? [err.message];
-    }
-    const run = await journal.read(intent.runId);
-    if (run) await markRecovered(journal, run, actions, complete, by);
-    report.recovered.push({ runId: intent.runId, phase: complete ? 'Recovered' : 'Interrupted', actions });
-    if (failure) throw new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `run ${intent.runId} could not be recovered completely: ${failure.message}`, { actions });
+  const intent = restoreIntent(deps);
+  const doc = await intent.read();
+  if (doc && !intentIsOurs(store.holder, doc)) {
+    logger.warn('finishing an interrupted run before anything else', { runId: doc.runId });
+    const run = await journal.read(doc.runId).catch(() => undefined);
+    const plan = stepsNamed(doc.plan);
+    const result = await settleRecorded(intent, plan, rebuiltContext(deps, doc, plan, run), 'crashed');
+    if (run) await markRecovered(journal, run, result, by);
+    const actions = result.actions.map((a) => a.msg);
+    report.recovered.push({ runId: doc.runId, phase: result.failure ? 'Interrupted' : 'Recovered', actions });
+    if (result.failure) throw new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `run ${doc.runId} could not be recovered completely: ${result.failure.message}`, { runId: doc.runId });
   }
   for (const run of await journal.list()) {
     if (!isFinished(run.phase) && (await journal.abandoned(run))) {
-      const actions = ['nothing was left to undo'];
-      await markRecovered(journal, run, actions, true, by);
-      report.recovered.push({ runId: run.id, phase: 'Recovered', actions });
+      await markRecovered(journal, run, { actions: [{ kind: 'note', msg: 'nothing was left to undo' }], completed: false }, by);
+      report.recovered.push({ runId: run.id, phase: 'Recovered', actions: ['nothing was left to undo'] });
     }
   }
   report.leftovers = await deps.target.removeLeftovers();

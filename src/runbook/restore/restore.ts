@@ -1,16 +1,14 @@
-import { promises as fs } from 'node:fs';
-import type { Logger } from 'winston';
 import type { Config } from '../../config/schema.js';
 import { swapNames } from '../../flightctl/database/swap-sql.js';
 import { RestoreError } from '../../lib/errors.js';
-import type { RestoreTarget } from '../../targets/target.js';
+import { anySignal } from '../../lib/signals.js';
 import type { Run, RunEvent } from '../run-model.js';
 import { executeRun, newRunId, runSuffix } from '../runner.js';
-import { anySignal } from '../store.js';
-import { createRestoreContext, type RestoreContext } from './context.js';
+import type { SettleResult } from '../settle.js';
+import { createRestoreContext, type RestoreContext, type RestoreOptions } from './context.js';
+import { restoreIntent } from './intent-record.js';
 import { restorePlan } from './plan.js';
-import { recoverHost, type RecoveryReport } from './recovery.js';
-import { settle } from './settle.js';
+import { recoverHost, settleRecorded, type RecoveryReport, type SettleDeps } from './recovery.js';
 
 export interface RestoreRequest {
   dump?: string | undefined;
@@ -23,98 +21,86 @@ export interface RestoreRequest {
   requestedBy: string;
 }
 
-export interface EngineDeps {
-  config: Readonly<Config>;
-  logger: Logger;
-  target: RestoreTarget;
+export interface EngineDeps extends SettleDeps {
   signal: AbortSignal;
   onEvent?(event: RunEvent): void;
   /** Called with the run once it is recorded, before its first step. */
   onRun?(run: Run): void;
 }
 
-function newRun(deps: EngineDeps, req: RestoreRequest): Run {
-  const id = newRunId();
-  const plan = restorePlan({ dump: !!req.dump, archive: !!req.archive, disruptiveEndpoints: deps.target.disruptiveEndpoints });
-  return {
-    id,
-    phase: 'Pending',
-    check: req.check,
-    target: deps.target.kind,
-    options: { dump: req.dump, archive: req.archive, force: req.force, keepOldDb: req.keepOldDb, database: deps.config.db.name, endpointStrategy: deps.target.endpointStrategy },
-    plan: plan.map((s) => s.name),
-    steps: [],
-    requestedBy: req.requestedBy,
-    pid: process.pid,
-    startedAt: new Date().toISOString(),
-    finalizers: [],
-  };
+/** How the data stores are reached, as the run records it (configuration, not the target's business). */
+function endpointStrategy(config: Readonly<Config>): string {
+  return config.target === 'kubernetes' ? 'service' : config.host.endpointStrategy;
 }
 
 /**
  * One restore: under the lock (a check run takes none: it changes nothing), after finishing
  * whatever an earlier process left, with the intent recorded before the first change and the
- * finalizers after the last. Journal, intent and lock live where the target keeps them.
+ * run settled after the last (runbook/settle.ts).
  */
 export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise<Run> {
-  const { config, target, logger } = deps;
-  const store = target.runStore;
-  const journal = store.journal;
-  const intentFile = store.intent;
+  const { config, target, logger, store } = deps;
   if (req.dump && req.archive) throw new RestoreError('RESTORE_ERR_USAGE', 'give either a dump or an archive, not both');
   const lock = req.check ? undefined : await store.lock('restore run');
   try {
+    const intent = restoreIntent(deps);
     if (req.check) {
-      const pending = await intentFile.read();
+      const pending = await intent.read().catch(() => undefined);
       if (pending) logger.warn(`run ${pending.runId} was interrupted and is not recovered yet; a real run (or recover) finishes it first`);
     } else {
-      await recoverHost({ target, intentFile, config, logger }, store, 'the next run');
+      await recoverHost(deps, 'the next run');
     }
-    const run = newRun(deps, req);
-    const names = swapNames(config.db.name, runSuffix(run.id));
+    const steps = restorePlan({ dump: !!req.dump, archive: !!req.archive, reachRestartsDatabase: target.reachingDatabaseRestartsIt });
+    const options: RestoreOptions = { dump: req.dump, archive: req.archive, force: req.force, keepOldDb: req.keepOldDb, database: config.db.name };
+    const run: Run = {
+      id: newRunId(),
+      phase: 'Pending',
+      check: req.check,
+      target: target.kind,
+      options: { ...options, endpointStrategy: endpointStrategy(config) },
+      plan: steps.map((s) => s.name),
+      steps: [],
+      requestedBy: req.requestedBy,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      finalizers: [],
+    };
+    const names = swapNames(options.database, runSuffix(run.id));
     if (!req.check) {
-      await intentFile.write({
-        version: 1,
-        runId: run.id,
-        pid: process.pid,
-        holder: store.holder,
-        startedAt: run.startedAt,
-        // An archive says in its metadata; unpack-archive corrects this for an external database.
-        withDump: !!req.dump || !!req.archive,
-        keepOldDb: req.keepOldDb,
-        database: { name: names.live },
-        liveTouched: false,
-      });
+      await intent.write({ version: 2, runId: run.id, pid: process.pid, holder: store.holder, startedAt: run.startedAt, params: options, plan: run.plan, steps: {} });
     }
-    await journal.save(run);
+    await store.journal.save(run);
     deps.onRun?.(run);
-    const steps = restorePlan({ dump: !!req.dump, archive: !!req.archive, disruptiveEndpoints: target.disruptiveEndpoints });
     const finished = await executeRun<RestoreContext>({
       run,
       steps,
-      journal,
+      journal: store.journal,
       logger,
       // A lock lost while held (a lease taken over) stops the run at its next safe point too.
       signal: anySignal([deps.signal, lock?.lost]),
+      recorder: req.check ? undefined : { record: (step, data) => intent.recordStep(step, data) },
       onEvent: deps.onEvent,
-      context: (runtime) => createRestoreContext(runtime, { run, config, target, intent: intentFile, journal, names, options: { dump: req.dump, archive: req.archive, force: req.force, keepOldDb: req.keepOldDb } }),
-      finalize: async (outcome, ctx) => {
-        if (req.check) return [];
+      context: (runtime) => createRestoreContext(runtime, { run, config, target, journal: store.journal, names, options, dataStores: deps.dataStores }),
+      finalize: async (outcome, ctx): Promise<SettleResult> => {
+        if (req.check) return { actions: [], completed: false };
         // Another process took the lock over (this one was frozen past its lease): that process
-        // finishes this run from the intent; acting here too would race it.
-        if (lock?.lost?.aborted) return ['the lock was taken over by another operation, which finishes this run: nothing more was done here'];
-        if (outcome === 'succeeded') {
-          // The extracted archive has served; nothing of it stays on the host.
-          const extractDir = (await intentFile.read())?.extractDir;
-          if (extractDir) await fs.rm(extractDir, { recursive: true, force: true });
-          await intentFile.clear();
-          return [];
+        // settles this run from the intent; acting here too would race it.
+        if (lock?.lost?.aborted) {
+          return { actions: [{ kind: 'note', msg: 'the lock was taken over by another operation, which finishes this run: nothing more was done here' }], completed: false };
         }
-        logger.warn('the run did not finish: running the finalizers', { runId: run.id, outcome });
-        return settle({ target, intentFile, config, logger, windowLease: ctx.state.windowLease }, await intentFile.read());
+        if (outcome !== 'succeeded') logger.warn('the run did not finish: running the finalizers', { runId: run.id, outcome });
+        // The signal that ended the run must not cut its settling short.
+        const finished = new Set(run.steps.filter((s) => s.status === 'ok' || s.status === 'changed').map((s) => s.name));
+        const result = await settleRecorded(intent, steps, { ...ctx, signal: new AbortController().signal }, outcome, { doc: intent.current, finished });
+        // After a success only releases run (the extracted archive goes): not what "finalizers" reports.
+        if (outcome === 'succeeded') {
+          for (const a of result.actions) logger.debug(a.msg, { runId: run.id, step: a.step });
+          return { ...result, actions: result.failure ? result.actions : [] };
+        }
+        return result;
       },
     });
-    await journal.prune(config.restore.keepRuns).catch(() => undefined);
+    await store.journal.prune(config.restore.keepRuns).catch(() => undefined);
     return finished;
   } finally {
     await lock?.release();
@@ -122,13 +108,11 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
 }
 
 /** `recover`: finishes an interrupted run (what `run` does first), under the lock. */
-export async function recover(deps: Omit<EngineDeps, 'signal' | 'onEvent' | 'onRun'>, by: string): Promise<RecoveryReport> {
-  const store = deps.target.runStore;
-  const lock = await store.lock('recover');
+export async function recover(deps: SettleDeps, by: string): Promise<RecoveryReport> {
+  const lock = await deps.store.lock('recover');
   try {
-    return await recoverHost({ target: deps.target, intentFile: store.intent, config: deps.config, logger: deps.logger }, store, by);
+    return await recoverHost(deps, by);
   } finally {
     await lock.release();
   }
 }
-

@@ -1,10 +1,9 @@
-import type { Logger } from 'winston';
 import type { Config } from '../../config/schema.js';
 import { isExplicit } from '../../config/load.js';
 import type { PostgresEndpoint } from '../../flightctl/datastores/postgres.js';
 import { imageTag } from '../../flightctl/versions.js';
 import { RestoreError } from '../../lib/errors.js';
-import type { DataEndpoints, HostPort, RestoreTarget, RunningVersion, ServiceChange, ServiceState, TargetCredentials, TargetPreflight, VolumeStore } from '../target.js';
+import type { DataEndpoints, HostPort, RestoreTarget, RunningVersion, ServiceChange, ServiceState, TargetCredentials, TargetPreflight } from '../target.js';
 import { appDeployments, namespacesOf, readDeployment, REQUIRED_DEPLOYMENT, type AppDeployment, type Namespaces } from './deployments.js';
 import { estimateFreeBytes } from './free-space.js';
 import { KubeClient, loadKubeConfig } from './kube-client.js';
@@ -12,50 +11,35 @@ import { NetworkKvShell } from './network-kv-shell.js';
 import { ProtocolDatabaseShell } from './protocol-shell.js';
 import { describeDeployment, startDeployment, stopDeployment } from './scaling.js';
 import { apiSecrets, FLIGHTCTL_SECRETS, mountedSecrets, type SecretSource } from './secrets.js';
-import { ClusterRunStore } from './store/cluster-store.js';
 
 /** The application's credentials, and the admin's, which only the database shell uses. */
 type AllCredentials = TargetCredentials & { adminUser: string; adminPassword: string };
 
-/** Volumes are a Quadlets host's (the PAM issuer's); archive restores are refused before they matter. */
-const noVolumes: VolumeStore = {
-  export: async () => undefined,
-  import: async () => {
-    throw new RestoreError('RESTORE_ERR_USAGE', 'archive restores are not supported on Kubernetes');
-  },
-};
-
 /**
  * Flight Control on Kubernetes behind the engine's target port: deployments scaled to 0 and back
  * to the counts recorded on them, credentials from the Secrets (mounted or through the API), the
- * database and KV store at their Services, and the run's journal, intent and lock in the cluster.
+ * database and KV store at their Services. It has no volumes (the PAM issuer's is a Quadlets
+ * host's). The run's journal, intent and lock live in the cluster too (runbook/store/cluster).
  */
 export class KubernetesTarget implements RestoreTarget {
   readonly kind = 'kubernetes' as const;
-  readonly endpointStrategy = 'service';
-  readonly disruptiveEndpoints = false;
+  /** The Services answer as they are. */
+  readonly reachingDatabaseRestartsIt = false;
   readonly deploymentType = 'kubernetes' as const;
-  readonly servicesNoun = 'deployments';
   readonly database: ProtocolDatabaseShell;
   readonly kvShell: NetworkKvShell;
-  readonly volumes = noVolumes;
-  readonly runStore: ClusterRunStore;
   readonly namespaces: Namespaces;
   private readonly client: KubeClient;
   private readonly secrets: SecretSource;
   private readonly deployments: AppDeployment[];
   private creds?: Promise<AllCredentials>;
 
-  constructor(
-    private readonly config: Readonly<Config>,
-    logger?: Logger,
-  ) {
+  constructor(private readonly config: Readonly<Config>) {
     const settings = config.kubernetes;
     this.namespaces = namespacesOf(settings);
     this.client = new KubeClient(loadKubeConfig(settings), settings.requestTimeoutMs);
     this.secrets = settings.secretsDir ? mountedSecrets(settings.secretsDir) : apiSecrets(this.client, this.namespaces.internal);
     this.deployments = appDeployments(this.namespaces);
-    this.runStore = new ClusterRunStore(this.client, this.namespaces.state, settings.leaseDurationSec, logger);
     this.database = new ProtocolDatabaseShell(
       (database) => this.adminEndpoint(database),
       (shell) => estimateFreeBytes(this.client, this.namespaces.internal, shell),
@@ -180,7 +164,5 @@ export class KubernetesTarget implements RestoreTarget {
     return { version: tag, source: `image ${image || '(none)'} of deployment ${d.name}` };
   }
 
-  close(): void {
-    this.runStore.close();
-  }
+  close(): void {}
 }

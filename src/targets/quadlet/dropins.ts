@@ -4,7 +4,7 @@ import path from 'node:path';
 import { removeFileDurable, writeFileAtomic } from '../../lib/atomic-file.js';
 import { RestoreError } from '../../lib/errors.js';
 import type { StateFile } from './state-file.js';
-import type { JobOutcome, SystemdClient } from './systemd.js';
+import { isRunning, type JobOutcome, type SystemdClient } from './systemd.js';
 
 export const PUBLISH_DROPIN_NAME = '10-publish-port.conf';
 /** First line of every drop-in we write: a scan removes only files that carry it. */
@@ -196,7 +196,7 @@ export async function removePublished(ctx: DropinContext, only?: string[]): Prom
   const running: string[] = [];
   for (const u of units) {
     const st = await ctx.systemd.status(u);
-    if (st.loadState === 'loaded' && ['active', 'activating'].includes(st.activeState)) running.push(u);
+    if (st.loadState === 'loaded' && isRunning(st)) running.push(u);
   }
   try {
     await restartAll(ctx, running);

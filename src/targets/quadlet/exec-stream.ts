@@ -1,22 +1,46 @@
-import type { Duplex, Readable } from 'node:stream';
-import { Writable } from 'node:stream';
+import type Docker from 'dockerode';
+import { Readable, Writable, type Duplex } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { RestoreError } from '../../lib/errors.js';
-import type { PodmanClient } from './podman.js';
+
+/** What an exec needs of the Podman client (PodmanClient is one). */
+export interface ExecHost {
+  readonly docker: Docker;
+  requireRunning(container: string): Promise<unknown>;
+  isConnError(err: unknown): boolean;
+  unreachable(err: unknown): RestoreError;
+}
+
+const STDERR_KEEP = 16_384;
 
 /**
  * Splits a non-TTY exec stream (8-byte frame headers: type 1 stdout, 2 stderr, then the length)
  * straight into `out`, payloads as they arrive, and waits for `out` to drain before taking more:
- * a dump of many GB never sits in memory. Keeps the last 16 kB of stderr.
+ * a dump of many GB never sits in memory. Keeps the first and the last 16 kB of stderr (the first
+ * error a psql reports, the last a pg_dump does).
  */
 class ExecDemux extends Writable {
-  stderr = '';
+  private stderrHead = '';
+  private stderrTail = '';
   private head = Buffer.alloc(0);
   private type = 0;
   private left = 0;
 
   constructor(private readonly out?: Writable) {
     super();
+  }
+
+  get stderr(): string {
+    return this.stderrHead + this.stderrTail;
+  }
+
+  private keepStderr(text: string): void {
+    const room = STDERR_KEEP - this.stderrHead.length;
+    if (room > 0) {
+      this.stderrHead += text.slice(0, room);
+      text = text.slice(room);
+    }
+    if (text) this.stderrTail = (this.stderrTail + text).slice(-STDERR_KEEP);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
@@ -38,7 +62,7 @@ class ExecDemux extends Writable {
       off += n;
       this.left -= n;
       if (this.type === 1) parts.push(part);
-      else if (this.type === 2) this.stderr = (this.stderr + part.toString('utf8')).slice(-16_384);
+      else if (this.type === 2) this.keepStderr(part.toString('utf8'));
     }
     if (!this.out || parts.length === 0) return done();
     if (this.out.write(Buffer.concat(parts))) return done();
@@ -47,12 +71,15 @@ class ExecDemux extends Writable {
 }
 
 export interface StreamIo {
-  stdin?: Readable;
+  /** Streamed to the process's stdin; with env, the only way a secret may reach it. */
+  stdin?: Readable | string | Buffer | undefined;
   stdout?: Writable;
-  user?: string;
-  env?: Record<string, string>;
-  /** 0: no limit (the default: a dump of a large database takes as long as it takes). */
-  timeoutMs?: number;
+  user?: string | undefined;
+  /** Environment of the exec'd process; goes over the API, never into any argv. */
+  env?: Record<string, string> | undefined;
+  /** 0 or none: no limit (a dump of a large database takes as long as it takes). */
+  timeoutMs?: number | undefined;
+  /** Ends the exec: the connection is closed, so the process sees EOF on stdin. */
   signal?: AbortSignal | undefined;
 }
 
@@ -61,33 +88,47 @@ export interface StreamExecResult {
   stderr: string;
 }
 
+/** The exit code can lag the end of the stream by a moment. */
+async function exitCodeOf(exec: { inspect(): Promise<{ Running: boolean; ExitCode: number | null }> }): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const info = await exec.inspect();
+    if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) return info.ExitCode;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return -1;
+}
+
 /**
- * Runs cmd in a running container with stdin piped from a stream and stdout piped into one, both
- * with backpressure. `stdout` is ended when the process is done. PodmanClient.exec collects output
- * in a string: right for SQL snippets, not for a dump.
+ * Runs cmd in a running container, stdin streamed in and stdout streamed out, both with
+ * backpressure; `stdout` is ended when the process is done. The one exec of the Quadlets target:
+ * PodmanClient.exec is this with stdout collected into a string. Secrets go through stdin or env
+ * only; cmd is visible in the process table.
  */
-export async function execStream(podman: PodmanClient, container: string, cmd: string[], io: StreamIo = {}): Promise<StreamExecResult> {
+export async function execStream(podman: ExecHost, container: string, cmd: string[], io: StreamIo = {}): Promise<StreamExecResult> {
   await podman.requireRunning(container);
+  const input = typeof io.stdin === 'string' || Buffer.isBuffer(io.stdin) ? Readable.from([Buffer.from(io.stdin)]) : io.stdin;
   let sock: Duplex;
-  let exec: Awaited<ReturnType<ReturnType<PodmanClient['docker']['getContainer']>['exec']>>;
+  let exec: Docker.Exec;
   try {
     exec = await podman.docker.getContainer(container).exec({
       Cmd: cmd,
       User: io.user,
       Env: io.env ? Object.entries(io.env).map(([k, v]) => `${k}=${v}`) : undefined,
-      AttachStdin: io.stdin !== undefined,
+      AttachStdin: input !== undefined,
       AttachStdout: true,
       AttachStderr: true,
       Tty: false,
     });
-    sock = (await exec.start({ hijack: true, stdin: io.stdin !== undefined })) as unknown as Duplex;
+    sock = (await exec.start({ hijack: true, stdin: input !== undefined })) as unknown as Duplex;
   } catch (err) {
-    throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `exec of ${cmd[0]} in ${container} failed: ${(err as Error).message}`, { container });
+    throw podman.isConnError(err) ? podman.unreachable(err) : new RestoreError('RESTORE_ERR_EXEC_FAILED', `exec of ${cmd[0]} in ${container} failed: ${(err as Error).message}`, { container });
   }
   const demux = new ExecDemux(io.stdout);
-  // The first failure of any stream ends the session; what the process said and its exit code
-  // still decide the outcome when it failed first (psql stopping early breaks our stdin pipe).
+  // The first failure of any stream ends the session. A process that exits before reading all of
+  // its stdin (psql stopping at an error) breaks the connection under our writes: that is its exit
+  // code's to report. A failure to read the input is always one: the process saw a truncated stdin.
   let failure: Error | undefined;
+  let inputError: Error | undefined;
   const fail = (e: Error) => {
     failure ??= e;
     sock.destroy();
@@ -95,13 +136,17 @@ export async function execStream(podman: PodmanClient, container: string, cmd: s
   };
   sock.on('error', fail);
   io.stdout?.on('error', fail);
-  io.stdin?.on('error', fail);
-  const onAbort = () => fail(new RestoreError('RESTORE_ERR_CANCELLED', `${cmd[0]} in ${container} was interrupted`));
-  io.signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = io.timeoutMs ? setTimeout(() => fail(new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container} did not finish within ${io.timeoutMs} ms`)), io.timeoutMs) : undefined;
+  input?.on('error', (e) => {
+    inputError ??= e;
+    fail(e);
+  });
+  const onAbort = () => fail(new RestoreError('RESTORE_ERR_CANCELLED', `${cmd[0]} in ${container} was interrupted`, { container }));
+  if (io.signal?.aborted) onAbort();
+  else io.signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = io.timeoutMs ? setTimeout(() => fail(new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container} did not finish within ${io.timeoutMs} ms`, { container })), io.timeoutMs) : undefined;
   try {
     // pipe() waits for the socket to drain, and half-closes it at the end so the process sees EOF.
-    io.stdin?.pipe(sock);
+    input?.pipe(sock);
     sock.pipe(demux);
     // The server closes its side when the process has exited and all output is sent.
     await new Promise<void>((resolve) => {
@@ -119,21 +164,14 @@ export async function execStream(podman: PodmanClient, container: string, cmd: s
   } finally {
     clearTimeout(timer);
     io.signal?.removeEventListener('abort', onAbort);
-    io.stdin?.unpipe(sock);
+    input?.unpipe(sock);
     sock.destroy();
   }
-  // The exit code can lag the end of the stream by a moment.
-  let exitCode = -1;
-  for (let i = 0; i < 100; i++) {
-    const info = await exec.inspect();
-    if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) {
-      exitCode = info.ExitCode;
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // An input that failed for a reason of its own (an archive changed since it was verified), an
+  // interruption or a timeout says so at once: the process may still be running.
   if (failure instanceof RestoreError) throw failure;
-  if (failure && exitCode === 0) throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container}: ${failure.message}`, { container });
-  if (failure && exitCode === -1) throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container}: ${failure.message}`, { container });
+  if (inputError) throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container}: reading its input failed (${(inputError as NodeJS.ErrnoException).code ?? inputError.message})`, { container });
+  const exitCode = await exitCodeOf(exec);
+  if (failure && (exitCode === 0 || exitCode === -1)) throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container}: ${failure.message}`, { container });
   return { exitCode, stderr: demux.stderr };
 }

@@ -1,7 +1,8 @@
 import Docker from 'dockerode';
 import http from 'node:http';
-import { PassThrough, type Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { RestoreError } from '../../lib/errors.js';
+import { execStream } from './exec-stream.js';
 
 /** Libpod API version prefix; podman 4.x and 5.x answer it. */
 const LIBPOD = '/v4.0.0/libpod';
@@ -50,12 +51,12 @@ export class PodmanClient {
     this.docker = new Docker({ socketPath });
   }
 
-  private unreachable(err: unknown): RestoreError {
+  unreachable(err: unknown): RestoreError {
     const code = (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message ?? String(err);
     return new RestoreError('RESTORE_ERR_PODMAN_UNREACHABLE', `cannot talk to Podman on ${this.socketPath}: ${code}`, { socket: this.socketPath });
   }
 
-  private isConnError(err: unknown): boolean {
+  isConnError(err: unknown): boolean {
     const code = (err as NodeJS.ErrnoException)?.code ?? '';
     return ['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EPIPE'].includes(code);
   }
@@ -138,101 +139,17 @@ export class PodmanClient {
 
   /**
    * Runs a command in a running container, streams stdin into it, collects stdout, stderr and the
-   * exit code. Secrets go through stdin or env only; cmd is visible in the process table.
+   * exit code: execStream with stdout kept in a string (right for SQL snippets, not for a dump).
    */
   async exec(container: string, opts: ExecOptions): Promise<ExecResult> {
-    await this.requireRunning(container);
-    const withStdin = opts.stdin !== undefined;
-    let stream: NodeJS.ReadWriteStream;
-    let exec: Docker.Exec;
-    try {
-      exec = await this.docker.getContainer(container).exec({
-        Cmd: opts.cmd,
-        AttachStdin: withStdin,
-        AttachStdout: true,
-        AttachStderr: true,
-        Tty: false,
-        Env: opts.env ? Object.entries(opts.env).map(([k, v]) => `${k}=${v}`) : undefined,
-        User: opts.user,
-      });
-      stream = (await exec.start({ hijack: true, stdin: withStdin })) as unknown as NodeJS.ReadWriteStream;
-    } catch (err) {
-      if (this.isConnError(err)) throw this.unreachable(err);
-      throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `exec in ${container} failed: ${(err as Error).message}`, { container });
-    }
-    const out = new PassThrough();
-    const errOut = new PassThrough();
-    let stdout = '';
-    let stderr = '';
-    out.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    errOut.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    this.docker.modem.demuxStream(stream, out, errOut);
-    // A process that exits before reading all of its stdin (psql stopping at an error) breaks the
-    // connection under our writes: that is its exit code's to report, not a failure of the exec.
-    // A failure to read the input is always one: the process would have seen a truncated stdin.
-    let inputError: Error | undefined;
-    const ended = new Promise<void>((resolve) => {
-      stream.on('end', resolve);
-      stream.on('close', resolve);
-      stream.on('error', () => resolve());
+    const chunks: Buffer[] = [];
+    const out = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        chunks.push(chunk);
+        done();
+      },
     });
-    if (withStdin) {
-      const input = opts.stdin;
-      if (typeof input === 'string' || Buffer.isBuffer(input)) {
-        stream.write(input);
-        halfClose(stream);
-      } else if (input) {
-        // pipe() waits for the socket to drain: a dump of many GB never piles up in memory.
-        input.pipe(stream as unknown as NodeJS.WritableStream, { end: false });
-        input.on('end', () => halfClose(stream));
-        input.on('error', (e) => {
-          inputError = e;
-          (stream as unknown as { destroy: () => void }).destroy();
-        });
-      }
-    }
-    const timeoutMs = opts.timeoutMs ?? 600_000;
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    try {
-      await Promise.race([
-        ended,
-        new Promise<never>((_, reject) => {
-          if (timeoutMs > 0) {
-            timer = setTimeout(() => reject(new RestoreError('RESTORE_ERR_EXEC_FAILED', `exec in ${container} did not finish within ${timeoutMs} ms`, { container })), timeoutMs);
-          }
-          onAbort = () => reject(new RestoreError('RESTORE_ERR_CANCELLED', `exec in ${container} was interrupted`, { container }));
-          if (opts.signal?.aborted) onAbort();
-          else opts.signal?.addEventListener('abort', onAbort, { once: true });
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
-      if (opts.stdin && typeof opts.stdin === 'object' && 'unpipe' in opts.stdin) (opts.stdin as Readable).unpipe();
-      (stream as unknown as { destroy?: () => void }).destroy?.();
-    }
-    // The exit code can lag the end of the stream by a moment.
-    let exitCode: number | null = null;
-    for (let i = 0; i < 50; i++) {
-      const info = await exec.inspect();
-      if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) {
-        exitCode = info.ExitCode;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    // An input that failed for a reason of its own (an archive changed since it was verified) says so.
-    if (inputError instanceof RestoreError) throw inputError;
-    if (inputError) {
-      throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `exec in ${container}: reading its input failed (${(inputError as NodeJS.ErrnoException).code ?? inputError.message})`, { container });
-    }
-    return { exitCode: exitCode ?? -1, stdout, stderr };
+    const r = await execStream(this, container, opts.cmd, { stdin: opts.stdin, env: opts.env, user: opts.user, signal: opts.signal, stdout: out, timeoutMs: opts.timeoutMs ?? 600_000 });
+    return { exitCode: r.exitCode, stdout: Buffer.concat(chunks).toString('utf8'), stderr: r.stderr };
   }
-}
-
-/** Ends our side of the hijacked connection so the process sees EOF on stdin. */
-function halfClose(stream: NodeJS.ReadWriteStream): void {
-  const sock = stream as unknown as { end: () => void };
-  sock.end();
 }

@@ -1,6 +1,5 @@
 import type { Config } from '../../config/schema.js';
 import { RestoreError } from '../../lib/errors.js';
-import { FileRunStore } from '../../runbook/file-store.js';
 import { imageTag } from '../../flightctl/versions.js';
 import type { DataEndpoints, HostPort, RestoreTarget, RunningVersion, ServiceState, TargetCredentials, TargetPreflight } from '../target.js';
 import { PodmanDatabaseShell } from './db-shell.js';
@@ -10,22 +9,18 @@ import { PodmanVolumes } from './volumes.js';
 import { openQuadletHost, type QuadletHost } from './host.js';
 import { readPodmanSecret, REQUIRED_SECRETS, SECRET_ALIASES } from './podman-secrets.js';
 import { startApplications, stopApplications } from './services.js';
+import { isRunning } from './systemd.js';
 import { APP_UNITS, DB_UNIT, KV_UNIT, containerOf } from './units.js';
-
-const RUNNING = ['active', 'activating', 'reloading'];
 
 /** The Quadlets host behind the engine's target port: systemd over D-Bus, Podman over REST. */
 export class QuadletTarget implements RestoreTarget {
   readonly kind = 'quadlet' as const;
-  readonly endpointStrategy: string;
-  readonly disruptiveEndpoints: boolean;
+  /** publish-dropin: the database restarts to publish its port (a drop-in). */
+  readonly reachingDatabaseRestartsIt: boolean;
   readonly database: PodmanDatabaseShell;
   readonly kvShell: PodmanKvShell;
   readonly volumes: PodmanVolumes;
   readonly deploymentType = 'podman' as const;
-  readonly servicesNoun = 'units';
-  /** Files under the state directory, as they always were. */
-  readonly runStore: FileRunStore;
   private readonly host: QuadletHost;
   private creds?: TargetCredentials;
 
@@ -34,9 +29,7 @@ export class QuadletTarget implements RestoreTarget {
     private readonly dbUser: string,
   ) {
     this.host = openQuadletHost(settings);
-    this.runStore = new FileRunStore(settings.stateDir);
-    this.endpointStrategy = settings.endpointStrategy;
-    this.disruptiveEndpoints = settings.endpointStrategy === 'publish-dropin';
+    this.reachingDatabaseRestartsIt = settings.endpointStrategy === 'publish-dropin';
     this.database = new PodmanDatabaseShell(this.host.podman, containerOf(DB_UNIT));
     this.volumes = new PodmanVolumes(this.host.podman, settings.podmanRoot);
     this.kvShell = new PodmanKvShell(this.host.podman, async () => (await this.credentials()).kvPassword, containerOf(KV_UNIT));
@@ -71,7 +64,7 @@ export class QuadletTarget implements RestoreTarget {
     return statuses.map((st) => ({
       unit: st.unit,
       installed: st.loadState !== 'not-found',
-      active: RUNNING.includes(st.activeState) || st.subState === 'auto-restart',
+      active: isRunning(st),
       activeState: st.activeState,
       subState: st.subState,
     }));
@@ -98,7 +91,7 @@ export class QuadletTarget implements RestoreTarget {
   }
 
   async endpoints(): Promise<DataEndpoints> {
-    if (this.disruptiveEndpoints) {
+    if (this.reachingDatabaseRestartsIt) {
       // The KV store is reached through kvShell: publishing it would restart (and empty) it.
       const published = await publishDatabasePort(this.host);
       return {

@@ -1,6 +1,7 @@
 import { dropinsInEffect, type DropinInEffect } from './dropins.js';
 import type { QuadletHost } from './host.js';
-import type { JobOutcome } from './systemd.js';
+import type { ServiceAction, ServiceChange } from '../target.js';
+import { isRunning, type JobOutcome } from './systemd.js';
 import { APP_UNITS, REPORTED_UNITS } from './units.js';
 
 export interface ServiceReport {
@@ -32,16 +33,6 @@ export async function describeServices(host: QuadletHost, units: readonly string
   );
 }
 
-export type ServiceAction = 'stopped' | 'started' | 'already-stopped' | 'not-installed' | 'not-stopped-by-us' | 'failed';
-
-export interface ServiceChange {
-  unit: string;
-  action: ServiceAction;
-  result?: string;
-  activeState: string;
-  subState: string;
-}
-
 function fromOutcome(o: JobOutcome, okAction: ServiceAction): ServiceChange {
   if (o.result === 'not-found') return { unit: o.unit, action: 'not-installed', activeState: o.activeState, subState: o.subState };
   return { unit: o.unit, action: o.ok ? okAction : 'failed', result: o.result, activeState: o.activeState, subState: o.subState };
@@ -59,7 +50,7 @@ export async function stopApplications(host: QuadletHost, units: readonly string
   const toStop: string[] = [];
   for (const st of statuses) {
     if (st.loadState === 'not-found') changes.push({ unit: st.unit, action: 'not-installed', activeState: st.activeState, subState: st.subState });
-    else if (['active', 'activating', 'reloading'].includes(st.activeState) || st.subState === 'auto-restart') toStop.push(st.unit);
+    else if (isRunning(st)) toStop.push(st.unit);
     else changes.push({ unit: st.unit, action: 'already-stopped', activeState: st.activeState, subState: st.subState });
   }
   if (toStop.length) {

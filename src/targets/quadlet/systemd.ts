@@ -21,6 +21,11 @@ export interface UnitStatus {
   dropInPaths: string[];
 }
 
+/** Running, or on its way (activating, reloading, waiting to restart): what a stop must stop. */
+export function isRunning(st: Pick<UnitStatus, 'activeState' | 'subState'>): boolean {
+  return ['active', 'activating', 'reloading'].includes(st.activeState) || st.subState === 'auto-restart';
+}
+
 export interface JobOutcome {
   unit: string;
   /** 'done' | 'failed' | 'canceled' | 'timeout' | 'dependency' | 'skipped' | 'not-found' */

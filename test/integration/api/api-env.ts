@@ -15,6 +15,7 @@ import { RunManager } from '../../../src/api/run-manager.js';
 import { configSchema, type ConfigInput } from '../../../src/config/schema.js';
 import { createLogger } from '../../../src/lib/logger.js';
 import { QuadletTarget } from '../../../src/targets/quadlet/quadlet-target.js';
+import { FileRunStore } from '../../../src/runbook/store/file/file-run-store.js';
 import { generateTestKey, jwksOf, mintToken, spkiPem, type MintOptions, type TestKey } from '../../harness/tokens.js';
 
 export const ISSUER = 'https://issuer.test';
@@ -61,10 +62,11 @@ export async function startApiEnv(config: ConfigInput = {}): Promise<ApiEnv> {
   const logger = createLogger('debug', logStream);
   const target = new QuadletTarget(cfg.host, cfg.db.user);
   const metrics = new ApiMetrics();
-  const runs = new RunManager({ config: cfg, logger, target, onFinished: (r) => metrics.observeRun(r) });
+  const store = new FileRunStore(cfg.host.stateDir);
+  const runs = new RunManager({ config: cfg, logger, target, store, onFinished: (r) => metrics.observeRun(r) });
   const auth = await createAuthenticator({ ...cfg.api, jwtAudience: cfg.api.jwtAudience });
   let readiness: Readiness = 'ready';
-  const app = createApp({ config: cfg, logger, target, runs, metrics, auth, readiness: () => readiness });
+  const app = createApp({ config: cfg, logger, target, store, runs, metrics, auth, readiness: () => readiness });
   return {
     app,
     key,

@@ -1,8 +1,8 @@
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { RestoreError } from '../../../lib/errors.js';
-import type { RunLock } from '../../../runbook/store.js';
-import { isConflict, type KubeClient } from '../kube-client.js';
+import type { RunLock } from '../run-store.js';
+import { isConflict, type KubeClient } from '../../../targets/kubernetes/kube-client.js';
 
 export const LOCK_NAME = 'flightctl-restore-lock';
 const WHAT_ANNOTATION = 'restore.flightctl.io/operation';

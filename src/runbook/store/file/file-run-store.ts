@@ -1,11 +1,11 @@
 import { acquireHostLock, processStartTicks } from './host-lock.js';
-import { IntentFile } from './intent.js';
-import { RunJournal } from './journal.js';
-import type { RunLock, RunStore } from './store.js';
+import { IntentFile } from './intent-file.js';
+import { RunJournal } from './run-journal.js';
+import type { RunLock, RunStore } from '../run-store.js';
 
 /**
  * The run store of a host: files under its state directory (`runs/`, `active-run.json`,
- * `run.lock`), written atomically and fsynced, as they always were.
+ * `run.lock`), written atomically and fsynced.
  */
 export class FileRunStore implements RunStore {
   readonly journal: RunJournal;
@@ -21,4 +21,6 @@ export class FileRunStore implements RunStore {
   lock(what: string): Promise<RunLock> {
     return acquireHostLock(this.stateDir, what);
   }
+
+  close(): void {}
 }

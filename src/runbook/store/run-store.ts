@@ -1,18 +1,19 @@
-import type { RunIntent } from './intent.js';
-import type { Run, RunEvent } from './run-model.js';
+import type { Run, RunEvent } from '../run-model.js';
 
 /**
  * Where the engine keeps what must outlive its process: the journal of runs, the intent of the
- * run in progress, and the lock that lets one mutating run at a time. The target chooses it: a
- * Quadlets host keeps files under its state directory; a Kubernetes Job, whose filesystem does
- * not survive it, keeps ConfigMaps and a Lease in the cluster. The engine never knows which.
+ * run in progress, and the lock that lets one mutating operation at a time. It is chosen once,
+ * when a command or `serve` starts (open-run-store.ts), and handed to everything that reads or
+ * writes runs: a Quadlets host keeps files under its state directory; a Kubernetes Job, whose
+ * filesystem does not survive it, keeps ConfigMaps and a Lease in the cluster. Nothing else knows
+ * which.
  */
 export interface RunStore {
   readonly journal: JournalStore;
   readonly intent: IntentStore;
   /**
-   * Takes the lock for one mutating operation (a restore, recover); RESTORE_ERR_RUN_ACTIVE while
-   * a live holder has it. A holder that died holds nothing.
+   * Takes the lock for one mutating operation (a restore, recover, a backup, services stop);
+   * RESTORE_ERR_RUN_ACTIVE while a live holder has it. A holder that died holds nothing.
    */
   lock(what: string): Promise<RunLock>;
   /**
@@ -20,6 +21,17 @@ export interface RunStore {
    * left even where PIDs repeat (every container's first process is PID 1).
    */
   readonly holder: string;
+  close(): void;
+}
+
+/** Runs fn holding the store's lock. */
+export async function withLock<T>(store: RunStore, what: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await store.lock(what);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
 }
 
 export interface RunLock {
@@ -51,29 +63,16 @@ export interface JournalStore {
   takeContinue(id: string): Promise<boolean>;
 }
 
-/** What an unfinished run has changed or is about to change (intent.ts), durable before each change. */
+/**
+ * The intent document of the unfinished run, as text: written durably before each change, read
+ * again after a crash. What it means (and whether a document is valid) is the engine's business
+ * (runbook/intent.ts); a store only keeps it.
+ */
 export interface IntentStore {
+  /** For messages: "intent file /var/lib/.../active-run.json", "ConfigMap X in namespace Y". */
   readonly where: string;
-  read(): Promise<RunIntent | undefined>;
-  write(intent: RunIntent): Promise<void>;
-  /** Read-modify-write, durable before it returns; the caller acts only after that. */
-  update(fn: (intent: RunIntent) => void): Promise<RunIntent>;
+  read(): Promise<string | undefined>;
+  /** Durable before it resolves (atomic replace on a host, a conditioned update in a cluster). */
+  write(text: string): Promise<void>;
   clear(): Promise<void>;
-}
-
-/** Whether the intent was written by this very process (then it is not an interrupted run's). */
-export function intentIsOurs(store: RunStore, intent: RunIntent): boolean {
-  return intent.holder !== undefined ? intent.holder === store.holder : intent.pid === process.pid;
-}
-
-/** One signal for "stop at the next safe point": the caller's, or the lock lost. */
-export function anySignal(signals: (AbortSignal | undefined)[]): AbortSignal {
-  const present = signals.filter((s): s is AbortSignal => !!s);
-  if (present.length === 1) return present[0]!;
-  const controller = new AbortController();
-  for (const s of present) {
-    if (s.aborted) controller.abort(s.reason);
-    else s.addEventListener('abort', () => controller.abort(s.reason), { once: true });
-  }
-  return controller.signal;
 }

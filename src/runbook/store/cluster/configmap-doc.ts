@@ -1,5 +1,5 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { isConflict, type KubeClient } from '../kube-client.js';
+import { isConflict, type KubeClient } from '../../../targets/kubernetes/kube-client.js';
 
 export const AGENT_LABEL = { 'app.kubernetes.io/name': 'flightctl-restore-agent' };
 

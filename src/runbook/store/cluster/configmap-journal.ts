@@ -2,10 +2,9 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { RestoreError } from '../../../lib/errors.js';
 import { parseJsonRecord } from '../../../lib/json-record.js';
 import { redactValue } from '../../../lib/secrets.js';
-import { isRunId } from '../../../runbook/journal.js';
-import { isFinished, runEventSchema, runSchema, type Run, type RunEvent } from '../../../runbook/run-model.js';
-import type { JournalStore } from '../../../runbook/store.js';
-import type { KubeClient } from '../kube-client.js';
+import { isFinished, isRunId, runEventSchema, runSchema, type Run, type RunEvent } from '../../run-model.js';
+import type { JournalStore } from '../run-store.js';
+import type { KubeClient } from '../../../targets/kubernetes/kube-client.js';
 import { AGENT_LABEL, ConfigMapDoc } from './configmap-doc.js';
 
 const RUN_LABEL = { 'restore.flightctl.io/record': 'run' };

@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'winston';
-import { RestoreError } from '../../../lib/errors.js';
-import { parseJsonRecord } from '../../../lib/json-record.js';
-import { intentSchema, type RunIntent } from '../../../runbook/intent.js';
-import type { IntentStore, RunLock, RunStore } from '../../../runbook/store.js';
-import type { KubeClient } from '../kube-client.js';
+import type { KubeClient } from '../../../targets/kubernetes/kube-client.js';
+import type { IntentStore, RunLock, RunStore } from '../run-store.js';
 import { ConfigMapDoc } from './configmap-doc.js';
 import { ConfigMapJournal } from './configmap-journal.js';
 import { LeaseLock } from './lease-lock.js';
@@ -22,29 +19,14 @@ class ConfigMapIntent implements IntentStore {
     this.where = `ConfigMap ${INTENT_CONFIGMAP} in namespace ${namespace}`;
   }
 
-  async read(): Promise<RunIntent | undefined> {
-    const text = (await this.doc.read())?.data?.['intent.json'];
-    if (!text) return undefined;
-    const intent = parseJsonRecord(text, intentSchema);
-    if (!intent) {
-      throw new RestoreError('RESTORE_ERR_STATE_INVALID', `${this.where} is not a valid record of an unfinished run; inspect it (it names databases to drop or rename back)`);
-    }
-    return intent;
+  async read(): Promise<string | undefined> {
+    return (await this.doc.read())?.data?.['intent.json'] || undefined;
   }
 
-  async write(intent: RunIntent): Promise<void> {
-    const text = `${JSON.stringify(intentSchema.parse(intent), null, 2)}\n`;
+  async write(text: string): Promise<void> {
     await this.doc.mutate((cm) => {
       cm.data = { 'intent.json': text };
     });
-  }
-
-  async update(fn: (intent: RunIntent) => void): Promise<RunIntent> {
-    const intent = await this.read();
-    if (!intent) throw new RestoreError('RESTORE_ERR_STATE_INVALID', `${this.where} disappeared during the run`);
-    fn(intent);
-    await this.write(intent);
-    return intent;
   }
 
   clear(): Promise<void> {

@@ -1,6 +1,6 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { RestoreError } from '../lib/errors.js';
+import { RestoreError } from '../../../lib/errors.js';
 
 /** Who holds the lock: a PID alone could be reused by an unrelated process after a crash. */
 interface LockOwner {
@@ -11,14 +11,22 @@ interface LockOwner {
   since: string;
 }
 
+/**
+ * Start time of a running process; undefined when it is gone. A killed process stays a zombie
+ * (state Z, or X while it is reaped) until its parent collects it, about a second after a
+ * kill -9 here: it holds nothing and runs nothing, so it counts as gone.
+ */
 export function processStartTicks(pid: number): string | undefined {
+  let stat: string;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined;
   }
+  // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+  return fields[19];
 }
 
 /** Whether that exact process (not a later one with the same PID) is still running. */
@@ -93,14 +101,4 @@ async function breakStale(file: string, seen: LockOwner | undefined): Promise<vo
 async function releaseIfOurs(file: string, me: LockOwner): Promise<void> {
   const owner = await readOwner(file);
   if (owner && owner.pid === me.pid && owner.startTicks === me.startTicks) await fs.rm(file, { force: true });
-}
-
-/** Runs fn holding the host lock. */
-export async function withHostLock<T>(stateDir: string, what: string, fn: () => Promise<T>): Promise<T> {
-  const lock = await acquireHostLock(stateDir, what);
-  try {
-    return await fn();
-  } finally {
-    await lock.release();
-  }
 }

@@ -1,17 +1,11 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../lib/atomic-file.js';
-import { RestoreError } from '../lib/errors.js';
-import { redactValue } from '../lib/secrets.js';
+import { writeFileAtomic } from '../../../lib/atomic-file.js';
+import { RestoreError } from '../../../lib/errors.js';
+import { redactValue } from '../../../lib/secrets.js';
 import { isAlive } from './host-lock.js';
-import { isFinished, runEventSchema, runSchema, type Run, type RunEvent } from './run-model.js';
-import type { JournalStore } from './store.js';
-
-const RUN_ID = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/;
-
-export function isRunId(id: string): boolean {
-  return RUN_ID.test(id);
-}
+import { isFinished, isRunId, runEventSchema, runSchema, type Run, type RunEvent } from '../../run-model.js';
+import type { JournalStore } from '../run-store.js';
 
 /**
  * The durable record of every run under `<state-dir>/runs/`: `<id>.json` holds the run (rewritten

@@ -1,0 +1,96 @@
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { verifySidecar } from '../../../flightctl/archive/checksum.js';
+import { archiveMetadataSchema, decodeMetadata, ENTRY } from '../../../flightctl/archive/format.js';
+import { extractArchive, openArchiveEntry, type Extracted } from '../../../flightctl/archive/reader.js';
+import { classifyDumpHead, DUMP_HEAD_BYTES, type DumpFile } from '../../../flightctl/database/dump-format.js';
+import { RestoreError } from '../../../lib/errors.js';
+import { defineStep, type StepOutcome } from '../../step.js';
+import type { RestoreContext } from '../context.js';
+import { formatBytes } from '../format.js';
+
+export const notArchive = (ctx: RestoreContext) => (ctx.options.archive ? undefined : 'no --archive');
+
+/** Where this run extracts its archive: under the state directory, named after the run. */
+function extractDir(ctx: RestoreContext): string {
+  return path.join(ctx.config.host.stateDir, `extract-${ctx.run.id}`);
+}
+
+/**
+ * The archive's dump, checked by its head and loaded straight out of the archive: no copy of it on
+ * the host's disk, and the load decompresses as it goes (as `gunzip | psql` does).
+ */
+function dumpInArchive(archive: string, sha256: string, x: Extracted): DumpFile {
+  const where = `${archive}:${ENTRY.dump}`;
+  return {
+    path: where,
+    format: classifyDumpHead(x.heads.get(ENTRY.dump) ?? Buffer.alloc(0), where),
+    size: x.entries.get(ENTRY.dump)!.size,
+    open: () => openArchiveEntry(archive, ENTRY.dump, sha256),
+  };
+}
+
+/**
+ * Verify, extract and read an archive before anything else: the checksum against its sidecar, a
+ * strict extraction into a private directory under the state directory (a check run only scans
+ * it; the dump stays in the archive), metadata.json, the deployment type, the parts every Flight
+ * Control backup has, and the dump's head.
+ */
+async function unpack(ctx: RestoreContext, extract: boolean): Promise<StepOutcome> {
+  const archive = ctx.options.archive!;
+  const digest = await verifySidecar(archive);
+  const limits = { maxEntries: ctx.config.restore.archiveMaxEntries, maxBytes: ctx.config.restore.archiveMaxBytes };
+  const dir = extract ? extractDir(ctx) : undefined;
+  // The state directory exists where the run store keeps files there; not where it does not (a cluster).
+  if (dir) await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
+  const x = await extractArchive(archive, dir, { ...limits, leaveInArchive: { names: [ENTRY.dump], headBytes: DUMP_HEAD_BYTES } });
+  try {
+    if (x.metadata === undefined) throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} has no metadata.json: it is not a Flight Control backup`);
+    const metadata = decodeMetadata(x.metadata);
+    if (metadata.deploymentType !== ctx.target.deploymentType) {
+      throw new RestoreError(
+        'RESTORE_ERR_DEPLOYMENT_MISMATCH',
+        `${path.basename(archive)} is a backup of a ${metadata.deploymentType} deployment; this host runs Flight Control on ${ctx.target.deploymentType}`,
+      );
+    }
+    const missing = [];
+    if (x.entries.get(ENTRY.pki)?.type !== 'directory') missing.push('pki/');
+    if (x.entries.get(ENTRY.serviceConfig)?.type !== 'file') missing.push(ENTRY.serviceConfig);
+    if (metadata.databaseIncluded && x.entries.get(ENTRY.dump)?.type !== 'file') missing.push(`${ENTRY.dump} (metadata says the database is included)`);
+    if (missing.length) throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} lacks ${missing.join(', ')}: every Flight Control backup has them`);
+    ctx.state.archive = { dir, metadata, entries: x.entries };
+    if (metadata.databaseIncluded) ctx.state.dump = dumpInArchive(archive, digest, x);
+    // Whether a database comes with it decides how the run is settled: recorded before it matters.
+    if (dir) await ctx.record({ extractDir: dir, metadata });
+    return {
+      changed: false,
+      msg: `${path.basename(archive)} verified (sha256 ${digest.slice(0, 12)}...) and ${dir ? 'extracted' : 'scanned'}: Flight Control ${metadata.version || '(version not recorded)'} on ${metadata.deploymentType}, backed up ${metadata.timestamp}, ${metadata.databaseIncluded ? `database ${formatBytes(x.entries.get(ENTRY.dump)!.size)}` : 'external database (not in the archive)'}, ${x.files} files`,
+      data: { sha256: digest, metadata, files: x.files, bytes: x.bytes },
+    };
+  } catch (err) {
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export const unpackArchiveStep = defineStep<RestoreContext, { extractDir: string; metadata?: z.infer<typeof archiveMetadataSchema> | undefined }>({
+  name: 'unpack-archive',
+  skip: notArchive,
+  check: (ctx) => unpack(ctx, false),
+  apply: (ctx) => unpack(ctx, true),
+  intent: {
+    schema: z.object({ extractDir: z.string(), metadata: archiveMetadataSchema.optional() }),
+    before: (ctx) => ({ extractDir: extractDir(ctx) }),
+    reload(ctx, { extractDir: dir, metadata }) {
+      // Before metadata.json was read nothing past the archive's own checks ran: a database is assumed.
+      if (metadata) ctx.state.archive = { dir, metadata, entries: new Map() };
+    },
+  },
+  // What the file steps restore from stays until the run is settled: a later recovery needs it.
+  async release(_ctx, { extractDir: dir }, { settled }) {
+    if (!settled || !existsSync(dir)) return [];
+    await fs.rm(dir, { recursive: true, force: true });
+    return [`removed the extracted archive ${dir}`];
+  },
+});
