@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,6 +22,27 @@ describe('host lock', () => {
     await new Promise((r) => child.on('exit', r));
     writeFileSync(path.join(d, 'run.lock'), JSON.stringify({ pid: child.pid, startTicks: '1', what: 'restore run', since: '' }));
     await (await acquireHostLock(d, 'next run')).release();
+  });
+
+  it('a holder killed and not yet reaped (a zombie, state Z) holds nothing: a recover right after a kill -9 is not refused', async () => {
+    const d = dir();
+    // The shell's child outlives its job, and the sleep exec'd in its place never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0.05 & echo $!; exec sleep 10']);
+    try {
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (b: Buffer) => resolve(b.toString().trim()))));
+      let stat = '';
+      for (let i = 0; i < 100 && !/\) Z /.test(stat); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      }
+      expect(stat).toMatch(/\) Z /);
+      const startTicks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+      expect(processStartTicks(pid)).toBeUndefined();
+      writeFileSync(path.join(d, 'run.lock'), JSON.stringify({ pid, startTicks, what: 'restore run', since: '' }));
+      await (await acquireHostLock(d, 'recover')).release();
+    } finally {
+      parent.kill();
+    }
   });
 
   it('a PID that now belongs to another process does not hold it either', async () => {

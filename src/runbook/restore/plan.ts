@@ -1,4 +1,5 @@
 import { intentSchema } from '../intent.js';
+import { STEP_NAMES } from '../run-model.js';
 import type { AnyStep } from '../step.js';
 import { restoreParamsSchema, type RestoreContext } from './context.js';
 import { dropOldDatabaseStep } from './steps/drop-old-database.js';
@@ -24,24 +25,6 @@ export type RestoreStep = AnyStep<RestoreContext>;
 /** Flight Control's files from an archive, in the stop window. */
 const FILE_STEPS: RestoreStep[] = [restorePkiStep, restoreEncryptionStep, restoreConfigStep, restorePamVolumeStep];
 
-/** Every step a restore can have: what its intent document may hold, and how a recorded plan is read back. */
-export const RESTORE_STEPS: readonly RestoreStep[] = [
-  unpackArchiveStep,
-  preflightStep,
-  versionCheckStep,
-  loadDumpStep,
-  prepareDatabaseStep,
-  stageKvStep,
-  stopServicesStep,
-  waitForDatabaseStep,
-  swapDatabaseStep,
-  ...FILE_STEPS,
-  prepareKvStep,
-  startServicesStep,
-  verifyStep,
-  dropOldDatabaseStep,
-];
-
 export interface PlanOptions {
   dump: boolean;
   archive?: boolean;
@@ -66,6 +49,18 @@ export function restorePlan(opts: PlanOptions): RestoreStep[] {
   if (loads) return [...head, stopServicesStep, ...(opts.archive ? [waitForDatabaseStep] : []), prepareDatabaseStep, stageKvStep, ...tail.filter((s) => s !== waitForDatabaseStep)];
   return [...head, stageKvStep, stopServicesStep, prepareDatabaseStep, ...tail];
 }
+
+/**
+ * Every step a restore can have, in the run model's order: what its intent document may hold,
+ * and how a recorded plan is read back. Taken from the plans themselves, so a new step is one
+ * line in restorePlan.
+ */
+export const RESTORE_STEPS: readonly RestoreStep[] = (() => {
+  const all = [true, false].flatMap((reachRestartsDatabase) =>
+    [{ dump: true }, { dump: false }, { dump: false, archive: true }].flatMap((o) => restorePlan({ ...o, reachRestartsDatabase })),
+  );
+  return STEP_NAMES.map((n) => all.find((s) => s.name === n)).filter((s): s is RestoreStep => s !== undefined);
+})();
 
 /** The steps of a recorded plan; a name this agent does not know is refused by the intent's schema first. */
 export function stepsNamed(names: readonly string[]): RestoreStep[] {
