@@ -1,5 +1,5 @@
 /**
- * The import rules of src/ (../shared/DESIGN.md: cli -> api -> runbook -> targets, flightctl -> lib),
+ * The import rules of src/ (cli -> api -> runbook -> targets -> flightctl -> config, model -> lib),
  * checked by `npm run lint:imports` in `npm test`. A rule broken fails the build with the file and
  * the import that broke it.
  */
@@ -21,13 +21,17 @@ module.exports = {
       to: { circular: true },
     },
     layer('lib', []),
+    // What the agent and its clients share: the run and its events, the selector grammar.
+    layer('model', ['lib']),
     layer('config', ['lib']),
-    layer('flightctl', ['lib', 'config']),
-    layer('targets', ['lib', 'config', 'flightctl']),
-    layer('runbook', ['lib', 'config', 'flightctl', 'targets']),
-    layer('api', ['lib', 'config', 'flightctl', 'targets', 'runbook']),
+    layer('flightctl', ['lib', 'model', 'config']),
+    layer('targets', ['lib', 'model', 'config', 'flightctl']),
+    layer('runbook', ['lib', 'model', 'config', 'flightctl', 'targets']),
+    layer('api', ['lib', 'model', 'config', 'flightctl', 'targets', 'runbook']),
     // The thin client speaks HTTP to agents: it knows nothing of the engine.
-    layer('client', ['lib']),
+    layer('client', ['lib', 'model']),
+    layer('cli/common', ['lib', 'model']),
+    layer('cli/restorectl', ['lib', 'model', 'client', 'cli/common']),
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -4,7 +4,7 @@
  * valid for runSchema, and GET /v1/restores/{id} reads and parses a real journal file.
  */
 import { RunJournal } from '../src/runbook/store/file/run-journal.js';
-import { STEP_NAMES, type Run, type StepName, type StepResult } from '../src/runbook/run-model.js';
+import { STEP_NAMES, type Run, type StepName, type StepResult } from '../src/model/run.js';
 import { newRunId } from '../src/runbook/runner.js';
 
 /** What a check run says of each step (check mode reports what a real run would change). */

@@ -78,7 +78,7 @@ async function backupRound(env: Env, round: number, order: readonly ('ours' | 'p
   for (const variant of order) {
     await settle(env.sb);
     if (variant === 'ours') {
-      const call = await runAgentCli(['backup', '--output', path.join(env.dir, `ours-${round}`), '--flightctl-etc', env.etc], {
+      const call = await runAgentCli(['backup', '--backup-dir', path.join(env.dir, `ours-${round}`), '--flightctl-etc', env.etc], {
         config: env.agentConfig,
         timeoutMs: BACKUP_TIMEOUT_MS,
         track: env.track,

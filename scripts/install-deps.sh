@@ -19,3 +19,5 @@ scripts/install-quadlet.sh >/dev/null
 # Debian starts the packaged servers; the tests run their own throwaway ones on random ports.
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
+# The benchmarks and the sandbox (test/harness) build on their own: the production build is src/ only.
+npm run build:tools --silent

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Run } from '../runbook/run-model.js';
+import type { Run } from '../model/run.js';
 
 /**
  * What the agent exposes on /metrics (Prometheus text format, prom-client): runs by phase, step

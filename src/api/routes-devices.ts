@@ -3,7 +3,7 @@ import { FlightctlApi } from '../flightctl/api-client.js';
 import { withPostgres, type PostgresEndpoint } from '../flightctl/datastores/postgres.js';
 import { listDevices, type DeviceRow } from '../flightctl/devices/report.js';
 import { ALL_DEVICES, resumeInDatabase, selectionForName, type ResumeSelection } from '../flightctl/devices/resume.js';
-import { parseSelector } from '../flightctl/devices/selector.js';
+import { parseSelector } from '../model/selector.js';
 import { DEVICE_SUMMARY_JSON_SQL, parseSummaryJson } from '../flightctl/devices/summary-sql.js';
 import { postgresAt } from '../targets/data-endpoints.js';
 import type { AppDeps } from './app-deps.js';

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Express, RequestHandler, Request, Response } from 'express';
 import { createBackup } from '../runbook/backup/create-backup.js';
 import { listBackups } from '../runbook/backup/list-backups.js';
-import { isRunId, type RunEvent } from '../runbook/run-model.js';
+import { isRunId, type RunEvent } from '../model/run.js';
 import { RestoreError } from '../lib/errors.js';
 import type { AppDeps } from './app-deps.js';
 import { resolveImport, type ImportPlace } from './import-dir.js';

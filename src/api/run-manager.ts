@@ -3,7 +3,7 @@ import type { Logger } from 'winston';
 import type { Config } from '../config/schema.js';
 import { RestoreError } from '../lib/errors.js';
 import { recover, runRestore, type RestoreRequest } from '../runbook/restore/restore.js';
-import { isFinished, type Run, type RunEvent } from '../runbook/run-model.js';
+import { isFinished, type Run, type RunEvent } from '../model/run.js';
 import type { JournalStore, RunStore } from '../runbook/store/run-store.js';
 import type { RestoreTarget } from '../targets/target.js';
 

@@ -1,7 +1,7 @@
 import { extendZodWithOpenApi, OpenApiGeneratorV3, OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { packageVersion } from '../lib/version.js';
-import { deviceSummarySchema, runEventSchema, runSchema } from '../runbook/run-model.js';
+import { deviceSummarySchema, runEventSchema, runSchema } from '../model/run.js';
 
 extendZodWithOpenApi(z);
 

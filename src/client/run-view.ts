@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The run and its events as this client reads them from an agent. Deliberately more lenient
- * than the agent's own schemas (src/runbook/run-model.ts): a newer agent may add steps and phases
+ * than the agent's own schemas (src/model/run.ts): a newer agent may add steps and phases
  * (archives add steps; an external database adds WaitingForDatabase), and an older client must
  * still follow its runs. Only what the client uses is required.
  */

@@ -2,59 +2,13 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { RestoreError } from '../lib/errors.js';
-import { configSchema, type Config } from './schema.js';
+import { CONFIG_KEYS, configSchema, type Config } from './schema.js';
 
 /** Environment variables that set config keys (passwords are read elsewhere and never stored here). */
-export const ENV_KEYS: Readonly<Record<string, string>> = {
-  FLIGHTCTL_RESTORE_LOG_LEVEL: 'log.level',
-  FLIGHTCTL_RESTORE_DB_HOST: 'db.host',
-  FLIGHTCTL_RESTORE_DB_PORT: 'db.port',
-  FLIGHTCTL_RESTORE_DB_NAME: 'db.name',
-  FLIGHTCTL_RESTORE_DB_USER: 'db.user',
-  FLIGHTCTL_RESTORE_KV_HOST: 'kv.host',
-  FLIGHTCTL_RESTORE_KV_PORT: 'kv.port',
-  FLIGHTCTL_RESTORE_PODMAN_SOCKET: 'host.podmanSocket',
-  FLIGHTCTL_RESTORE_PODMAN_ROOT: 'host.podmanRoot',
-  FLIGHTCTL_RESTORE_DROPIN_DIR: 'host.dropinDir',
-  FLIGHTCTL_RESTORE_QUADLET_DIRS: 'host.quadletDirs',
-  FLIGHTCTL_RESTORE_STATE_DIR: 'host.stateDir',
-  FLIGHTCTL_RESTORE_ENDPOINT_STRATEGY: 'host.endpointStrategy',
-  FLIGHTCTL_RESTORE_UNIT_TIMEOUT_MS: 'host.unitTimeoutMs',
-  FLIGHTCTL_RESTORE_KV_STAGING_DB: 'kv.stagingDb',
-  FLIGHTCTL_RESTORE_JOBS: 'restore.jobs',
-  FLIGHTCTL_RESTORE_SPACE_FACTOR: 'restore.spaceFactor',
-  FLIGHTCTL_RESTORE_SWAP_TIMEOUT_MS: 'restore.swapTimeoutMs',
-  FLIGHTCTL_RESTORE_KEEP_OLD_DB: 'restore.keepOldDb',
-  FLIGHTCTL_RESTORE_KEEP_RUNS: 'restore.keepRuns',
-  FLIGHTCTL_RESTORE_API_LISTEN: 'api.listen',
-  FLIGHTCTL_RESTORE_API_TLS_CERT: 'api.tlsCert',
-  FLIGHTCTL_RESTORE_API_TLS_KEY: 'api.tlsKey',
-  FLIGHTCTL_RESTORE_API_JWKS_FILE: 'api.jwksFile',
-  FLIGHTCTL_RESTORE_API_JWKS_URL: 'api.jwksUrl',
-  FLIGHTCTL_RESTORE_API_JWT_PUBLIC_KEY: 'api.jwtPublicKey',
-  FLIGHTCTL_RESTORE_API_JWT_ISSUERS: 'api.jwtIssuers',
-  FLIGHTCTL_RESTORE_API_JWT_AUDIENCE: 'api.jwtAudience',
-  FLIGHTCTL_RESTORE_API_IMPORT_DIR: 'api.importDir',
-  FLIGHTCTL_RESTORE_API_MUTATIONS_PER_MINUTE: 'api.mutationsPerMinute',
-  FLIGHTCTL_RESTORE_FLIGHTCTL_API_URL: 'flightctl.apiUrl',
-  FLIGHTCTL_RESTORE_FLIGHTCTL_TOKEN_FILE: 'flightctl.tokenFile',
-  FLIGHTCTL_RESTORE_FLIGHTCTL_CA_FILE: 'flightctl.caFile',
-  FLIGHTCTL_RESTORE_FLIGHTCTL_ETC: 'flightctl.etcDir',
-  FLIGHTCTL_RESTORE_BACKUP_OUTPUT_DIR: 'backup.outputDir',
-  FLIGHTCTL_RESTORE_BACKUP_KEEP: 'backup.keep',
-  FLIGHTCTL_RESTORE_ARCHIVE_MAX_ENTRIES: 'restore.archiveMaxEntries',
-  FLIGHTCTL_RESTORE_ARCHIVE_MAX_BYTES: 'restore.archiveMaxBytes',
-  FLIGHTCTL_RESTORE_DATABASE_WAIT_TIMEOUT_MS: 'restore.databaseWaitTimeoutMs',
-  FLIGHTCTL_RESTORE_TARGET: 'target',
-  FLIGHTCTL_RESTORE_KUBECONFIG: 'kubernetes.kubeconfig',
-  FLIGHTCTL_RESTORE_KUBE_CONTEXT: 'kubernetes.context',
-  FLIGHTCTL_RESTORE_NAMESPACE: 'kubernetes.namespace',
-  FLIGHTCTL_RESTORE_INTERNAL_NAMESPACE: 'kubernetes.internalNamespace',
-  FLIGHTCTL_RESTORE_STATE_NAMESPACE: 'kubernetes.stateNamespace',
-  FLIGHTCTL_RESTORE_SECRETS_DIR: 'kubernetes.secretsDir',
-  FLIGHTCTL_RESTORE_SCALE_TIMEOUT_MS: 'kubernetes.scaleTimeoutMs',
-  FLIGHTCTL_RESTORE_LEASE_DURATION_SEC: 'kubernetes.leaseDurationSec',
-};
+export const ENV_KEYS: Readonly<Record<string, string>> = Object.fromEntries(CONFIG_KEYS.filter((k) => k.env).map((k) => [k.env!, k.key]));
+
+/** The flag each key is set by, as a person typed it ("--state-dir"). */
+const FLAG_NAMES = new Map(CONFIG_KEYS.filter((k) => k.flag).map((k) => [k.key, k.flag!.split(' ')[0]!]));
 
 export interface ConfigSources {
   /** YAML file given with --config. */
@@ -155,7 +109,7 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
   for (const [key, value] of Object.entries(sources.flags ?? {})) {
     if (value === undefined) continue;
     setPath(tree, key, value);
-    origin.set(key, `flag --${key.replace(/\./g, '-').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    origin.set(key, `flag ${FLAG_NAMES.get(key) ?? key}`);
   }
   const parsed = configSchema.safeParse(tree);
   if (!parsed.success) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { RestoreError } from '../lib/errors.js';
-import { stepNameSchema, type StepName } from './run-model.js';
+import { stepNameSchema, type StepName } from '../model/run.js';
 import type { AnyStep, StepRuntime } from './step.js';
 import type { IntentStore } from './store/run-store.js';
 

@@ -6,7 +6,7 @@ import { faultPoint } from './faults.js';
 import type { SettleResult } from './settle.js';
 import type { AnyStep, StepRuntime } from './step.js';
 import type { JournalStore } from './store/run-store.js';
-import type { Run, RunEvent, StepName, StepResult } from './run-model.js';
+import type { Run, RunEvent, StepName, StepResult } from '../model/run.js';
 
 export type { Step, StepOutcome, StepRuntime } from './step.js';
 

@@ -1,5 +1,5 @@
 import { asRestoreError, RestoreError } from '../lib/errors.js';
-import type { SettleAction, StepName } from './run-model.js';
+import type { SettleAction, StepName } from '../model/run.js';
 import type { AnyStep, StepRuntime } from './step.js';
 
 /** How the run's steps ended: in this process, or in one that is gone (a crash, a reboot). */

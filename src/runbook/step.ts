@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Logger } from 'winston';
-import type { Progress, StepName } from './run-model.js';
+import type { Progress, StepName } from '../model/run.js';
 
 /** What a step reports: whether it changed (or, in check mode, would change) anything. */
 export interface StepOutcome {

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
+import { ENV_KEYS, loadConfig } from '../../src/config/load.js';
+import { CONFIG_KEYS } from '../../src/config/schema.js';
 import { RestoreError } from '../../src/lib/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fcra-config-'));
@@ -67,6 +68,20 @@ describe('loadConfig', () => {
     expect(level.message).toContain('log.level (from environment FLIGHTCTL_RESTORE_LOG_LEVEL)');
     expect(level.message).toContain('allowed: error, warn, info, debug');
     expect(errorOf(() => loadConfig({ flags: { 'kv.port': '70000' } })).message).toContain('kv.port');
+    // The flag as it is spelled, not one made up from the key (host.stateDir is --state-dir).
+    expect(errorOf(() => loadConfig({ flags: { 'host.stateDir': '  ' } })).message).toContain('host.stateDir (from flag --state-dir)');
+    expect(errorOf(() => loadConfig({ flags: { 'host.endpointStrategy': 'teleport' } })).message).toContain('host.endpointStrategy (from flag --strategy)');
+  });
+
+  it('every key is declared once with its description; variables and flags are unique', () => {
+    expect(CONFIG_KEYS.length).toBeGreaterThan(50);
+    for (const k of CONFIG_KEYS) expect(k.doc.length, k.key).toBeGreaterThan(10);
+    const envs = CONFIG_KEYS.flatMap((k) => (k.env ? [k.env] : []));
+    const flags = CONFIG_KEYS.flatMap((k) => (k.flag ? [k.flag.split(' ')[0]] : []));
+    expect(new Set(envs).size).toBe(envs.length);
+    expect(new Set(flags).size).toBe(flags.length);
+    // Every variable the loader reads is one of the table's.
+    expect(Object.keys(ENV_KEYS).sort()).toEqual([...envs].sort());
   });
 
   it('rejects unknown keys instead of ignoring a typo', () => {

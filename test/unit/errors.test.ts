@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { asRestoreError, ERROR_CATALOGUE, isRetryable, RestoreError } from '../../src/lib/errors.js';
 
 describe('error catalogue', () => {
-  it('every code is documented in the README with its exit code', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  it('every code is in the generated error reference with its exit code', () => {
+    const readme = readFileSync(new URL('../../docs/reference/exit-codes.md', import.meta.url), 'utf8');
     for (const [code, { exit }] of Object.entries(ERROR_CATALOGUE)) {
       expect(readme, code).toMatch(new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${exit}\\s*\\|`));
     }
@@ -33,8 +33,8 @@ describe('error catalogue', () => {
     }
   });
 
-  it('the README says which codes are worth retrying, as the catalogue does', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  it('the generated error reference says which codes are worth retrying, as the catalogue does', () => {
+    const readme = readFileSync(new URL('../../docs/reference/exit-codes.md', import.meta.url), 'utf8');
     for (const [code, { exit }] of Object.entries(ERROR_CATALOGUE)) {
       expect(readme, code).toMatch(new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${exit}\\s*\\|\\s*${isRetryable(code as keyof typeof ERROR_CATALOGUE) ? 'yes' : 'no'}\\s*\\|`));
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Run } from '../../src/runbook/run-model.js';
+import type { Run } from '../../src/model/run.js';
 import { memoryFixture } from '../harness/memory/fixtures.js';
 import { MemoryWorld, recoverOn } from '../harness/memory/memory-host.js';
 

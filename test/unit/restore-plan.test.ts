@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RESTORE_STEPS, restorePlan } from '../../src/runbook/restore/plan.js';
-import { STEP_NAMES, type Run } from '../../src/runbook/run-model.js';
+import { STEP_NAMES, type Run } from '../../src/model/run.js';
 import { memoryFixture } from '../harness/memory/fixtures.js';
 import { MemoryWorld, restoreOn } from '../harness/memory/memory-host.js';
 

@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Run, StepName } from '../../src/runbook/run-model.js';
+import type { Run, StepName } from '../../src/model/run.js';
 import { memoryFixture, type MemoryFixture } from '../harness/memory/fixtures.js';
 import { MemoryWorld, recoverOn, restoreOn, type HostOptions } from '../harness/memory/memory-host.js';
 import type { CrashPoint } from '../harness/memory/memory-world.js';

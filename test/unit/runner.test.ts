@@ -6,7 +6,7 @@ import { RestoreError } from '../../src/lib/errors.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { clearSecretsForTest, registerSecret } from '../../src/lib/secrets.js';
 import { RunJournal } from '../../src/runbook/store/file/run-journal.js';
-import type { Run, RunEvent, StepName } from '../../src/runbook/run-model.js';
+import type { Run, RunEvent, StepName } from '../../src/model/run.js';
 import { executeRun, newRunId, runSuffix, type Outcome, type Step, type StepRuntime } from '../../src/runbook/runner.js';
 
 const logger = createLogger('error');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSelector } from '../../src/flightctl/devices/selector.js';
+import { parseSelector } from '../../src/model/selector.js';
 import { addFieldRequirements, addLabelRequirements, type SqlFilter } from '../../src/flightctl/devices/selector-sql.js';
 
 describe('parseSelector (labels)', () => {

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { parseWholeNumber } from '../../src/cli/command-runner.js';
+import { parseWholeNumber } from '../../src/cli/common/numbers.js';
 
 describe('parseWholeNumber', () => {
   const upTo10M = parseWholeNumber(10_000_000);

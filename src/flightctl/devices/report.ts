@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { RestoreError } from '../../lib/errors.js';
-import { parseSelector } from './selector.js';
+import { parseSelector } from '../../model/selector.js';
 import { addFieldRequirements, addLabelRequirements, type SqlFilter } from './selector-sql.js';
 
 export interface DeviceRow {

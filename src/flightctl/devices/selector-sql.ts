@@ -1,4 +1,4 @@
-import type { DeviceField, Requirement } from './selector.js';
+import type { DeviceField, Requirement } from '../../model/selector.js';
 
 /** SQL expressions of the device fields; `d` is the devices table alias. */
 const FIELD_SQL: Record<DeviceField, string> = {

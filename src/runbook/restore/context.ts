@@ -7,7 +7,7 @@ import type { SwapNames } from '../../flightctl/database/swap-sql.js';
 import type { LastSeenLocation } from '../../flightctl/prepare/schema.js';
 import { RestoreError } from '../../lib/errors.js';
 import type { DataEndpoints, RestoreTarget } from '../../targets/target.js';
-import type { Run } from '../run-model.js';
+import type { Run } from '../../model/run.js';
 import type { StepRuntime } from '../step.js';
 import type { JournalStore } from '../store/run-store.js';
 import { networkDataStores, type RestoreData } from './data-stores.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { IntentDoc } from '../intent.js';
-import type { StepName } from '../run-model.js';
+import type { StepName } from '../../model/run.js';
 import type { JournalStore } from '../store/run-store.js';
 import type { RestoreOptions } from './context.js';
 import { restorePlan } from './plan.js';

@@ -1,5 +1,5 @@
 import { intentSchema } from '../intent.js';
-import { STEP_NAMES } from '../run-model.js';
+import { STEP_NAMES } from '../../model/run.js';
 import type { AnyStep } from '../step.js';
 import { restoreParamsSchema, type RestoreContext } from './context.js';
 import { dropOldDatabaseStep } from './steps/drop-old-database.js';

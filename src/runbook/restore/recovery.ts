@@ -2,7 +2,7 @@ import { swapNames } from '../../flightctl/database/swap-sql.js';
 import { ERROR_CATALOGUE, RestoreError } from '../../lib/errors.js';
 import { redactText } from '../../lib/secrets.js';
 import { intentIsOurs, type IntentDoc, type IntentRecord } from '../intent.js';
-import { isFinished, type Run, type StepName } from '../run-model.js';
+import { isFinished, type Run, type StepName } from '../../model/run.js';
 import { runSuffix } from '../runner.js';
 import { settleSteps, type SettleOutcome, type SettleResult } from '../settle.js';
 import type { StepRuntime } from '../step.js';

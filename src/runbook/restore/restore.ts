@@ -2,7 +2,7 @@ import type { Config } from '../../config/schema.js';
 import { swapNames } from '../../flightctl/database/swap-sql.js';
 import { RestoreError } from '../../lib/errors.js';
 import { anySignal } from '../../lib/signals.js';
-import type { Run, RunEvent } from '../run-model.js';
+import type { Run, RunEvent } from '../../model/run.js';
 import { executeRun, newRunId, runSuffix } from '../runner.js';
 import type { SettleResult } from '../settle.js';
 import { createRestoreContext, type RestoreContext, type RestoreOptions } from './context.js';

@@ -1,4 +1,4 @@
-import type { Run, RunEvent } from '../run-model.js';
+import type { Run, RunEvent } from '../../model/run.js';
 
 /**
  * Where the engine keeps what must outlive its process: the journal of runs, the intent of the

@@ -2,7 +2,7 @@ import type { Config } from '../../../src/config/schema.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { createLogger } from '../../../src/lib/logger.js';
 import { recover, runRestore, type EngineDeps, type RestoreRequest } from '../../../src/runbook/restore/restore.js';
-import type { Run, StepName } from '../../../src/runbook/run-model.js';
+import type { Run, StepName } from '../../../src/model/run.js';
 import { memoryDataStores } from './memory-data.js';
 import { MemoryRunStore } from './memory-store.js';
 import { MemoryTarget } from './memory-target.js';

@@ -1,5 +1,5 @@
 import { RestoreError } from '../../../src/lib/errors.js';
-import type { Run } from '../../../src/runbook/run-model.js';
+import type { Run } from '../../../src/model/run.js';
 import type { IntentStore, JournalStore, RunLock, RunStore } from '../../../src/runbook/store/run-store.js';
 import type { MemoryProcess } from './memory-world.js';
 

@@ -15,7 +15,7 @@
  */
 import { awaitingReconnectKey, DEFAULT_ORG_ID } from '../../../src/flightctl/prepare/marks.js';
 import { RestoreError } from '../../../src/lib/errors.js';
-import type { Run, RunEvent, StepName } from '../../../src/runbook/run-model.js';
+import type { Run, RunEvent, StepName } from '../../../src/model/run.js';
 
 export interface MemoryDatabase {
   /** Where its rows came from: 'original', or the dump that was loaded into it. */

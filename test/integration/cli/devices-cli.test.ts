@@ -34,7 +34,7 @@ describe('flightctl-restore-agent devices', () => {
     const r = await runAgent(['devices', 'summary', '--json', ...args()], env());
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ total: 4, byStatus: { ConflictPaused: 2, Online: 1, Unknown: 1 } });
-    const human = await runAgent(['devices', 'summary', ...args()], env());
+    const human = await runAgent(['devices', 'summary', '-o', 'text', ...args()], env());
     expect(human.stdout).toMatch(/ConflictPaused\s+2/);
     expect(human.stdout).toMatch(/total\s+4/);
     expect(leaks(r.all + human.all, [servers().pg.appPassword])).toEqual([]);
@@ -60,7 +60,7 @@ describe('flightctl-restore-agent devices', () => {
   });
 
   it('prints a table without --json', async () => {
-    const r = await runAgent(['devices', 'list', ...args(), '--field-selector', 'metadata.name=p1'], env());
+    const r = await runAgent(['devices', 'list', '-o', 'text', ...args(), '--field-selector', 'metadata.name=p1'], env());
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/p1\s+Online\s+-\s+Enrolled/);
     expect(r.stdout).toContain('1 device(s)');
@@ -127,7 +127,7 @@ describe('devices: nothing printed before the first rows are read', () => {
     });
 
     it(`devices ${command} without --json: nothing on stdout, the error on stderr`, async () => {
-      const r = await runAgent(['devices', command, ...deniedArgs()], env());
+      const r = await runAgent(['devices', command, '-o', 'text', ...deniedArgs()], env());
       expect(r.code, r.stderr).toBe(4);
       expect(r.stdout).toBe('');
       expect(r.stderr).toContain('RESTORE_ERR_DB_PERMISSION');

@@ -56,7 +56,7 @@ describe('flightctl-restore-agent prepare (the binary)', () => {
   });
 
   it('prints a readable summary without --json, and logs JSON lines to stderr', async () => {
-    const r = await runAgent(['prepare', ...connectionArgs(db.name)], passwords());
+    const r = await runAgent(['prepare', '-o', 'text', ...connectionArgs(db.name)], passwords());
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/devices marked AwaitingReconnect\s+2/);
     expect(r.stdout).toMatch(/awaiting-reconnect keys written\s+2/);
@@ -86,7 +86,7 @@ describe('flightctl-restore-agent prepare (the binary)', () => {
   it('--check changes nothing and says so', async () => {
     await redis.set('kept', '1');
     const before = await snapshotTables(db.client);
-    const r = await runAgent(['prepare', '--check', ...connectionArgs(db.name)], passwords());
+    const r = await runAgent(['prepare', '--check', '-o', 'text', ...connectionArgs(db.name)], passwords());
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('nothing was changed');
     expect(r.stdout).toMatch(/devices to mark AwaitingReconnect\s+2/);

@@ -62,7 +62,7 @@ describe('CLI on the sandbox Quadlets host (built binary)', () => {
       expect(s.sourcePath).toBe(`/usr/share/containers/systemd/${s.unit.replace('.service', '.container')}`);
     }
     expect(doc.services[0]!.quadletDropIns.map((d) => d.file)).toEqual([path.join(dir, '50-test.conf')]);
-    const text = await cli(['services']);
+    const text = await cli(['services', '-o', 'text']);
     expect(text.stdout).toMatch(/flightctl-db\.service\s+loaded\s+active\/running/);
     expect(text.stdout).toContain(`drop-in ${path.join(dir, '50-test.conf')}`);
   });
@@ -85,7 +85,7 @@ describe('CLI on the sandbox Quadlets host (built binary)', () => {
     expect(await state('flightctl-db.service')).toBe('active');
     expect(await state('flightctl-kv.service')).toBe('active');
 
-    const start = await cli(['services', 'start']); // a second invocation: the state file remembers
+    const start = await cli(['services', 'start', '-o', 'text']); // a second invocation: the state file remembers
     expect(start.code).toBe(0);
     expect(start.stdout).toMatch(/flightctl-api\.service\s+started/);
     expect(start.stdout).toMatch(/flightctl-periodic\.service\s+not-stopped-by-us/);
@@ -121,7 +121,7 @@ describe('CLI on the sandbox Quadlets host (built binary)', () => {
       ['db-app-credential', true],
       ['kv-credential', true],
     ]);
-    expect((await cli(['secrets', 'check'])).stdout).toMatch(/kv-credential\s+readable/);
+    expect((await cli(['secrets', 'check', '-o', 'text'])).stdout).toMatch(/kv-credential\s+readable/);
   });
 
   it('secrets check: a missing required secret is an error with its exit code', async () => {
@@ -155,7 +155,7 @@ describe('CLI on the sandbox Quadlets host (built binary)', () => {
     expect(doc.kv).toMatchObject({ host: '127.0.0.1', reachable: true });
     expect(doc.removed.map((x) => x.removed)).toEqual([true, true]);
     expect(existsSync(doc.db.dropin)).toBe(false);
-    const text = await cli(['endpoints', '--strategy', 'publish-dropin']);
+    const text = await cli(['endpoints', '--strategy', 'publish-dropin', '-o', 'text']);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^db\s+flightctl-db\.service\s+127\.0\.0\.1:\d+\s+reachable/m);
   });

@@ -78,7 +78,7 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
   it('backup: the upstream layout, mode 0600 and a sha256sum sidecar, while the services keep running', async () => {
     await env.reset();
     const before = await env.snapshot();
-    const r = await agent(['backup', '--output', backups, ...etcArgs(), '--json']);
+    const r = await agent(['backup', '--backup-dir', backups, ...etcArgs(), '--json']);
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout) as { archive: string; sha256: string; databaseIncluded: boolean; contents: { pkiFiles: number; pamVolume: boolean } };
     archive = result.archive;
@@ -383,7 +383,7 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
   });
 
   it('--keep keeps the newest archives only, sidecars included', async () => {
-    const r = await agent(['backup', '--output', backups, ...etcArgs(), '--keep', '1', '--json']);
+    const r = await agent(['backup', '--backup-dir', backups, ...etcArgs(), '--keep', '1', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const { archive: newest, removed } = JSON.parse(r.stdout) as { archive: string; removed: string[] };
     expect(removed).toEqual([path.basename(archive)]);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { RestoreError } from '../../../lib/errors.js';
-import type { StepName } from '../../run-model.js';
+import type { StepName } from '../../../model/run.js';
 import { defineStep, type Step, type StepOutcome } from '../../step.js';
 import type { RestoreContext } from '../context.js';
 import { notArchive } from './unpack-archive.js';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { RestoreError, isRestoreError } from '../../../lib/errors.js';
 import { defineStep } from '../../step.js';
 import { externalDatabase, loadsDump, type RestoreContext } from '../context.js';
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../../../lib/format.js';
 
 export const noDump = (ctx: RestoreContext) =>
   loadsDump(ctx) ? undefined : externalDatabase(ctx) ? 'the archive has no database (external database)' : 'no --dump: the live database is prepared in place';

@@ -2,7 +2,7 @@ import { inspectDump } from '../../../flightctl/database/dump-format.js';
 import { RestoreError } from '../../../lib/errors.js';
 import { defineStep, type StepOutcome } from '../../step.js';
 import type { RestoreContext } from '../context.js';
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../../../lib/format.js';
 
 /** Read-only, the same in check mode: nothing destructive starts before all of this holds. */
 async function preflight(ctx: RestoreContext): Promise<StepOutcome> {

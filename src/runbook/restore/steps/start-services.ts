@@ -1,6 +1,6 @@
 import { defineStep } from '../../step.js';
 import type { RestoreContext } from '../context.js';
-import { formatMs } from '../format.js';
+import { formatMs } from '../../../lib/format.js';
 import { runningServices } from './stop-services.js';
 import { closeWindowLease, servicesError } from './window.js';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineStep } from '../../step.js';
 import type { RestoreContext } from '../context.js';
-import { formatMs } from '../format.js';
+import { formatMs } from '../../../lib/format.js';
 import { kvIsComplete } from './live-database.js';
 import { prepareDatabaseStep } from './prepare-database.js';
 import { closeWindow, servicesError } from './window.js';

@@ -8,7 +8,7 @@ import { classifyDumpHead, DUMP_HEAD_BYTES, type DumpFile } from '../../../fligh
 import { RestoreError } from '../../../lib/errors.js';
 import { defineStep, type StepOutcome } from '../../step.js';
 import type { RestoreContext } from '../context.js';
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../../../lib/format.js';
 
 export const notArchive = (ctx: RestoreContext) => (ctx.options.archive ? undefined : 'no --archive');
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { RestoreError } from '../../../lib/errors.js';
 import { defineStep } from '../../step.js';
 import { externalDatabase, type RestoreContext } from '../context.js';
-import { formatMs } from '../format.js';
+import { formatMs } from '../../../lib/format.js';
 import { markLiveAgain } from './live-database.js';
 
 const POLL_MS = 500;

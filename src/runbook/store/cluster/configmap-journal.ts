@@ -2,7 +2,7 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { RestoreError } from '../../../lib/errors.js';
 import { parseJsonRecord } from '../../../lib/json-record.js';
 import { redactValue } from '../../../lib/secrets.js';
-import { isFinished, isRunId, runEventSchema, runSchema, type Run, type RunEvent } from '../../run-model.js';
+import { isFinished, isRunId, runEventSchema, runSchema, type Run, type RunEvent } from '../../../model/run.js';
 import type { JournalStore } from '../run-store.js';
 import type { KubeClient } from '../../../targets/kubernetes/kube-client.js';
 import { AGENT_LABEL, ConfigMapDoc } from './configmap-doc.js';

@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../../../lib/atomic-file.js';
 import { RestoreError } from '../../../lib/errors.js';
 import { redactValue } from '../../../lib/secrets.js';
 import { isAlive } from './host-lock.js';
-import { isFinished, isRunId, runEventSchema, runSchema, type Run, type RunEvent } from '../../run-model.js';
+import { isFinished, isRunId, runEventSchema, runSchema, type Run, type RunEvent } from '../../../model/run.js';
 import type { JournalStore } from '../run-store.js';
 
 /**
