@@ -53,7 +53,13 @@ export function runAgentCli(args: string[], opts: { config: string; timeoutMs: n
       // Both print JSON one document per line (backup one line, run one event per line).
       let last: Record<string, unknown> = {};
       try {
-        last = JSON.parse(stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '{}') as Record<string, unknown>;
+        last = JSON.parse(
+          stdout
+            .trim()
+            .split('\n')
+            .filter((l) => l.startsWith('{'))
+            .at(-1) ?? '{}',
+        ) as Record<string, unknown>;
       } catch {
         /* reported below */
       }
@@ -66,6 +72,7 @@ export function runAgentCli(args: string[], opts: { config: string; timeoutMs: n
 /** The finished run of `run --json`; one that did not succeed is an error. */
 export function finishedRun(call: AgentCall): AgentRun {
   const event = call.last as { type?: string; run?: AgentRun };
-  if (event.type !== 'run-finished' || event.run?.phase !== 'Succeeded') throw new Error(`the restore did not succeed: ${JSON.stringify(event).slice(0, 2000)}`);
+  if (event.type !== 'run-finished' || event.run?.phase !== 'Succeeded')
+    throw new Error(`the restore did not succeed: ${JSON.stringify(event).slice(0, 2000)}`);
   return event.run;
 }

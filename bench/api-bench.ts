@@ -52,13 +52,15 @@ async function get(url: string, headers: Record<string, string> = {}): Promise<{
 async function checkVariants(api: BenchApi, token: string): Promise<void> {
   const path = `/v1/restores/${api.runId}`;
   const good = await get(`${api.url.auth}${path}`, { authorization: `Bearer ${token}` });
-  if (good.status !== 200 || (JSON.parse(good.body) as { id?: string }).id !== api.runId) throw new Error(`auth: a valid token got ${good.status}, not the run: ${good.body.slice(0, 200)}`);
+  if (good.status !== 200 || (JSON.parse(good.body) as { id?: string }).id !== api.runId)
+    throw new Error(`auth: a valid token got ${good.status}, not the run: ${good.body.slice(0, 200)}`);
   const wrong = await get(`${api.url.auth}${path}`, { authorization: `Bearer ${await api.wrongToken()}` });
   if (wrong.status !== 401) throw new Error(`auth: a token signed by another key got ${wrong.status}, not 401: the variant does not verify`);
   const none = await get(`${api.url.auth}${path}`);
   if (none.status !== 401) throw new Error(`auth: no token got ${none.status}, not 401`);
   const open = await get(`${api.url['no-auth']}${path}`);
-  if (open.status !== 200 || open.body !== good.body) throw new Error(`no-auth: got ${open.status} and ${open.body === good.body ? 'the same' : 'another'} body`);
+  if (open.status !== 200 || open.body !== good.body)
+    throw new Error(`no-auth: got ${open.status} and ${open.body === good.body ? 'the same' : 'another'} body`);
 }
 
 function load(api: BenchApi, job: LoadJob): Promise<LoadResult> {
@@ -68,10 +70,13 @@ function load(api: BenchApi, job: LoadJob): Promise<LoadResult> {
     let result: LoadResult | undefined;
     let timedOut = false;
     // autocannon stops itself after its durations; this only catches a hang.
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, (job.warmupSec + job.durationSec + 60) * 1000);
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      },
+      (job.warmupSec + job.durationSec + 60) * 1000,
+    );
     child.once('message', (m) => (result = m as LoadResult));
     child.once('error', reject);
     child.once('exit', (code, signal) => {
@@ -86,7 +91,9 @@ function load(api: BenchApi, job: LoadJob): Promise<LoadResult> {
 /** A run with refused or failed requests measured something else than the route: fail loudly. */
 function check(variant: Variant, what: string, s: LoadSummary): void {
   if (s.non2xx > 0 || s.errors > 0 || s.timeouts > 0 || s.ok === 0) {
-    throw new Error(`${variant} ${what}: ${s.non2xx} non-2xx responses, ${s.errors} errors, ${s.timeouts} timeouts, ${s.ok} 2xx of ${s.total}: this measured nothing`);
+    throw new Error(
+      `${variant} ${what}: ${s.non2xx} non-2xx responses, ${s.errors} errors, ${s.timeouts} timeouts, ${s.ok} 2xx of ${s.total}: this measured nothing`,
+    );
   }
 }
 
@@ -134,13 +141,21 @@ async function main(): Promise<void> {
         for (const variant of order) {
           // Both variants get the same request bytes (no-auth ignores the header): only the verification differs.
           const token = await api.token(WARMUP_SEC + durationSec + 120);
-          const job: LoadJob = { url: `${api.url[variant]}/v1/restores/${api.runId}`, headers: { authorization: `Bearer ${token}` }, connections, warmupSec: WARMUP_SEC, durationSec };
+          const job: LoadJob = {
+            url: `${api.url[variant]}/v1/restores/${api.runId}`,
+            headers: { authorization: `Bearer ${token}` },
+            connections,
+            warmupSec: WARMUP_SEC,
+            durationSec,
+          };
           const { warmup, measured } = await load(api, job);
           check(variant, 'warm-up', warmup);
           check(variant, 'run', measured);
           if (api.errors().length) throw new Error(`the server logged errors: ${api.errors().join('\n')}`);
           results[variant].push(measured);
-          log(`round ${round + 1}/${rounds} ${variant.padEnd(7)} ${Math.round(measured.rps)} req/s, p50 ${ms(measured.p50)}, p99 ${ms(measured.p99)}, ${measured.ok} 2xx, ${measured.non2xx} non-2xx`);
+          log(
+            `round ${round + 1}/${rounds} ${variant.padEnd(7)} ${Math.round(measured.rps)} req/s, p50 ${ms(measured.p50)}, p99 ${ms(measured.p99)}, ${measured.ok} 2xx, ${measured.non2xx} non-2xx`,
+          );
         }
       }
       process.stdout.write(report(results));

@@ -42,7 +42,13 @@ if (![devices, rounds].every((n) => Number.isInteger(n) && n > 0)) {
   process.exit(2);
 }
 
-const UNITS = ['flightctl-api.service', 'flightctl-worker.service', 'flightctl-periodic.service', 'flightctl-alert-exporter.service', 'flightctl-alertmanager-proxy.service'];
+const UNITS = [
+  'flightctl-api.service',
+  'flightctl-worker.service',
+  'flightctl-periodic.service',
+  'flightctl-alert-exporter.service',
+  'flightctl-alertmanager-proxy.service',
+];
 const UNIT_TIMEOUT_MS = 120_000;
 /** Bounds on one backup and one restore of either variant (both grow with the fleet). */
 const BACKUP_TIMEOUT_MS = Math.max(10 * 60_000, devices);
@@ -95,21 +101,36 @@ async function backupRound(env: Env, round: number, order: readonly ('ours' | 'p
   }
   const done = out as BackupRound & { archive: string; gzip: string };
   // Same database, same pg_dump: the same dump, or the comparison is void.
-  if (gzipIsize(done.gzip) !== done.dumpBytes % 2 ** 32) throw new Error(`the dumps differ: ours ${done.dumpBytes} bytes, the plain file ${gzipIsize(done.gzip)} (mod 2^32)`);
+  if (gzipIsize(done.gzip) !== done.dumpBytes % 2 ** 32)
+    throw new Error(`the dumps differ: ours ${done.dumpBytes} bytes, the plain file ${gzipIsize(done.gzip)} (mod 2^32)`);
   return done;
 }
 
-async function restoreRound(env: Env, round: number, order: readonly ('ours' | 'plain')[], files: { archive: string; gzip: string }, kvKeys: string[]): Promise<RestoreRound> {
+async function restoreRound(
+  env: Env,
+  round: number,
+  order: readonly ('ours' | 'plain')[],
+  files: { archive: string; gzip: string },
+  kvKeys: string[],
+): Promise<RestoreRound> {
   const out: Partial<RestoreRound> = {};
   const restored: string[] = [];
   for (const variant of order) {
     await resetHost(env.sb, kvKeys, UNITS);
     if (variant === 'ours') {
-      const call = await runAgentCli(['run', '--archive', files.archive, '--flightctl-etc', env.etc], { config: env.agentConfig, timeoutMs: RESTORE_TIMEOUT_MS, track: env.track });
+      const call = await runAgentCli(['run', '--archive', files.archive, '--flightctl-etc', env.etc], {
+        config: env.agentConfig,
+        timeoutMs: RESTORE_TIMEOUT_MS,
+        track: env.track,
+      });
       const run = finishedRun(call);
       await restoredSummary(env.sb); // throws when the changes made after the backup are still there
       restored.push(await countRestored(env.sb, 'flightctl'));
-      Object.assign(out, { oursWallMs: call.wallMs, downtimeMs: run.downtimeMs ?? NaN, stepsMs: Object.fromEntries(run.steps.map((x) => [x.name, x.durationMs])) });
+      Object.assign(out, {
+        oursWallMs: call.wallMs,
+        downtimeMs: run.downtimeMs ?? NaN,
+        stepsMs: Object.fromEntries(run.steps.map((x) => [x.name, x.durationMs])),
+      });
       log(`restore round ${round}/${rounds} ours   ${s(call.wallMs)}, downtime ${s(run.downtimeMs ?? NaN)}; ${restored.at(-1)}`);
     } else {
       const ms = await plainRestore(env.sb, files.gzip, { database: PLAIN_TARGET, timeoutMs: RESTORE_TIMEOUT_MS, track: env.track });

@@ -76,6 +76,10 @@ export async function resetHost(sb: Sandbox, kvKeys: string[], units: readonly s
 
 /** Non-deleted devices and organizations in a database (the plain pipeline's target or the live one). */
 export async function countRestored(sb: Sandbox, database: string): Promise<string> {
-  const out = await adminSql(sb, `SELECT (SELECT count(*) FROM devices) || ' devices, ' || (SELECT count(*) FROM organizations) || ' organizations';`, database);
+  const out = await adminSql(
+    sb,
+    `SELECT (SELECT count(*) FROM devices) || ' devices, ' || (SELECT count(*) FROM organizations) || ' organizations';`,
+    database,
+  );
   return out.trim();
 }

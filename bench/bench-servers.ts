@@ -42,9 +42,16 @@ export function missingPrerequisites(): string[] {
  * Starts PostgreSQL (with `pgSettings`) and Redis, runs fn, and stops both whatever happens.
  * A signal stops everything, waiting for a start that is under way, then exits 130.
  */
-export async function withBenchServers<T>(pgSettings: Record<string, string>, fn: (servers: BenchServers) => Promise<T>, log: (msg: string) => void): Promise<T> {
+export async function withBenchServers<T>(
+  pgSettings: Record<string, string>,
+  fn: (servers: BenchServers) => Promise<T>,
+  log: (msg: string) => void,
+): Promise<T> {
   const missing = missingPrerequisites();
-  if (missing.length) throw new Error(`missing: ${missing.join('; ')}. Run scripts/install-deps.sh (as root), or start the benchmark with npm run bench:<name>, which runs it first`);
+  if (missing.length)
+    throw new Error(
+      `missing: ${missing.join('; ')}. Run scripts/install-deps.sh (as root), or start the benchmark with npm run bench:<name>, which runs it first`,
+    );
 
   let pgStarting: Promise<PgServer> | undefined;
   let redisStarting: Promise<RedisServer> | undefined;

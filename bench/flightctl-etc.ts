@@ -14,10 +14,14 @@ export function writeFlightctlEtc(dir: string): void {
   mkdirSync(path.join(dir, 'pki', 'flightctl-api'), { recursive: true, mode: 0o755 });
   mkdirSync(path.join(dir, 'encryption'), { mode: 0o700 });
   const cert = (key: string, crt: string, cn: string) =>
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', `/CN=${cn}`], {
-      cwd: dir,
-      stdio: 'pipe',
-    });
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', `/CN=${cn}`],
+      {
+        cwd: dir,
+        stdio: 'pipe',
+      },
+    );
   cert('pki/ca.key', 'pki/ca.crt', 'bench-ca');
   cert('pki/flightctl-api/server.key', 'pki/flightctl-api/server.crt', 'bench-api');
   writeFileSync(path.join(dir, 'encryption', 'key.b64'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
@@ -27,5 +31,9 @@ export function writeFlightctlEtc(dir: string): void {
 /** The PAM issuer's user database volume, which `backup` exports and `run --archive` re-imports. */
 export async function createPamVolume(sb: Sandbox): Promise<void> {
   await sb.nsExec(['podman', 'volume', 'create', '--ignore', 'flightctl-pam-issuer-etc']);
-  await sb.nsExec(['sh', '-c', `d=$(podman volume inspect flightctl-pam-issuer-etc -f '{{.Mountpoint}}'); printf 'root:x:0:0:bench\\n' > $d/passwd; chmod 644 $d/passwd`]);
+  await sb.nsExec([
+    'sh',
+    '-c',
+    `d=$(podman volume inspect flightctl-pam-issuer-etc -f '{{.Mountpoint}}'); printf 'root:x:0:0:bench\\n' > $d/passwd; chmod 644 $d/passwd`,
+  ]);
 }

@@ -26,7 +26,11 @@ export interface PlainBackup {
   fsyncMs: number;
 }
 
-export async function plainBackup(sb: Sandbox, file: string, opts: { database: string; timeoutMs: number; track(child: ChildProcess): void }): Promise<PlainBackup> {
+export async function plainBackup(
+  sb: Sandbox,
+  file: string,
+  opts: { database: string; timeoutMs: number; track(child: ChildProcess): void },
+): Promise<PlainBackup> {
   const fd = openSync(file, 'wx', 0o600); // holds every device credential, as ours does
   const start = performance.now();
   const gzip = spawn('gzip', ['-c'], { stdio: ['pipe', fd, 'pipe'] });
@@ -58,7 +62,11 @@ export async function plainBackup(sb: Sandbox, file: string, opts: { database: s
 }
 
 /** Loads FILE into `database`, which the caller has just created empty; answers the time. */
-export async function plainRestore(sb: Sandbox, file: string, opts: { database: string; timeoutMs: number; track(child: ChildProcess): void }): Promise<number> {
+export async function plainRestore(
+  sb: Sandbox,
+  file: string,
+  opts: { database: string; timeoutMs: number; track(child: ChildProcess): void },
+): Promise<number> {
   const start = performance.now();
   const gunzip = spawn('gunzip', ['-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   opts.track(gunzip);

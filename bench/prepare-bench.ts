@@ -60,64 +60,72 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(): Promise<void> {
   // Same server settings for every variant; sized so checkpoints do not land inside one run.
   const pgSettings = { shared_buffers: '512MB', max_wal_size: '8GB', checkpoint_timeout: '30min', autovacuum: 'off' };
-  await withBenchServers(pgSettings, async ({ pg: pgServer, redis: redisServer, track }) => {
-    const appPassword = randomBytes(18).toString('hex');
-    await ensureAppUser(pgServer, appPassword);
-    const orgs = Array.from({ length: orgCount }, (_, i) => `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`);
-    log(`seeding ${devices} devices over ${orgCount} organizations...`);
-    const seedStart = performance.now();
-    await createFlightctlDatabase(pgServer, 'bench_template');
-    const seeder = new pg.Client({ host: pgServer.host, port: pgServer.port, user: APP_USER, password: appPassword, database: 'bench_template' });
-    // Errors reach the queries; without a listener a dropped connection would end the process.
-    seeder.on('error', () => undefined);
-    await seeder.connect();
-    await seedFleet(seeder, devices, orgs);
-    await seeder.query('VACUUM ANALYZE');
-    await seeder.end();
-    log(`seeded in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
+  await withBenchServers(
+    pgSettings,
+    async ({ pg: pgServer, redis: redisServer, track }) => {
+      const appPassword = randomBytes(18).toString('hex');
+      await ensureAppUser(pgServer, appPassword);
+      const orgs = Array.from({ length: orgCount }, (_, i) => `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`);
+      log(`seeding ${devices} devices over ${orgCount} organizations...`);
+      const seedStart = performance.now();
+      await createFlightctlDatabase(pgServer, 'bench_template');
+      const seeder = new pg.Client({ host: pgServer.host, port: pgServer.port, user: APP_USER, password: appPassword, database: 'bench_template' });
+      // Errors reach the queries; without a listener a dropped connection would end the process.
+      seeder.on('error', () => undefined);
+      await seeder.connect();
+      await seedFleet(seeder, devices, orgs);
+      await seeder.query('VACUUM ANALYZE');
+      await seeder.end();
+      log(`seeded in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
 
-    const results: Record<string, VariantOutput[]> = { ours: [], baseline: [], ceiling: [] };
-    const redis = new Redis({ host: redisServer.host, port: redisServer.port, password: redisServer.password });
-    try {
-      for (let round = 0; round < rounds; round++) {
-        // Rotate the order so no variant always runs first (or last) on a warm cache.
-        const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!);
-        for (const variant of order) {
-          const database = `bench_${variant}`;
-          await adminQuery(pgServer, 'postgres', `DROP DATABASE IF EXISTS ${database}`);
-          await adminQuery(pgServer, 'postgres', `CREATE DATABASE ${database} TEMPLATE bench_template OWNER ${APP_USER}`);
-          await adminQuery(pgServer, 'postgres', 'CHECKPOINT');
-          // Write back the dirty pages of the previous run now, so its writeback does not land
-          // inside the next variant's time.
-          execFileSync('sync');
-          await redis.flushall();
-          const r = await runVariant(
-            {
-              variant,
-              pg: { host: pgServer.host, port: pgServer.port, database, user: APP_USER, password: appPassword },
-              redis: { host: redisServer.host, port: redisServer.port, password: redisServer.password },
-              kvBatchSize,
-            },
-            track,
-          );
-          const keysInStore = await redis.dbsize();
-          if (keysInStore !== r.keys) throw new Error(`${variant} reported ${r.keys} keys but the store holds ${keysInStore}`);
-          results[variant]!.push(r);
-          log(`round ${round + 1}/${rounds} ${variant.padEnd(8)} ${(r.ms / 1000).toFixed(2)} s  rss ${r.maxRssMb.toFixed(0)} MB  keys ${r.keys}`);
-          await adminQuery(pgServer, 'postgres', `DROP DATABASE ${database}`);
+      const results: Record<string, VariantOutput[]> = { ours: [], baseline: [], ceiling: [] };
+      const redis = new Redis({ host: redisServer.host, port: redisServer.port, password: redisServer.password });
+      try {
+        for (let round = 0; round < rounds; round++) {
+          // Rotate the order so no variant always runs first (or last) on a warm cache.
+          const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!);
+          for (const variant of order) {
+            const database = `bench_${variant}`;
+            await adminQuery(pgServer, 'postgres', `DROP DATABASE IF EXISTS ${database}`);
+            await adminQuery(pgServer, 'postgres', `CREATE DATABASE ${database} TEMPLATE bench_template OWNER ${APP_USER}`);
+            await adminQuery(pgServer, 'postgres', 'CHECKPOINT');
+            // Write back the dirty pages of the previous run now, so its writeback does not land
+            // inside the next variant's time.
+            execFileSync('sync');
+            await redis.flushall();
+            const r = await runVariant(
+              {
+                variant,
+                pg: { host: pgServer.host, port: pgServer.port, database, user: APP_USER, password: appPassword },
+                redis: { host: redisServer.host, port: redisServer.port, password: redisServer.password },
+                kvBatchSize,
+              },
+              track,
+            );
+            const keysInStore = await redis.dbsize();
+            if (keysInStore !== r.keys) throw new Error(`${variant} reported ${r.keys} keys but the store holds ${keysInStore}`);
+            results[variant]!.push(r);
+            log(`round ${round + 1}/${rounds} ${variant.padEnd(8)} ${(r.ms / 1000).toFixed(2)} s  rss ${r.maxRssMb.toFixed(0)} MB  keys ${r.keys}`);
+            await adminQuery(pgServer, 'postgres', `DROP DATABASE ${database}`);
+          }
         }
+      } finally {
+        redis.disconnect();
       }
-    } finally {
-      redis.disconnect();
-    }
-    report(results);
-  }, log);
+      report(results);
+    },
+    log,
+  );
 }
 
 /** Medians, ratios against the goals, and peak memory per variant, on stdout. */
 function report(results: Record<string, VariantOutput[]>): void {
   const updated = new Set(results.ours!.concat(results.baseline!).map((r) => r.devicesUpdated));
-  const keys = new Set(Object.values(results).flat().map((r) => r.keys));
+  const keys = new Set(
+    Object.values(results)
+      .flat()
+      .map((r) => r.keys),
+  );
   if (updated.size !== 1 || keys.size !== 1) throw new Error(`variants disagree: devicesUpdated ${[...updated]}, keys ${[...keys]}`);
 
   const t = (v: string) => median(results[v]!.map((r) => r.ms));
@@ -125,7 +133,8 @@ function report(results: Record<string, VariantOutput[]>): void {
   const ours = t('ours');
   const ceiling = t('ceiling');
   const baseline = t('baseline');
-  const line = (name: string, ms: number, extra = '') => `  ${name.padEnd(9)} ${(ms / 1000).toFixed(2).padStart(8)} s   peak RSS ${rss(name).toFixed(0).padStart(4)} MB${extra}`;
+  const line = (name: string, ms: number, extra = '') =>
+    `  ${name.padEnd(9)} ${(ms / 1000).toFixed(2).padStart(8)} s   peak RSS ${rss(name).toFixed(0).padStart(4)} MB${extra}`;
   const sqlMs = median(results.ours!.map((r) => r.sqlMs ?? 0));
   const kvMs = median(results.ours!.map((r) => r.kvMs ?? 0));
   const oursOverCeiling = ours / ceiling;

@@ -38,7 +38,13 @@ if (![devices, rounds].every((n) => Number.isInteger(n) && n > 0)) {
 }
 
 /** The application units the sandbox installs, in the runbook's order (FLIGHTCTL.md §1). */
-const UNITS = ['flightctl-api.service', 'flightctl-worker.service', 'flightctl-periodic.service', 'flightctl-alert-exporter.service', 'flightctl-alertmanager-proxy.service'];
+const UNITS = [
+  'flightctl-api.service',
+  'flightctl-worker.service',
+  'flightctl-periodic.service',
+  'flightctl-alert-exporter.service',
+  'flightctl-alertmanager-proxy.service',
+];
 const UNIT_TIMEOUT_MS = 120_000;
 /** Bound on one restore of either variant (the load and the preparation grow with the fleet). */
 const RESTORE_TIMEOUT_MS = Math.max(10 * 60_000, devices * 2);
@@ -133,7 +139,11 @@ async function main(): Promise<void> {
             } else {
               const r = await runRunbook(env);
               runbook.push(r);
-              log(`${tag} downtime ${s(r.downtimeMs)} (${Object.entries(r.phasesMs).map(([k, v]) => `${k} ${s(v)}`).join(', ')}); ${r.restored}`);
+              log(
+                `${tag} downtime ${s(r.downtimeMs)} (${Object.entries(r.phasesMs)
+                  .map(([k, v]) => `${k} ${s(v)}`)
+                  .join(', ')}); ${r.restored}`,
+              );
             }
           }
           const [o, b] = [ours.at(-1)!, runbook.at(-1)!];

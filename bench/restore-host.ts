@@ -11,7 +11,16 @@ import path from 'node:path';
 import { AWAITING_RECONNECT_ANNOTATION } from '../src/flightctl/prepare/marks.js';
 import { SystemdClient } from '../src/targets/quadlet/systemd.js';
 import type { Sandbox } from '../test/harness/quadlet-host/sandbox.js';
-import { adminSql, AFTER_DUMP_ORG, connectSandboxDb, connectSandboxKv, mutateAfterDump, seedScenario, setSandboxKv, takeDump } from '../test/harness/restore-scenario.js';
+import {
+  adminSql,
+  AFTER_DUMP_ORG,
+  connectSandboxDb,
+  connectSandboxKv,
+  mutateAfterDump,
+  seedScenario,
+  setSandboxKv,
+  takeDump,
+} from '../test/harness/restore-scenario.js';
 
 /** Not named flightctl*: the agent's own databases are, and reset drops those. */
 const TEMPLATE = 'bench_mutated';

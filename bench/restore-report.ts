@@ -81,7 +81,9 @@ export function report(opts: { devices: number; rounds: number; dumpBytes: numbe
     `            unit jobs: stopping ${s(m(ours, (r) => r.stopJobsMs))}, starting ${s(m(ours, (r) => r.startJobsMs))} (systemd); swap-database ${step('swap-database')}, prepare-kv ${step('prepare-kv')} (run steps)`,
     `            overhead ${s(overheadMs)}: downtime minus the unit jobs, the swap and the keys`,
     `            by step durations alone: downtime - (stop-services ${step('stop-services')} + swap-database + prepare-kv + start-services ${step('start-services')}) = ${s(stepOverheadMs)}` +
-      (stepOverheadMs < 0 ? ' (below zero: the steps also hold work before the first stop and after the last start, such as the check that started units stay up)' : ''),
+      (stepOverheadMs < 0
+        ? ' (below zero: the steps also hold work before the first stop and after the last start, such as the check that started units stay up)'
+        : ''),
     `            run's own downtimeMs ${s(m(ours, (r) => r.runDowntimeMs))}; cross-check with systemd: ${mismatches.length ? `MISMATCH: ${mismatches.join('; ')}` : 'ok'}`,
     `            outside the window, services running: load-dump ${step('load-dump')}, prepare-database ${step('prepare-database')}, stage-kv ${step('stage-kv')}`,
     `  runbook   downtime ${s(runbookMs).padStart(9)}   (unit jobs: stopping ${s(m(runbook, (r) => r.stopJobsMs))}, starting ${s(m(runbook, (r) => r.startJobsMs))}, one unit at a time)`,

@@ -134,12 +134,16 @@ export async function runRunbookBaseline(sb: Sandbox, opts: BaselineOptions): Pr
       // The runbook restores flightctl in place: the live database is dropped and made again
       // for its owner, then the dump is fed to psql in the container (as the agent's load does).
       await shell.sql('DROP DATABASE IF EXISTS flightctl WITH (FORCE);\nCREATE DATABASE flightctl OWNER flightctl_app;\n');
-      await shell.load('flightctl', { path: opts.dump.path, format: 'plain', size: opts.dump.size }, {
-        jobs: 1,
-        signal,
-        onBytes: () => undefined,
-        recordContainerFile: async () => undefined,
-      });
+      await shell.load(
+        'flightctl',
+        { path: opts.dump.path, format: 'plain', size: opts.dump.size },
+        {
+          jobs: 1,
+          signal,
+          onBytes: () => undefined,
+          recordContainerFile: async () => undefined,
+        },
+      );
     });
     const prepared = await timed('prepare', () =>
       prepare({
@@ -153,7 +157,10 @@ export async function runRunbookBaseline(sb: Sandbox, opts: BaselineOptions): Pr
       }),
     );
     await timed('unpublish', async () => {
-      await removePublished(ctx, published!.map((x) => x.path));
+      await removePublished(
+        ctx,
+        published!.map((x) => x.path),
+      );
       dropinsOut = false;
     });
     await timed('start', async () => {
@@ -162,7 +169,13 @@ export async function runRunbookBaseline(sb: Sandbox, opts: BaselineOptions): Pr
         stopped.splice(stopped.indexOf(unit), 1);
       }
     });
-    return { phasesMs, devicesUpdated: prepared.devicesUpdated, kvKeysWritten: prepared.kvKeysWritten, prepareSqlMs: prepared.timings.sqlMs, prepareKvMs: prepared.timings.kvMs };
+    return {
+      phasesMs,
+      devicesUpdated: prepared.devicesUpdated,
+      kvKeysWritten: prepared.kvKeysWritten,
+      prepareSqlMs: prepared.timings.sqlMs,
+      prepareKvMs: prepared.timings.kvMs,
+    };
   } finally {
     // A failed step: the drop-ins go and the units come back, as the runbook's last steps demand.
     if (dropinsOut) await removePublished(ctx).catch(() => undefined);

@@ -95,17 +95,31 @@ export class UnitClock {
     for (const t of times) {
       const seq = [fromUs, t.stopBeganUs, t.stoppedUs, t.startBeganUs, t.activeAgainUs, toUs];
       if (seq.some((v, i) => i > 0 && v < seq[i - 1]!)) {
-        throw new Error(`${t.unit} did not stop and start again once during this run (run ${fromUs}..${toUs} us; stop ${t.stopBeganUs}..${t.stoppedUs}, start ${t.startBeganUs}..${t.activeAgainUs} us)`);
+        throw new Error(
+          `${t.unit} did not stop and start again once during this run (run ${fromUs}..${toUs} us; stop ${t.stopBeganUs}..${t.stoppedUs}, start ${t.startBeganUs}..${t.activeAgainUs} us)`,
+        );
       }
     }
     const min = (f: (t: UnitTimes) => bigint) => times.map(f).reduce((a, b) => (b < a ? b : a));
     const max = (f: (t: UnitTimes) => bigint) => times.map(f).reduce((a, b) => (b > a ? b : a));
     const ms = (from: bigint, to: bigint) => Number(to - from) / 1000;
     return {
-      ms: ms(min((t) => t.stopBeganUs), max((t) => t.activeAgainUs)),
-      stopJobsMs: ms(min((t) => t.stopBeganUs), max((t) => t.stoppedUs)),
-      gapMs: ms(max((t) => t.stoppedUs), min((t) => t.startBeganUs)),
-      startJobsMs: ms(min((t) => t.startBeganUs), max((t) => t.activeAgainUs)),
+      ms: ms(
+        min((t) => t.stopBeganUs),
+        max((t) => t.activeAgainUs),
+      ),
+      stopJobsMs: ms(
+        min((t) => t.stopBeganUs),
+        max((t) => t.stoppedUs),
+      ),
+      gapMs: ms(
+        max((t) => t.stoppedUs),
+        min((t) => t.startBeganUs),
+      ),
+      startJobsMs: ms(
+        min((t) => t.startBeganUs),
+        max((t) => t.activeAgainUs),
+      ),
       units: times,
     };
   }

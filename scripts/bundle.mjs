@@ -96,7 +96,11 @@ async function main() {
     path.join(OUT, 'manifest.json'),
     `${JSON.stringify({ version: pkg.version, sizes, absent, packages: packages.map(({ name, version, licence }) => ({ name, version, licence })) }, null, 2)}\n`,
   );
-  process.stderr.write(`bundle: ${Object.keys(ENTRIES).map((n) => `${n}.mjs ${(sizes[`${n}.mjs`] / 1e6).toFixed(1)} MB`).join(', ')}; ${packages.length} npm packages inside; ${OUT}\n`);
+  process.stderr.write(
+    `bundle: ${Object.keys(ENTRIES)
+      .map((n) => `${n}.mjs ${(sizes[`${n}.mjs`] / 1e6).toFixed(1)} MB`)
+      .join(', ')}; ${packages.length} npm packages inside; ${OUT}\n`,
+  );
 }
 
 main().catch((err) => {

@@ -21,10 +21,31 @@ const KNOWN_LICENCES = {
 
 /** Identifiers used as they are (SPDX); anything else must be in KNOWN_LICENCES. */
 const SPDX = /^(\(?[A-Za-z0-9.+-]+( (AND|OR) [A-Za-z0-9.+-]+)*\)?)$/;
-const WORDS = new Set(['MIT', 'ISC', 'Apache-2.0', 'BSD-2-Clause', 'BSD-3-Clause', '0BSD', 'BlueOak-1.0.0', 'Unlicense', 'Zlib', 'AFL-2.1', 'CC0-1.0', 'Python-2.0', 'AND', 'OR']);
+const WORDS = new Set([
+  'MIT',
+  'ISC',
+  'Apache-2.0',
+  'BSD-2-Clause',
+  'BSD-3-Clause',
+  '0BSD',
+  'BlueOak-1.0.0',
+  'Unlicense',
+  'Zlib',
+  'AFL-2.1',
+  'CC0-1.0',
+  'Python-2.0',
+  'AND',
+  'OR',
+]);
 
 function isSpdx(expr) {
-  return SPDX.test(expr) && expr.replace(/[()]/g, '').split(' ').every((w) => WORDS.has(w));
+  return (
+    SPDX.test(expr) &&
+    expr
+      .replace(/[()]/g, '')
+      .split(' ')
+      .every((w) => WORDS.has(w))
+  );
 }
 
 /** The lock key of the package a bundled file belongs to: node_modules/a/node_modules/@s/b. */
@@ -51,10 +72,11 @@ function licenceOf(name, version, lockEntry, pkgJson) {
 export function bundledPackages(root, metafiles) {
   const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8'));
   const keys = new Set();
-  for (const meta of metafiles) for (const input of Object.keys(meta.inputs)) {
-    const key = packageKey(input);
-    if (key) keys.add(key);
-  }
+  for (const meta of metafiles)
+    for (const input of Object.keys(meta.inputs)) {
+      const key = packageKey(input);
+      if (key) keys.add(key);
+    }
   const packages = [];
   for (const key of [...keys].sort()) {
     const entry = lock.packages?.[key];

@@ -68,25 +68,27 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(openapi);
   });
 
-  const guard = (scope: Scope, mutating = false) => async (req: Request, res: Response, next: NextFunction) => {
-    if (deps.readiness() !== 'ready') return sendProblem(res, new RestoreError('RESTORE_ERR_NOT_READY', `the agent is ${deps.readiness()}`));
-    if (!deps.auth) return next();
-    try {
-      req.principal = await deps.auth.authenticate(req.get('authorization'), scope, { mutating });
-      next();
-    } catch (err) {
-      if (!(err instanceof AuthError)) return next(err);
-      // Every reason looks the same from outside; the reason goes to the server log only.
-      res.locals.denyReason = err.reason;
-      if (err.principal) req.principal = err.principal;
-      if (err.status === 401) {
-        res.set('WWW-Authenticate', req.get('authorization') ? `${REALM}, error="invalid_token"` : REALM);
-        return sendProblem(res, new RestoreError('RESTORE_ERR_UNAUTHENTICATED', 'missing or invalid bearer token'));
+  const guard =
+    (scope: Scope, mutating = false) =>
+    async (req: Request, res: Response, next: NextFunction) => {
+      if (deps.readiness() !== 'ready') return sendProblem(res, new RestoreError('RESTORE_ERR_NOT_READY', `the agent is ${deps.readiness()}`));
+      if (!deps.auth) return next();
+      try {
+        req.principal = await deps.auth.authenticate(req.get('authorization'), scope, { mutating });
+        next();
+      } catch (err) {
+        if (!(err instanceof AuthError)) return next(err);
+        // Every reason looks the same from outside; the reason goes to the server log only.
+        res.locals.denyReason = err.reason;
+        if (err.principal) req.principal = err.principal;
+        if (err.status === 401) {
+          res.set('WWW-Authenticate', req.get('authorization') ? `${REALM}, error="invalid_token"` : REALM);
+          return sendProblem(res, new RestoreError('RESTORE_ERR_UNAUTHENTICATED', 'missing or invalid bearer token'));
+        }
+        res.set('WWW-Authenticate', `${REALM}, error="insufficient_scope", scope="${scope}"`);
+        sendProblem(res, new RestoreError('RESTORE_ERR_FORBIDDEN', `this call needs the scope ${scope}`));
       }
-      res.set('WWW-Authenticate', `${REALM}, error="insufficient_scope", scope="${scope}"`);
-      sendProblem(res, new RestoreError('RESTORE_ERR_FORBIDDEN', `this call needs the scope ${scope}`));
-    }
-  };
+    };
   const limiter = rateLimit({
     windowMs: 60_000,
     limit: config.api.mutationsPerMinute,
@@ -117,9 +119,11 @@ export function createApp(deps: AppDeps): express.Express {
   // Errors: bad input is a 4xx with its code, anything else a 5xx without its message.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const type = (err as { type?: string }).type;
-    if (type === 'entity.too.large') return sendProblem(res, new RestoreError('RESTORE_ERR_BODY_TOO_LARGE', `the body is larger than ${config.api.bodyLimitBytes} bytes`));
+    if (type === 'entity.too.large')
+      return sendProblem(res, new RestoreError('RESTORE_ERR_BODY_TOO_LARGE', `the body is larger than ${config.api.bodyLimitBytes} bytes`));
     if (type === 'entity.parse.failed') return sendProblem(res, new RestoreError('RESTORE_ERR_REQUEST_INVALID', 'the body is not valid JSON'));
-    if (type && /encoding|charset|request\.aborted|stream/.test(type)) return sendProblem(res, new RestoreError('RESTORE_ERR_REQUEST_INVALID', `the body cannot be read (${type})`));
+    if (type && /encoding|charset|request\.aborted|stream/.test(type))
+      return sendProblem(res, new RestoreError('RESTORE_ERR_REQUEST_INVALID', `the body cannot be read (${type})`));
     const e = asRestoreError(err);
     if (e.code === 'RESTORE_ERR_INTERNAL') logger.error('API request failed', { method: req.method, path: req.path, error: (err as Error)?.message });
     if (res.headersSent) return res.end();

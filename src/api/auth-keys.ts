@@ -108,7 +108,8 @@ function jwkProblem(jwk: unknown): string | undefined {
   if (k.alg !== undefined && !(ALLOWED_ALGORITHMS as readonly unknown[]).includes(k.alg)) return undefined;
   const algs = algorithmsOfJwk(k);
   if (typeof algs === 'string') return algs;
-  if (typeof k.alg === 'string' && !algs.includes(k.alg as AllowedAlgorithm)) return `has alg ${safeLabel(k.alg)}, which does not fit a ${safeLabel(k.kty)} key`;
+  if (typeof k.alg === 'string' && !algs.includes(k.alg as AllowedAlgorithm))
+    return `has alg ${safeLabel(k.alg)}, which does not fit a ${safeLabel(k.kty)} key`;
   return undefined;
 }
 

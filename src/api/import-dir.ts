@@ -11,7 +11,9 @@ export interface ImportPlace {
 
 function refuse(place: ImportPlace, name: string, why: string): RestoreError {
   const where = place.dirs.map((d) => d.label).join(' or the ');
-  return new RestoreError('RESTORE_ERR_REQUEST_INVALID', `${place.field} "${name.slice(0, 255)}" ${why}; give the name of a file inside the ${where}`, { field: place.field });
+  return new RestoreError('RESTORE_ERR_REQUEST_INVALID', `${place.field} "${name.slice(0, 255)}" ${why}; give the name of a file inside the ${where}`, {
+    field: place.field,
+  });
 }
 
 /** The file inside one directory, or undefined when it is not there; refused when it leads out. */
@@ -47,10 +49,19 @@ export async function resolveImport(place: ImportPlace, name: string): Promise<s
     const found = await inside(dir, name, place);
     if (found) return found;
   }
-  const existing = await Promise.all(place.dirs.map((d) => fs.realpath(d.dir).then(() => true, () => false)));
+  const existing = await Promise.all(
+    place.dirs.map((d) =>
+      fs.realpath(d.dir).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
   if (!existing.some(Boolean)) {
     const first = place.dirs[0]!;
-    throw new RestoreError('RESTORE_ERR_REQUEST_INVALID', `the ${first.label} ${first.dir} does not exist; put the ${place.field} there first`, { field: place.field });
+    throw new RestoreError('RESTORE_ERR_REQUEST_INVALID', `the ${first.label} ${first.dir} does not exist; put the ${place.field} there first`, {
+      field: place.field,
+    });
   }
   throw refuse(place, name, `does not exist in the ${place.dirs.map((d) => `${d.label} (${d.dir})`).join(' or the ')}`);
 }

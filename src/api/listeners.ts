@@ -95,7 +95,8 @@ export async function listen(address: ListenAddress, handler: RequestListener, t
     await clearStaleSocket(address.path);
   }
   await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => reject(new RestoreError('RESTORE_ERR_LISTEN_FAILED', `cannot listen on ${address.text}: ${err.code ?? err.message}`));
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(new RestoreError('RESTORE_ERR_LISTEN_FAILED', `cannot listen on ${address.text}: ${err.code ?? err.message}`));
     server.once('error', onError);
     const done = () => {
       server.off('error', onError);

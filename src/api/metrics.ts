@@ -8,7 +8,12 @@ import type { Run } from '../model/run.js';
  */
 export class ApiMetrics {
   readonly registry = new Registry();
-  private readonly runs = new Counter({ name: 'flightctl_restore_runs_total', help: 'Restore runs that ended, by phase and mode', labelNames: ['phase', 'check'], registers: [this.registry] });
+  private readonly runs = new Counter({
+    name: 'flightctl_restore_runs_total',
+    help: 'Restore runs that ended, by phase and mode',
+    labelNames: ['phase', 'check'],
+    registers: [this.registry],
+  });
   private readonly steps = new Histogram({
     name: 'flightctl_restore_step_duration_seconds',
     help: 'Duration of restore steps, by step and status',
@@ -16,10 +21,23 @@ export class ApiMetrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
     registers: [this.registry],
   });
-  private readonly downtime = new Gauge({ name: 'flightctl_restore_last_downtime_seconds', help: 'Application downtime of the last restore that stopped services', registers: [this.registry] });
-  private readonly lastSuccess = new Gauge({ name: 'flightctl_restore_last_success_timestamp_seconds', help: 'When the last real restore run succeeded (Unix time)', registers: [this.registry] });
+  private readonly downtime = new Gauge({
+    name: 'flightctl_restore_last_downtime_seconds',
+    help: 'Application downtime of the last restore that stopped services',
+    registers: [this.registry],
+  });
+  private readonly lastSuccess = new Gauge({
+    name: 'flightctl_restore_last_success_timestamp_seconds',
+    help: 'When the last real restore run succeeded (Unix time)',
+    registers: [this.registry],
+  });
   private lastSuccessAt = 0;
-  readonly requests = new Counter({ name: 'flightctl_restore_api_requests_total', help: 'API requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'flightctl_restore_api_requests_total',
+    help: 'API requests by route, method and status',
+    labelNames: ['route', 'method', 'status'],
+    registers: [this.registry],
+  });
 
   /** A run that ended (also one found in the journal at start, for the last-success time). */
   observeRun(run: Run, counted = true): void {

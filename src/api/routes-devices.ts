@@ -55,7 +55,8 @@ export function registerDeviceRoutes(app: Express, deps: AppDeps, guards: { read
     const parsed = resumeRequestSchema.safeParse(req.body);
     if (!parsed.success) throw invalidRequest(parsed.error, 'resume request');
     const r = parsed.data;
-    const sel: ResumeSelection = r.name !== undefined ? selectionForName(r.name) : r.all ? { ...ALL_DEVICES } : { labelSelector: r.labelSelector, fieldSelector: r.fieldSelector };
+    const sel: ResumeSelection =
+      r.name !== undefined ? selectionForName(r.name) : r.all ? { ...ALL_DEVICES } : { labelSelector: r.labelSelector, fieldSelector: r.fieldSelector };
     if (sel.labelSelector !== undefined) parseSelector('label', sel.labelSelector);
     if (sel.fieldSelector !== undefined) parseSelector('field', sel.fieldSelector);
     let resumedDevices = 0;
@@ -63,7 +64,9 @@ export function registerDeviceRoutes(app: Express, deps: AppDeps, guards: { read
       // Flight Control's own resume, so its server does the bookkeeping (events, caches).
       for (const org of r.orgId ? [r.orgId] : await organizations(deps)) resumedDevices += await flightctlApi.resume(sel, org);
     } else {
-      resumedDevices = await withPostgres(await readEndpoint(deps), (db) => resumeInDatabase(db, { ...sel, orgId: r.orgId }, `restore-agent:${req.principal?.sub ?? 'anonymous'}`));
+      resumedDevices = await withPostgres(await readEndpoint(deps), (db) =>
+        resumeInDatabase(db, { ...sel, orgId: r.orgId }, `restore-agent:${req.principal?.sub ?? 'anonymous'}`),
+      );
     }
     res.json({ resumedDevices });
   });

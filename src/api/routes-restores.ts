@@ -99,8 +99,15 @@ export function registerRestoreRoutes(app: Express, deps: AppDeps, guards: { rea
     const parsed = backupRequestSchema.safeParse(req.body);
     if (!parsed.success) throw invalidRequest(parsed.error, 'backup request');
     // The host lock makes a backup and a restore exclude each other (409 while one runs).
-    const r = await createBackup({ config: deps.config, logger: deps.logger, target: deps.target, store: deps.store }, backupDir, parsed.data.keep ?? deps.config.backup.keep);
-    res.status(201).location(`/v1/backups/${path.basename(r.archive)}`).json(r);
+    const r = await createBackup(
+      { config: deps.config, logger: deps.logger, target: deps.target, store: deps.store },
+      backupDir,
+      parsed.data.keep ?? deps.config.backup.keep,
+    );
+    res
+      .status(201)
+      .location(`/v1/backups/${path.basename(r.archive)}`)
+      .json(r);
   });
 
   app.get('/v1/backups', guards.read, async (_req, res) => {

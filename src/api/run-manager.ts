@@ -26,9 +26,7 @@ export class RunManager {
   private readonly journal: JournalStore;
   private readonly controller = new AbortController();
 
-  constructor(
-    private readonly deps: { config: Readonly<Config>; logger: Logger; target: RestoreTarget; store: RunStore; onFinished?: (run: Run) => void },
-  ) {
+  constructor(private readonly deps: { config: Readonly<Config>; logger: Logger; target: RestoreTarget; store: RunStore; onFinished?: (run: Run) => void }) {
     this.journal = deps.store.journal;
   }
 

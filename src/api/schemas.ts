@@ -15,7 +15,9 @@ export const restoreRequestSchema = z
   .object({
     check: z.boolean().optional().openapi({ description: 'Report what a run would change; change nothing.' }),
     dump: z.string().min(1).max(255).optional().openapi({ description: 'File name of a pg_dump inside the import directory.' }),
-    archive: z.string().min(1).max(255).optional().openapi({ description: 'File name of a Flight Control backup archive inside the import directory, or as GET /v1/backups lists it (its .sha256 beside it).' }),
+    archive: z.string().min(1).max(255).optional().openapi({
+      description: 'File name of a Flight Control backup archive inside the import directory, or as GET /v1/backups lists it (its .sha256 beside it).',
+    }),
     force: z.boolean().optional(),
     keepOldDb: z.boolean().optional(),
   })
@@ -113,15 +115,31 @@ export function openApiDocument(): unknown {
     request: { body: { content: { 'application/json': { schema: restoreRequestSchema } } } },
     responses: { 202: json(run, 'the run, recorded; follow it at Location'), ...problems(400, 401, 403, 409, 413, 429) },
   });
-  registry.registerPath({ method: 'get', path: '/v1/restores', summary: 'Past and current runs, newest first (restore:read)', security, responses: { 200: json(z.object({ runs: z.array(run) }), 'runs'), ...problems(401, 403) } });
-  registry.registerPath({ method: 'get', path: '/v1/restores/{id}', summary: 'One run (restore:read)', security, request: { params: idParam }, responses: { 200: json(run, 'the run'), ...problems(401, 403, 404) } });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/restores',
+    summary: 'Past and current runs, newest first (restore:read)',
+    security,
+    responses: { 200: json(z.object({ runs: z.array(run) }), 'runs'), ...problems(401, 403) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/restores/{id}',
+    summary: 'One run (restore:read)',
+    security,
+    request: { params: idParam },
+    responses: { 200: json(run, 'the run'), ...problems(401, 403, 404) },
+  });
   registry.registerPath({
     method: 'get',
     path: '/v1/restores/{id}/events',
-    summary: 'The run\'s events: Server-Sent Events (Last-Event-ID resumes), or NDJSON with Accept: application/x-ndjson (restore:read)',
+    summary: "The run's events: Server-Sent Events (Last-Event-ID resumes), or NDJSON with Accept: application/x-ndjson (restore:read)",
     security,
     request: { params: idParam },
-    responses: { 200: { description: 'events until run-finished', content: { 'text/event-stream': { schema: event }, 'application/x-ndjson': { schema: event } } }, ...problems(401, 403, 404) },
+    responses: {
+      200: { description: 'events until run-finished', content: { 'text/event-stream': { schema: event }, 'application/x-ndjson': { schema: event } } },
+      ...problems(401, 403, 404),
+    },
   });
   registry.registerPath({
     method: 'post',
@@ -134,20 +152,41 @@ export function openApiDocument(): unknown {
   registry.registerPath({
     method: 'post',
     path: '/v1/backups',
-    summary: "Back up Flight Control in its own archive format, while it runs (restore:run); answers when the archive is complete",
+    summary: 'Back up Flight Control in its own archive format, while it runs (restore:run); answers when the archive is complete',
     security,
     request: { body: { content: { 'application/json': { schema: backupRequestSchema } } } },
-    responses: { 201: json(z.object({ archive: z.string(), sha256: z.string(), bytes: z.number() }).passthrough(), 'the archive'), ...problems(400, 401, 403, 409, 429, 500) },
+    responses: {
+      201: json(z.object({ archive: z.string(), sha256: z.string(), bytes: z.number() }).passthrough(), 'the archive'),
+      ...problems(400, 401, 403, 409, 429, 500),
+    },
   });
   registry.registerPath({
     method: 'get',
     path: '/v1/backups',
     summary: 'Archives in the backup directory, newest first (restore:read)',
     security,
-    responses: { 200: json(z.object({ backups: z.array(z.object({ name: z.string(), bytes: z.number(), createdAt: z.string(), sha256: z.string().optional() })) }), 'archives'), ...problems(401, 403) },
+    responses: {
+      200: json(
+        z.object({ backups: z.array(z.object({ name: z.string(), bytes: z.number(), createdAt: z.string(), sha256: z.string().optional() })) }),
+        'archives',
+      ),
+      ...problems(401, 403),
+    },
   });
-  registry.registerPath({ method: 'get', path: '/v1/services', summary: 'Flight Control units (restore:read)', security, responses: { 200: json(z.object({ services: z.array(serviceSchema) }), 'units'), ...problems(401, 403, 503) } });
-  registry.registerPath({ method: 'get', path: '/v1/devices/summary', summary: 'Devices by status (restore:read)', security, responses: { 200: json(summary, 'counts'), ...problems(401, 403, 503) } });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/services',
+    summary: 'Flight Control units (restore:read)',
+    security,
+    responses: { 200: json(z.object({ services: z.array(serviceSchema) }), 'units'), ...problems(401, 403, 503) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/devices/summary',
+    summary: 'Devices by status (restore:read)',
+    security,
+    responses: { 200: json(summary, 'counts'), ...problems(401, 403, 503) },
+  });
   registry.registerPath({
     method: 'get',
     path: '/v1/devices',
@@ -164,8 +203,19 @@ export function openApiDocument(): unknown {
     request: { body: { content: { 'application/json': { schema: resumeRequestSchema } } } },
     responses: { 200: json(z.object({ resumedDevices: z.number().int() }), 'how many were resumed'), ...problems(400, 401, 403, 413, 429, 502) },
   });
-  registry.registerPath({ method: 'get', path: '/metrics', summary: 'Prometheus metrics (restore:read)', security, responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } }, ...problems(401, 403) } });
-  registry.registerPath({ method: 'get', path: '/healthz', summary: 'Whether the agent is ready (no authentication)', responses: { 200: json(healthSchema, 'ready'), 503: json(healthSchema, 'starting or stopping') } });
+  registry.registerPath({
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics (restore:read)',
+    security,
+    responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } }, ...problems(401, 403) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/healthz',
+    summary: 'Whether the agent is ready (no authentication)',
+    responses: { 200: json(healthSchema, 'ready'), 503: json(healthSchema, 'starting or stopping') },
+  });
   return new OpenApiGeneratorV3(registry.definitions).generateDocument({
     openapi: '3.0.3',
     info: { title: 'flightctl-restore-agent', version: packageVersion(), description: 'Restores Flight Control from a backup, on this host.' },

@@ -59,7 +59,8 @@ function unreachable(t: AgentTarget, err: NodeJS.ErrnoException, timeoutSec: num
   const code = err.code ?? '';
   const where = t.address.kind === 'unix' ? t.address.socketPath : t.url;
   let why: string;
-  if (TLS_VERIFY.has(code)) why = `its TLS certificate cannot be verified (${code}); give the CA bundle that signed it with --ca-file (or restore_agent_ca_file in the inventory)`;
+  if (TLS_VERIFY.has(code))
+    why = `its TLS certificate cannot be verified (${code}); give the CA bundle that signed it with --ca-file (or restore_agent_ca_file in the inventory)`;
   else if (code === 'ECONNREFUSED') why = `nothing listens at ${where} (connection refused)`;
   else if (code === 'ENOENT' && t.address.kind === 'unix') why = `there is no socket ${where}; is flightctl-restore-agent serve running on this host?`;
   else if (code === 'EACCES') why = `permission denied on ${where} (the socket is root's; run as root)`;
@@ -81,7 +82,8 @@ function problem(t: AgentTarget, status: number, text: string, what: string): Ap
   const known = typeof body.code === 'string' && body.code in ERROR_CATALOGUE ? (body.code as ErrorCode) : undefined;
   const code = known ?? BY_STATUS[status] ?? (status >= 500 ? 'RESTORE_ERR_INTERNAL' : 'RESTORE_ERR_REQUEST_INVALID');
   let detail = typeof body.detail === 'string' ? body.detail : `HTTP ${status} for ${what}${known ? '' : ' (is this a flightctl-restore-agent?)'}`;
-  if (status === 401) detail += ': check the token (--token-file or FLIGHTCTL_RESTORE_TOKEN): signed by a key this agent trusts, its issuer and audience, not expired';
+  if (status === 401)
+    detail += ': check the token (--token-file or FLIGHTCTL_RESTORE_TOKEN): signed by a key this agent trusts, its issuer and audience, not expired';
   return new ApiError(code, `${t.name}: ${detail}`, status);
 }
 
@@ -109,7 +111,10 @@ export class AgentClient {
       try {
         this.ca = readFileSync(target.caFile);
       } catch (err) {
-        throw new RestoreError('RESTORE_ERR_USAGE', `cannot read the CA bundle ${target.caFile} for ${target.name} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+        throw new RestoreError(
+          'RESTORE_ERR_USAGE',
+          `cannot read the CA bundle ${target.caFile} for ${target.name} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+        );
       }
     }
   }
@@ -166,7 +171,10 @@ export class AgentClient {
     try {
       return JSON.parse(a.text) as unknown;
     } catch {
-      throw new RestoreError('RESTORE_ERR_AGENT_UNREACHABLE', `${this.target.name}: ${method} ${path} answered something that is not JSON; is this a flightctl-restore-agent?`);
+      throw new RestoreError(
+        'RESTORE_ERR_AGENT_UNREACHABLE',
+        `${this.target.name}: ${method} ${path} answered something that is not JSON; is this a flightctl-restore-agent?`,
+      );
     }
   }
 
@@ -230,6 +238,8 @@ export function cancelled(t: AgentTarget): RestoreError {
 }
 
 export function isRetryable(err: unknown): boolean {
-  return err instanceof RestoreError && (err.code === 'RESTORE_ERR_AGENT_UNREACHABLE' || err.code === 'RESTORE_ERR_NOT_READY' || err.code === 'RESTORE_ERR_RATE_LIMITED');
+  return (
+    err instanceof RestoreError &&
+    (err.code === 'RESTORE_ERR_AGENT_UNREACHABLE' || err.code === 'RESTORE_ERR_NOT_READY' || err.code === 'RESTORE_ERR_RATE_LIMITED')
+  );
 }
-

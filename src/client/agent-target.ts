@@ -5,10 +5,7 @@ import { RestoreError } from '../lib/errors.js';
  * bundle of the operator's), plain HTTP on loopback only (as serve itself allows), or the local
  * Unix socket.
  */
-export type AgentAddress =
-  | { kind: 'unix'; socketPath: string }
-  | { kind: 'https'; host: string; port: number }
-  | { kind: 'http'; host: string; port: number };
+export type AgentAddress = { kind: 'unix'; socketPath: string } | { kind: 'https'; host: string; port: number } | { kind: 'http'; host: string; port: number };
 
 export interface AgentTarget {
   /** What the operator calls it: the inventory host name, or the address given. */
@@ -46,7 +43,8 @@ export function parseAgentAddress(text: string, where: string): AgentAddress {
   } catch {
     throw usage(`${where} "${text}": use https://HOST:PORT, unix:/PATH, or http://127.0.0.1:PORT`);
   }
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) throw usage(`${where} "${text}": give only scheme, host and port (the client adds /v1/...)`);
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash)
+    throw usage(`${where} "${text}": give only scheme, host and port (the client adds /v1/...)`);
   if (url.username || url.password) throw usage(`${where} "${text}": no credentials in the URL; the token comes from --token-file or FLIGHTCTL_RESTORE_TOKEN`);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (url.protocol === 'https:') return { kind: 'https', host, port: url.port ? Number(url.port) : 443 };
@@ -63,7 +61,11 @@ export function targetFromHostFlag(text: string, caFile: string | undefined): Ag
   const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(text);
   const url = m ? m[2]! : text;
   const address = parseAgentAddress(url, '--host');
-  const name = m ? m[1]! : address.kind === 'unix' ? `unix:${address.socketPath}` : `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+  const name = m
+    ? m[1]!
+    : address.kind === 'unix'
+      ? `unix:${address.socketPath}`
+      : `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
   return { name, url, address, caFile };
 }
 

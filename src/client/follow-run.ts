@@ -21,7 +21,8 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export async function getRun(client: AgentClient, id: string, signal?: AbortSignal): Promise<RunView> {
   const body = await client.json('GET', `/v1/restores/${encodeURIComponent(id)}`, undefined, signal);
   const parsed = runView.safeParse(body);
-  if (!parsed.success) throw new RestoreError('RESTORE_ERR_AGENT_UNREACHABLE', `${client.target.name}: the run ${id} it answered is not one this client understands`);
+  if (!parsed.success)
+    throw new RestoreError('RESTORE_ERR_AGENT_UNREACHABLE', `${client.target.name}: the run ${id} it answered is not one this client understands`);
   return parsed.data;
 }
 
@@ -35,7 +36,7 @@ export async function getRun(client: AgentClient, id: string, signal?: AbortSign
 export async function followRun(client: AgentClient, id: string, hooks: FollowHooks, signal?: AbortSignal): Promise<RunView> {
   let last = 0;
   let lastContact = Date.now();
-  for (let attempt = 0; attempt <= MAX_ATTEMPTS; ) {
+  for (let attempt = 0; attempt <= MAX_ATTEMPTS;) {
     if (signal?.aborted) throw cancelled(client.target);
     try {
       for await (const line of client.eventLines(id, last, signal)) {

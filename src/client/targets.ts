@@ -35,8 +35,13 @@ function usage(message: string): RestoreError {
 
 function stringVar(file: string, host: string, key: string, value: unknown): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (value === VAULTED) throw new RestoreError('RESTORE_ERR_INVENTORY_INVALID', `inventory ${file}: ${key} of host ${host} is vault-encrypted; this client cannot decrypt it, keep it unencrypted`);
-  if (typeof value !== 'string') throw new RestoreError('RESTORE_ERR_INVENTORY_INVALID', `inventory ${file}: ${key} of host ${host} must be a string, not ${JSON.stringify(value)}`);
+  if (value === VAULTED)
+    throw new RestoreError(
+      'RESTORE_ERR_INVENTORY_INVALID',
+      `inventory ${file}: ${key} of host ${host} is vault-encrypted; this client cannot decrypt it, keep it unencrypted`,
+    );
+  if (typeof value !== 'string')
+    throw new RestoreError('RESTORE_ERR_INVENTORY_INVALID', `inventory ${file}: ${key} of host ${host} must be a string, not ${JSON.stringify(value)}`);
   return value;
 }
 

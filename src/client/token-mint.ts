@@ -58,6 +58,7 @@ export async function mintToken(req: MintRequest): Promise<string> {
 export function parseTtl(text: string): number {
   const m = /^(\d+)([smh]?)$/.exec(text.trim());
   const sec = m ? Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600 } as Record<string, number>)[m[2]!]! : NaN;
-  if (!Number.isInteger(sec) || sec < 1 || sec > 86_400) throw new RestoreError('RESTORE_ERR_USAGE', `--ttl "${text}": use seconds or 90s, 10m, 1h (at most 24h)`);
+  if (!Number.isInteger(sec) || sec < 1 || sec > 86_400)
+    throw new RestoreError('RESTORE_ERR_USAGE', `--ttl "${text}": use seconds or 90s, 10m, 1h (at most 24h)`);
   return sec;
 }

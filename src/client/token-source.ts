@@ -51,6 +51,9 @@ export class TokenSource {
       return t;
     }
     if (this.global) return this.global;
-    throw new RestoreError('RESTORE_ERR_SECRET_MISSING', `no token for ${host}: pass --token-file FILE or set ${TOKEN_ENV} (flightctl-restorectl token mint makes one)`);
+    throw new RestoreError(
+      'RESTORE_ERR_SECRET_MISSING',
+      `no token for ${host}: pass --token-file FILE or set ${TOKEN_ENV} (flightctl-restorectl token mint makes one)`,
+    );
   }
 }

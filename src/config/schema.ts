@@ -9,14 +9,26 @@ const port = z.coerce
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
 /** A list from YAML, or comma-separated from the environment. */
-const list = z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v), z.array(nonEmpty));
+const list = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+      : v,
+  z.array(nonEmpty),
+);
 
 /** true/false from YAML, or "true"/"false"/"1"/"0"/"yes"/"no" from the environment (z.coerce would take "false" as true). */
-const flag = z.preprocess((v) => {
-  if (typeof v !== 'string') return v;
-  const t = v.trim().toLowerCase();
-  return ['true', '1', 'yes'].includes(t) ? true : ['false', '0', 'no'].includes(t) ? false : v;
-}, z.boolean({ invalid_type_error: 'must be true or false' }));
+const flag = z.preprocess(
+  (v) => {
+    if (typeof v !== 'string') return v;
+    const t = v.trim().toLowerCase();
+    return ['true', '1', 'yes'].includes(t) ? true : ['false', '0', 'no'].includes(t) ? false : v;
+  },
+  z.boolean({ invalid_type_error: 'must be true or false' }),
+);
 
 /** How a configuration key is set besides the file, and what it is for (docs/configuration.md). */
 export interface KeyMeta {
@@ -54,150 +66,335 @@ export const configSchema = z
       .strict()
       .default({}),
     /** What run and recover drive: the Quadlets host they run on, or a Kubernetes cluster. */
-    target: key(z.enum(['quadlet', 'kubernetes']).default('quadlet'), { env: 'FLIGHTCTL_RESTORE_TARGET', flag: '--target <target>', doc: "what run, recover and runs drive: this Quadlets host, or a Kubernetes cluster" }),
+    target: key(z.enum(['quadlet', 'kubernetes']).default('quadlet'), {
+      env: 'FLIGHTCTL_RESTORE_TARGET',
+      flag: '--target <target>',
+      doc: 'what run, recover and runs drive: this Quadlets host, or a Kubernetes cluster',
+    }),
     db: z
       .object({
-        host: key(nonEmpty.default('localhost'), { env: 'FLIGHTCTL_RESTORE_DB_HOST', flag: '--db-host <host>', doc: "PostgreSQL host for prepare and devices; on Kubernetes the database address (default there: the flightctl-db Service)" }),
-        port: key(port.default(5432), { env: 'FLIGHTCTL_RESTORE_DB_PORT', flag: '--db-port <port>', doc: "PostgreSQL port (on Kubernetes default: the Service's, 5432)" }),
-        name: key(nonEmpty.default('flightctl'), { env: 'FLIGHTCTL_RESTORE_DB_NAME', flag: '--db-name <name>', doc: "the Flight Control database" }),
-        user: key(nonEmpty.default('flightctl_app'), { env: 'FLIGHTCTL_RESTORE_DB_USER', flag: '--db-user <user>', doc: "the database user (its password: DB_PASSWORD, or the Podman secret on a host)" }),
-        connectTimeoutMs: key(z.coerce.number().int().min(100).max(600_000).default(10_000), { doc: "bound on connecting to PostgreSQL" }),
+        host: key(nonEmpty.default('localhost'), {
+          env: 'FLIGHTCTL_RESTORE_DB_HOST',
+          flag: '--db-host <host>',
+          doc: 'PostgreSQL host for prepare and devices; on Kubernetes the database address (default there: the flightctl-db Service)',
+        }),
+        port: key(port.default(5432), {
+          env: 'FLIGHTCTL_RESTORE_DB_PORT',
+          flag: '--db-port <port>',
+          doc: "PostgreSQL port (on Kubernetes default: the Service's, 5432)",
+        }),
+        name: key(nonEmpty.default('flightctl'), { env: 'FLIGHTCTL_RESTORE_DB_NAME', flag: '--db-name <name>', doc: 'the Flight Control database' }),
+        user: key(nonEmpty.default('flightctl_app'), {
+          env: 'FLIGHTCTL_RESTORE_DB_USER',
+          flag: '--db-user <user>',
+          doc: 'the database user (its password: DB_PASSWORD, or the Podman secret on a host)',
+        }),
+        connectTimeoutMs: key(z.coerce.number().int().min(100).max(600_000).default(10_000), { doc: 'bound on connecting to PostgreSQL' }),
       })
       .strict()
       .default({}),
     kv: z
       .object({
-        host: key(nonEmpty.default('localhost'), { env: 'FLIGHTCTL_RESTORE_KV_HOST', flag: '--kv-host <host>', doc: "KV store (Redis) host for prepare; on Kubernetes its address (default there: the flightctl-kv Service)" }),
-        port: key(port.default(6379), { env: 'FLIGHTCTL_RESTORE_KV_PORT', flag: '--kv-port <port>', doc: "KV store port" }),
-        connectTimeoutMs: key(z.coerce.number().int().min(100).max(600_000).default(10_000), { doc: "bound on connecting to the KV store" }),
+        host: key(nonEmpty.default('localhost'), {
+          env: 'FLIGHTCTL_RESTORE_KV_HOST',
+          flag: '--kv-host <host>',
+          doc: 'KV store (Redis) host for prepare; on Kubernetes its address (default there: the flightctl-kv Service)',
+        }),
+        port: key(port.default(6379), { env: 'FLIGHTCTL_RESTORE_KV_PORT', flag: '--kv-port <port>', doc: 'KV store port' }),
+        connectTimeoutMs: key(z.coerce.number().int().min(100).max(600_000).default(10_000), { doc: 'bound on connecting to the KV store' }),
         /** Spare database the restore stages keys in while the services run (0: no staging). */
-        stagingDb: key(z.coerce.number().int().min(0).max(15).default(1), { env: 'FLIGHTCTL_RESTORE_KV_STAGING_DB', doc: "spare KV database the restore stages keys in while the services run (0: no staging)" }),
+        stagingDb: key(z.coerce.number().int().min(0).max(15).default(1), {
+          env: 'FLIGHTCTL_RESTORE_KV_STAGING_DB',
+          doc: 'spare KV database the restore stages keys in while the services run (0: no staging)',
+        }),
       })
       .strict()
       .default({}),
     restore: z
       .object({
         /** Parallel jobs of pg_restore for a custom-format dump. */
-        jobs: key(z.coerce.number().int().min(1).max(64).default(4), { env: 'FLIGHTCTL_RESTORE_JOBS', flag: '--jobs <n>', doc: "pg_restore jobs for a custom-format dump" }),
+        jobs: key(z.coerce.number().int().min(1).max(64).default(4), {
+          env: 'FLIGHTCTL_RESTORE_JOBS',
+          flag: '--jobs <n>',
+          doc: 'pg_restore jobs for a custom-format dump',
+        }),
         /** Free space needed in the database's volume, as a multiple of the live database's size. */
-        spaceFactor: key(z.coerce.number().min(0).max(1000).default(1.1), { env: 'FLIGHTCTL_RESTORE_SPACE_FACTOR', doc: "free space needed in the database's volume, as a multiple of the live database's size" }),
+        spaceFactor: key(z.coerce.number().min(0).max(1000).default(1.1), {
+          env: 'FLIGHTCTL_RESTORE_SPACE_FACTOR',
+          doc: "free space needed in the database's volume, as a multiple of the live database's size",
+        }),
         /** How long the swap waits for sessions on the live database to go. */
-        swapTimeoutMs: key(z.coerce.number().int().min(1000).max(600_000).default(30_000), { env: 'FLIGHTCTL_RESTORE_SWAP_TIMEOUT_MS', doc: "how long the swap waits for sessions on the live database to go" }),
+        swapTimeoutMs: key(z.coerce.number().int().min(1000).max(600_000).default(30_000), {
+          env: 'FLIGHTCTL_RESTORE_SWAP_TIMEOUT_MS',
+          doc: 'how long the swap waits for sessions on the live database to go',
+        }),
         /** Keep the pre-restore database as <db>_old_<id> after a successful run. */
-        keepOldDb: key(flag.default(false), { env: 'FLIGHTCTL_RESTORE_KEEP_OLD_DB', flag: '--keep-old-db', doc: "keep the pre-restore database as <db>_old_<id> after a successful run" }),
+        keepOldDb: key(flag.default(false), {
+          env: 'FLIGHTCTL_RESTORE_KEEP_OLD_DB',
+          flag: '--keep-old-db',
+          doc: 'keep the pre-restore database as <db>_old_<id> after a successful run',
+        }),
         /** Finished runs kept in the journal. */
-        keepRuns: key(z.coerce.number().int().min(1).max(10_000).default(50), { env: 'FLIGHTCTL_RESTORE_KEEP_RUNS', doc: "finished runs kept in the journal" }),
+        keepRuns: key(z.coerce.number().int().min(1).max(10_000).default(50), { env: 'FLIGHTCTL_RESTORE_KEEP_RUNS', doc: 'finished runs kept in the journal' }),
         /** An archive with more entries, or more bytes in its files, is refused as unsafe. */
-        archiveMaxEntries: key(z.coerce.number().int().min(10).max(10_000_000).default(200_000), { env: 'FLIGHTCTL_RESTORE_ARCHIVE_MAX_ENTRIES', doc: "an archive with more entries is refused as unsafe" }),
-        archiveMaxBytes: key(z.coerce.number().int().min(1024).max(Number.MAX_SAFE_INTEGER).default(512 * 1024 ** 3), { env: 'FLIGHTCTL_RESTORE_ARCHIVE_MAX_BYTES', doc: "an archive with more bytes in its files is refused as unsafe" }),
+        archiveMaxEntries: key(z.coerce.number().int().min(10).max(10_000_000).default(200_000), {
+          env: 'FLIGHTCTL_RESTORE_ARCHIVE_MAX_ENTRIES',
+          doc: 'an archive with more entries is refused as unsafe',
+        }),
+        archiveMaxBytes: key(
+          z.coerce
+            .number()
+            .int()
+            .min(1024)
+            .max(Number.MAX_SAFE_INTEGER)
+            .default(512 * 1024 ** 3),
+          { env: 'FLIGHTCTL_RESTORE_ARCHIVE_MAX_BYTES', doc: 'an archive with more bytes in its files is refused as unsafe' },
+        ),
         /** With an archive of an external database: how long the run waits for the operator to restore it. */
-        databaseWaitTimeoutMs: key(z.coerce.number().int().min(1000).max(7 * 86_400_000).default(3_600_000), { env: 'FLIGHTCTL_RESTORE_DATABASE_WAIT_TIMEOUT_MS', doc: "with an archive of an external database: how long the run waits for the operator to restore it" }),
+        databaseWaitTimeoutMs: key(
+          z.coerce
+            .number()
+            .int()
+            .min(1000)
+            .max(7 * 86_400_000)
+            .default(3_600_000),
+          {
+            env: 'FLIGHTCTL_RESTORE_DATABASE_WAIT_TIMEOUT_MS',
+            doc: 'with an archive of an external database: how long the run waits for the operator to restore it',
+          },
+        ),
       })
       .strict()
       .default({}),
     api: z
       .object({
         /** unix:PATH, https://HOST:PORT (with tlsCert/tlsKey) or http://127.0.0.1:PORT / http://[::1]:PORT. */
-        listen: key(list.default(['unix:/run/flightctl-restore-agent/api.sock']), { env: 'FLIGHTCTL_RESTORE_API_LISTEN', flag: '--listen <addr>', repeatable: true, doc: "serve: unix:PATH, https://HOST:PORT (with the TLS pair) or http://127.0.0.1:PORT; repeatable" }),
-        tlsCert: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_API_TLS_CERT', flag: '--tls-cert <file>', doc: "serve: certificate (PEM) for https:// listeners" }),
-        tlsKey: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_API_TLS_KEY', flag: '--tls-key <file>', doc: "serve: private key (PEM) for https:// listeners" }),
+        listen: key(list.default(['unix:/run/flightctl-restore-agent/api.sock']), {
+          env: 'FLIGHTCTL_RESTORE_API_LISTEN',
+          flag: '--listen <addr>',
+          repeatable: true,
+          doc: 'serve: unix:PATH, https://HOST:PORT (with the TLS pair) or http://127.0.0.1:PORT; repeatable',
+        }),
+        tlsCert: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_API_TLS_CERT',
+          flag: '--tls-cert <file>',
+          doc: 'serve: certificate (PEM) for https:// listeners',
+        }),
+        tlsKey: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_API_TLS_KEY',
+          flag: '--tls-key <file>',
+          doc: 'serve: private key (PEM) for https:// listeners',
+        }),
         /** Where the keys that sign tokens come from: one of the three. */
-        jwksFile: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_API_JWKS_FILE', flag: '--jwks-file <file>', doc: "serve: a JWKS with the keys that sign tokens" }),
-        jwksUrl: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_API_JWKS_URL', flag: '--jwks-url <url>', doc: "serve: a JWKS URL (cached, bounded timeout)" }),
-        jwtPublicKey: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_API_JWT_PUBLIC_KEY', flag: '--jwt-public-key <file>', doc: "serve: a PEM public key that signs tokens" }),
+        jwksFile: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_API_JWKS_FILE',
+          flag: '--jwks-file <file>',
+          doc: 'serve: a JWKS with the keys that sign tokens',
+        }),
+        jwksUrl: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_API_JWKS_URL',
+          flag: '--jwks-url <url>',
+          doc: 'serve: a JWKS URL (cached, bounded timeout)',
+        }),
+        jwtPublicKey: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_API_JWT_PUBLIC_KEY',
+          flag: '--jwt-public-key <file>',
+          doc: 'serve: a PEM public key that signs tokens',
+        }),
         /** Accepted token issuers (at least one when serving). */
-        jwtIssuers: key(list.default([]), { env: 'FLIGHTCTL_RESTORE_API_JWT_ISSUERS', flag: '--jwt-issuer <iss>', repeatable: true, doc: "serve: an accepted token issuer; repeatable (the environment takes a comma-separated list)" }),
+        jwtIssuers: key(list.default([]), {
+          env: 'FLIGHTCTL_RESTORE_API_JWT_ISSUERS',
+          flag: '--jwt-issuer <iss>',
+          repeatable: true,
+          doc: 'serve: an accepted token issuer; repeatable (the environment takes a comma-separated list)',
+        }),
         /** The audience tokens must name; empty: this host's name. */
-        jwtAudience: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_API_JWT_AUDIENCE', flag: '--jwt-audience <aud>', doc: "serve: the audience tokens must name; empty: this host's name" }),
+        jwtAudience: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_API_JWT_AUDIENCE',
+          flag: '--jwt-audience <aud>',
+          doc: "serve: the audience tokens must name; empty: this host's name",
+        }),
         clockToleranceSec: key(z.coerce.number().int().min(0).max(300).default(30), { doc: "serve: tolerance for the tokens' times" }),
         /** Oldest token (by iat) accepted for a call that changes something. */
-        maxTokenAgeSec: key(z.coerce.number().int().min(10).max(86_400).default(900), { doc: "serve: oldest token (by iat) accepted for a call that changes something" }),
-        jwksTimeoutMs: key(z.coerce.number().int().min(100).max(60_000).default(5000), { doc: "serve: bound on fetching the JWKS URL" }),
-        jwksCacheMaxAgeMs: key(z.coerce.number().int().min(1000).max(86_400_000).default(600_000), { doc: "serve: how long a fetched JWKS is kept" }),
+        maxTokenAgeSec: key(z.coerce.number().int().min(10).max(86_400).default(900), {
+          doc: 'serve: oldest token (by iat) accepted for a call that changes something',
+        }),
+        jwksTimeoutMs: key(z.coerce.number().int().min(100).max(60_000).default(5000), { doc: 'serve: bound on fetching the JWKS URL' }),
+        jwksCacheMaxAgeMs: key(z.coerce.number().int().min(1000).max(86_400_000).default(600_000), { doc: 'serve: how long a fetched JWKS is kept' }),
         /** Where a restore's dump is taken from (a file name inside it); empty: <stateDir>/imports. */
-        importDir: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_API_IMPORT_DIR', flag: '--import-dir <dir>', doc: "serve: where dumps and archives named in POST /v1/restores are taken from; empty: <state-dir>/imports" }),
-        bodyLimitBytes: key(z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024), { doc: "serve: largest request body" }),
+        importDir: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_API_IMPORT_DIR',
+          flag: '--import-dir <dir>',
+          doc: 'serve: where dumps and archives named in POST /v1/restores are taken from; empty: <state-dir>/imports',
+        }),
+        bodyLimitBytes: key(
+          z.coerce
+            .number()
+            .int()
+            .min(1024)
+            .max(16 * 1024 * 1024)
+            .default(1024 * 1024),
+          { doc: 'serve: largest request body' },
+        ),
         /** Calls that change something, per client and minute. */
-        mutationsPerMinute: key(z.coerce.number().int().min(1).max(100_000).default(60), { env: 'FLIGHTCTL_RESTORE_API_MUTATIONS_PER_MINUTE', doc: "serve: calls that change something, per client and minute" }),
+        mutationsPerMinute: key(z.coerce.number().int().min(1).max(100_000).default(60), {
+          env: 'FLIGHTCTL_RESTORE_API_MUTATIONS_PER_MINUTE',
+          doc: 'serve: calls that change something, per client and minute',
+        }),
       })
       .strict()
       .default({}),
     flightctl: z
       .object({
         /** Flight Control's API, for its version and for resuming devices through it. */
-        apiUrl: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_FLIGHTCTL_API_URL', doc: "Flight Control's API, for its version and for resuming devices through it" }),
+        apiUrl: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_FLIGHTCTL_API_URL',
+          doc: "Flight Control's API, for its version and for resuming devices through it",
+        }),
         /** A file holding the bearer token for that API (never the token itself in the config). */
-        tokenFile: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_FLIGHTCTL_TOKEN_FILE', doc: "a file holding the bearer token for that API (never the token itself in the configuration)" }),
-        caFile: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_FLIGHTCTL_CA_FILE', doc: "CA bundle (PEM) that verifies that API" }),
-        timeoutMs: key(z.coerce.number().int().min(100).max(120_000).default(10_000), { doc: "bound on one call to that API" }),
+        tokenFile: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_FLIGHTCTL_TOKEN_FILE',
+          doc: 'a file holding the bearer token for that API (never the token itself in the configuration)',
+        }),
+        caFile: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_FLIGHTCTL_CA_FILE', doc: 'CA bundle (PEM) that verifies that API' }),
+        timeoutMs: key(z.coerce.number().int().min(100).max(120_000).default(10_000), { doc: 'bound on one call to that API' }),
         /** Flight Control's configuration on a Quadlets host: pki/, encryption/, service-config.yaml. */
-        etcDir: key(nonEmpty.default('/etc/flightctl'), { env: 'FLIGHTCTL_RESTORE_FLIGHTCTL_ETC', flag: '--flightctl-etc <dir>', doc: "Flight Control's configuration on a Quadlets host: pki/, encryption/, service-config.yaml" }),
+        etcDir: key(nonEmpty.default('/etc/flightctl'), {
+          env: 'FLIGHTCTL_RESTORE_FLIGHTCTL_ETC',
+          flag: '--flightctl-etc <dir>',
+          doc: "Flight Control's configuration on a Quadlets host: pki/, encryption/, service-config.yaml",
+        }),
       })
       .strict()
       .default({}),
     backup: z
       .object({
         /** Where archives go; empty: <stateDir>/backups. */
-        outputDir: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_BACKUP_OUTPUT_DIR', flag: '--backup-dir <dir>', doc: "where backups are written (backup, POST /v1/backups); empty: <state-dir>/backups" }),
+        outputDir: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_BACKUP_OUTPUT_DIR',
+          flag: '--backup-dir <dir>',
+          doc: 'where backups are written (backup, POST /v1/backups); empty: <state-dir>/backups',
+        }),
         /** After a successful backup, keep this many newest archives (0: all). */
-        keep: key(z.coerce.number().int().min(0).max(10_000).default(0), { env: 'FLIGHTCTL_RESTORE_BACKUP_KEEP', doc: "after a successful backup, keep this many newest archives (0: all)" }),
+        keep: key(z.coerce.number().int().min(0).max(10_000).default(0), {
+          env: 'FLIGHTCTL_RESTORE_BACKUP_KEEP',
+          doc: 'after a successful backup, keep this many newest archives (0: all)',
+        }),
       })
       .strict()
       .default({}),
     host: z
       .object({
         /** D-Bus address of systemd's bus; empty means DBUS_SYSTEM_BUS_ADDRESS, else the system bus. */
-        dbusAddress: key(z.string().trim().default(''), { flag: '--dbus-address <addr>', doc: "D-Bus address of systemd's bus; empty: DBUS_SYSTEM_BUS_ADDRESS, else the system bus" }),
-        podmanSocket: key(nonEmpty.default('/run/podman/podman.sock'), { env: 'FLIGHTCTL_RESTORE_PODMAN_SOCKET', flag: '--podman-socket <path>', doc: "the Podman API socket" }),
+        dbusAddress: key(z.string().trim().default(''), {
+          flag: '--dbus-address <addr>',
+          doc: "D-Bus address of systemd's bus; empty: DBUS_SYSTEM_BUS_ADDRESS, else the system bus",
+        }),
+        podmanSocket: key(nonEmpty.default('/run/podman/podman.sock'), {
+          env: 'FLIGHTCTL_RESTORE_PODMAN_SOCKET',
+          flag: '--podman-socket <path>',
+          doc: 'the Podman API socket',
+        }),
         /** Podman's storage root (graphroot): the file driver keeps secret values below it. */
-        podmanRoot: key(nonEmpty.default('/var/lib/containers/storage'), { env: 'FLIGHTCTL_RESTORE_PODMAN_ROOT', flag: '--podman-root <dir>', doc: "Podman's storage root (graphroot): the secrets file driver keeps values below it" }),
+        podmanRoot: key(nonEmpty.default('/var/lib/containers/storage'), {
+          env: 'FLIGHTCTL_RESTORE_PODMAN_ROOT',
+          flag: '--podman-root <dir>',
+          doc: "Podman's storage root (graphroot): the secrets file driver keeps values below it",
+        }),
         /** Where publish drop-ins go: /run is cleared by a reboot and wins over /etc and /usr. */
-        dropinDir: key(nonEmpty.default('/run/containers/systemd'), { env: 'FLIGHTCTL_RESTORE_DROPIN_DIR', flag: '--dropin-dir <dir>', doc: "where publish drop-ins go: /run is cleared by a reboot and wins over /etc and /usr" }),
+        dropinDir: key(nonEmpty.default('/run/containers/systemd'), {
+          env: 'FLIGHTCTL_RESTORE_DROPIN_DIR',
+          flag: '--dropin-dir <dir>',
+          doc: 'where publish drop-ins go: /run is cleared by a reboot and wins over /etc and /usr',
+        }),
         /** Quadlet search directories, highest precedence first (quadlet's own order). */
         quadletDirs: key(
           z
-            .preprocess(
-              (v) => (typeof v === 'string' ? v.split(':').filter(Boolean) : v),
-              z.array(nonEmpty).min(1),
-            )
+            .preprocess((v) => (typeof v === 'string' ? v.split(':').filter(Boolean) : v), z.array(nonEmpty).min(1))
             .default(['/run/containers/systemd', '/etc/containers/systemd', '/usr/share/containers/systemd']),
-          { env: 'FLIGHTCTL_RESTORE_QUADLET_DIRS', flag: '--quadlet-dirs <dirs>', doc: 'quadlet search directories, colon-separated, highest precedence first' },
+          {
+            env: 'FLIGHTCTL_RESTORE_QUADLET_DIRS',
+            flag: '--quadlet-dirs <dirs>',
+            doc: 'quadlet search directories, colon-separated, highest precedence first',
+          },
         ),
-        stateDir: key(nonEmpty.default('/var/lib/flightctl-restore-agent'), { env: 'FLIGHTCTL_RESTORE_STATE_DIR', flag: '--state-dir <dir>', doc: "where runs, the intent and the lock are kept on a host" }),
-        endpointStrategy: key(z.enum(['container-ip', 'publish-dropin']).default('container-ip'), { env: 'FLIGHTCTL_RESTORE_ENDPOINT_STRATEGY', flag: '--strategy <strategy>', doc: "how the database and KV store are reached: the container's IP on the flightctl network, or a port published on 127.0.0.1 (restarts the database)" }),
-        unitTimeoutMs: key(z.coerce.number().int().min(100).max(3_600_000).default(120_000), { env: 'FLIGHTCTL_RESTORE_UNIT_TIMEOUT_MS', flag: '--unit-timeout-ms <ms>', doc: "how long to wait for one unit job" }),
+        stateDir: key(nonEmpty.default('/var/lib/flightctl-restore-agent'), {
+          env: 'FLIGHTCTL_RESTORE_STATE_DIR',
+          flag: '--state-dir <dir>',
+          doc: 'where runs, the intent and the lock are kept on a host',
+        }),
+        endpointStrategy: key(z.enum(['container-ip', 'publish-dropin']).default('container-ip'), {
+          env: 'FLIGHTCTL_RESTORE_ENDPOINT_STRATEGY',
+          flag: '--strategy <strategy>',
+          doc: "how the database and KV store are reached: the container's IP on the flightctl network, or a port published on 127.0.0.1 (restarts the database)",
+        }),
+        unitTimeoutMs: key(z.coerce.number().int().min(100).max(3_600_000).default(120_000), {
+          env: 'FLIGHTCTL_RESTORE_UNIT_TIMEOUT_MS',
+          flag: '--unit-timeout-ms <ms>',
+          doc: 'how long to wait for one unit job',
+        }),
       })
       .strict()
       .default({}),
     kubernetes: z
       .object({
         /** A kubeconfig file; empty: the in-cluster service account in a Job, else KUBECONFIG or ~/.kube/config. */
-        kubeconfig: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_KUBECONFIG', flag: '--kubeconfig <file>', doc: "a kubeconfig; empty: the service account in a Job, else KUBECONFIG or ~/.kube/config" }),
+        kubeconfig: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_KUBECONFIG',
+          flag: '--kubeconfig <file>',
+          doc: 'a kubeconfig; empty: the service account in a Job, else KUBECONFIG or ~/.kube/config',
+        }),
         /** A context of that kubeconfig; empty: its current context. */
-        context: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_KUBE_CONTEXT', flag: '--context <name>', doc: "a context of the kubeconfig; empty: its current one" }),
+        context: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_KUBE_CONTEXT',
+          flag: '--context <name>',
+          doc: 'a context of the kubeconfig; empty: its current one',
+        }),
         /** The namespace of flightctl-api, flightctl-alertmanager-proxy and flightctl-imagebuilder-api (the release's). */
-        namespace: key(nonEmpty.default('flightctl'), { env: 'FLIGHTCTL_RESTORE_NAMESPACE', flag: '--namespace <ns>', doc: "the namespace of flightctl-api (the release's)" }),
+        namespace: key(nonEmpty.default('flightctl'), {
+          env: 'FLIGHTCTL_RESTORE_NAMESPACE',
+          flag: '--namespace <ns>',
+          doc: "the namespace of flightctl-api (the release's)",
+        }),
         /** The namespace of the worker, periodic, alert exporter, database and KV store; empty: namespace. */
-        internalNamespace: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_INTERNAL_NAMESPACE', flag: '--internal-namespace <ns>', doc: "the namespace of the worker, database and KV store; empty: --namespace" }),
+        internalNamespace: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_INTERNAL_NAMESPACE',
+          flag: '--internal-namespace <ns>',
+          doc: 'the namespace of the worker, database and KV store; empty: --namespace',
+        }),
         /** Where the run's journal (ConfigMaps) and lock (a Lease) live; empty: the internal namespace. */
-        stateNamespace: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_STATE_NAMESPACE', flag: '--state-namespace <ns>', doc: "where the run's journal (ConfigMaps) and lock (a Lease) live; empty: the internal namespace" }),
+        stateNamespace: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_STATE_NAMESPACE',
+          flag: '--state-namespace <ns>',
+          doc: "where the run's journal (ConfigMaps) and lock (a Lease) live; empty: the internal namespace",
+        }),
         /** Secrets mounted into the Job as <dir>/<secret>/<key>; empty: read them through the API. */
-        secretsDir: key(z.string().trim().default(''), { env: 'FLIGHTCTL_RESTORE_SECRETS_DIR', flag: '--secrets-dir <dir>', doc: "Secrets mounted as <dir>/<secret>/<key>; empty: read them through the API" }),
+        secretsDir: key(z.string().trim().default(''), {
+          env: 'FLIGHTCTL_RESTORE_SECRETS_DIR',
+          flag: '--secrets-dir <dir>',
+          doc: 'Secrets mounted as <dir>/<secret>/<key>; empty: read them through the API',
+        }),
         /** Bound on the wait for a deployment's pods to go away, and to be ready again. */
-        scaleTimeoutMs: key(z.coerce.number().int().min(100).max(3_600_000).default(300_000), { env: 'FLIGHTCTL_RESTORE_SCALE_TIMEOUT_MS', doc: "bound on the wait for a deployment's pods to go away, and to be ready again" }),
+        scaleTimeoutMs: key(z.coerce.number().int().min(100).max(3_600_000).default(300_000), {
+          env: 'FLIGHTCTL_RESTORE_SCALE_TIMEOUT_MS',
+          doc: "bound on the wait for a deployment's pods to go away, and to be ready again",
+        }),
         /** How often pods and deployments are looked at while waiting. */
-        pollIntervalMs: key(z.coerce.number().int().min(10).max(60_000).default(1000), { doc: "how often pods and deployments are looked at while waiting" }),
+        pollIntervalMs: key(z.coerce.number().int().min(10).max(60_000).default(1000), { doc: 'how often pods and deployments are looked at while waiting' }),
         /** Bound on one call to the API server. */
-        requestTimeoutMs: key(z.coerce.number().int().min(100).max(600_000).default(30_000), { doc: "bound on one call to the API server" }),
+        requestTimeoutMs: key(z.coerce.number().int().min(100).max(600_000).default(30_000), { doc: 'bound on one call to the API server' }),
         /** The lock's lease: a holder that stops renewing it for this long holds nothing. */
-        leaseDurationSec: key(z.coerce.number().int().min(1).max(3600).default(30), { env: 'FLIGHTCTL_RESTORE_LEASE_DURATION_SEC', doc: "the lock's lease: a holder that stops renewing it for this long holds nothing" }),
+        leaseDurationSec: key(z.coerce.number().int().min(1).max(3600).default(30), {
+          env: 'FLIGHTCTL_RESTORE_LEASE_DURATION_SEC',
+          doc: "the lock's lease: a holder that stops renewing it for this long holds nothing",
+        }),
       })
       .strict()
       .default({}),
     prepare: z
       .object({
         /** Keys per Redis pipeline round trip; large enough to hide latency, small enough to stream. */
-        kvBatchSize: key(z.coerce.number().int().min(1).max(100_000).default(5000), { doc: "keys per Redis pipeline round trip" }),
+        kvBatchSize: key(z.coerce.number().int().min(1).max(100_000).default(5000), { doc: 'keys per Redis pipeline round trip' }),
       })
       .strict()
       .default({}),

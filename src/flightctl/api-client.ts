@@ -63,7 +63,9 @@ export class FlightctlApi {
               try {
                 return resolve(JSON.parse(text) as T);
               } catch {
-                return reject(new RestoreError('RESTORE_ERR_FLIGHTCTL_API', `Flight Control's API answered ${method} ${url.pathname} with something that is not JSON`));
+                return reject(
+                  new RestoreError('RESTORE_ERR_FLIGHTCTL_API', `Flight Control's API answered ${method} ${url.pathname} with something that is not JSON`),
+                );
               }
             }
             const message = (() => {
@@ -73,12 +75,20 @@ export class FlightctlApi {
                 return '';
               }
             })();
-            reject(new RestoreError('RESTORE_ERR_FLIGHTCTL_API', `Flight Control's API answered ${method} ${url.pathname} with ${status}${message ? `: ${message.slice(0, 300)}` : ''}`, { status }));
+            reject(
+              new RestoreError(
+                'RESTORE_ERR_FLIGHTCTL_API',
+                `Flight Control's API answered ${method} ${url.pathname} with ${status}${message ? `: ${message.slice(0, 300)}` : ''}`,
+                { status },
+              ),
+            );
           });
         },
       );
       req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.settings.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-      req.on('error', (err: NodeJS.ErrnoException) => reject(new RestoreError('RESTORE_ERR_FLIGHTCTL_API', `cannot reach Flight Control's API at ${this.base.origin}: ${err.code ?? err.message}`)));
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        reject(new RestoreError('RESTORE_ERR_FLIGHTCTL_API', `cannot reach Flight Control's API at ${this.base.origin}: ${err.code ?? err.message}`)),
+      );
       req.end(payload);
     });
   }

@@ -26,9 +26,7 @@ function compare(a: Semver, b: Semver): number {
 }
 
 export type VersionVerdict =
-  | { kind: 'supported'; version: string; schema: LastSeenLocation }
-  | { kind: 'unsupported'; version: string }
-  | { kind: 'unknown'; text: string };
+  { kind: 'supported'; version: string; schema: LastSeenLocation } | { kind: 'unsupported'; version: string } | { kind: 'unknown'; text: string };
 
 export function judgeVersion(text: string | undefined): VersionVerdict {
   const v = parseVersion(text);

@@ -97,9 +97,7 @@ export const runSchema = z.object({
   /** The same as data: which step did what (absent in runs of earlier versions). */
   finalizerActions: z.array(settleActionSchema).optional(),
   /** Set when a later process finished this run after it was killed. */
-  recovery: z
-    .object({ at: z.string(), by: z.string(), actions: z.array(z.string()), stepActions: z.array(settleActionSchema).optional() })
-    .optional(),
+  recovery: z.object({ at: z.string(), by: z.string(), actions: z.array(z.string()), stepActions: z.array(settleActionSchema).optional() }).optional(),
   error: errorBodySchema.optional(),
 });
 export type Run = z.infer<typeof runSchema>;

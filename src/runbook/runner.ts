@@ -35,7 +35,10 @@ export interface ExecuteOptions<C extends StepRuntime> {
 
 /** 20261128T061500Z-1a2b3c4d: sorts by start time; the hex part names the run's databases. */
 export function newRunId(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return `${stamp}-${randomBytes(4).toString('hex')}`;
 }
 
@@ -144,7 +147,8 @@ export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>)
   run.currentStep = undefined;
   if (outcome === 'succeeded' && opts.signal.aborted) outcome = 'interrupted';
   // An abort with a reason of its own (the lock was lost) says so; a signal is a cancellation.
-  if (outcome === 'interrupted' && (!failure || failure.code === 'RESTORE_ERR_CANCELLED') && opts.signal.reason instanceof RestoreError) failure = opts.signal.reason;
+  if (outcome === 'interrupted' && (!failure || failure.code === 'RESTORE_ERR_CANCELLED') && opts.signal.reason instanceof RestoreError)
+    failure = opts.signal.reason;
   if (outcome === 'interrupted' && !failure) failure = new RestoreError('RESTORE_ERR_CANCELLED', 'the run was interrupted by a signal before it finished');
 
   let settled: SettleResult;

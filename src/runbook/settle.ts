@@ -77,7 +77,11 @@ export async function settleSteps<C extends StepRuntime>(input: SettleInput<C>):
       decided = false;
       const e = asRestoreError(err);
       problems.push(e);
-      actions.push({ kind: 'note', msg: `could not tell whether the run passed its point of no return, so nothing was undone or completed: ${e.code}: ${e.message}`, error: e.toJSON() });
+      actions.push({
+        kind: 'note',
+        msg: `could not tell whether the run passed its point of no return, so nothing was undone or completed: ${e.code}: ${e.message}`,
+        error: e.toJSON(),
+      });
     }
     if (decided && from >= 0) {
       completed = true;
@@ -94,7 +98,9 @@ export async function settleSteps<C extends StepRuntime>(input: SettleInput<C>):
   for (const s of [...plan].reverse()) if (has(s) && s.finally) await attempt(s.name, 'release', () => s.finally!(ctx, recorded[s.name]));
 
   const failure = problems.length
-    ? new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `finalizers could not finish: ${problems.map((p) => p.message).join('; ')}`, { codes: problems.map((p) => p.code) })
+    ? new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `finalizers could not finish: ${problems.map((p) => p.message).join('; ')}`, {
+        codes: problems.map((p) => p.code),
+      })
     : undefined;
   return { actions, completed, ...(failure ? { failure } : {}) };
 }

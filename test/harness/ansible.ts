@@ -50,7 +50,11 @@ export async function ansibleListHosts(file: string, limit?: string): Promise<{ 
   const args = ['all', '-i', file, '--list-hosts', ...(limit !== undefined ? ['--limit', limit] : [])];
   return run('ansible', args, { env: ANSIBLE_ENV }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-    (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
+    (e: { code?: number; stdout?: string; stderr?: string }) => ({
+      code: typeof e.code === 'number' ? e.code : 1,
+      stdout: e.stdout ?? '',
+      stderr: e.stderr ?? '',
+    }),
   );
 }
 

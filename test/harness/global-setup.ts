@@ -30,7 +30,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const started = redis;
   // Last resort if the test runner dies without running teardown: end both servers by PID.
   const killOnExit = () => {
-    for (const [pid, signal] of [[started.pid, 'SIGTERM'], [pg.pid, 'SIGQUIT']] as const) {
+    for (const [pid, signal] of [
+      [started.pid, 'SIGTERM'],
+      [pg.pid, 'SIGQUIT'],
+    ] as const) {
       try {
         process.kill(pid, signal);
       } catch {

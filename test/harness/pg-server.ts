@@ -41,10 +41,24 @@ export async function startPostgres(settings: Record<string, string> = {}): Prom
   writeFileSync(pwFile, `${adminPassword}\n`, { mode: 0o600 });
   chownSync(pwFile, uid, uid);
   const port = await freePort();
-  const extra = Object.entries(settings).map(([k, v]) => ` -c ${k}=${v}`).join('');
+  const extra = Object.entries(settings)
+    .map(([k, v]) => ` -c ${k}=${v}`)
+    .join('');
   const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=50${extra}`;
   try {
-    asPostgres([`${PG_BIN_DIR}/initdb`, '-D', join(dir, 'data'), '-U', 'postgres', `--pwfile=${pwFile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']);
+    asPostgres([
+      `${PG_BIN_DIR}/initdb`,
+      '-D',
+      join(dir, 'data'),
+      '-U',
+      'postgres',
+      `--pwfile=${pwFile}`,
+      '--auth=scram-sha-256',
+      '-E',
+      'UTF8',
+      '--locale=C.UTF-8',
+      '--no-sync',
+    ]);
     rmSync(pwFile);
     asPostgres([`${PG_BIN_DIR}/pg_ctl`, '-D', join(dir, 'data'), '-l', join(dir, 'pg.log'), '-w', '-o', opts, 'start']);
   } catch (err) {

@@ -74,10 +74,14 @@ async function main(): Promise<void> {
     const backup = `${sb.dir}/flightctl-backup.sql`;
     try {
       const seeded = await seedScenario(db, { devices: DEVICES });
-      process.stdout.write(`(sandbox: a fleet of ${seeded.devices} devices in ${seeded.organizations.length} organizations, ${seeded.fleets} fleets, enrollment requests, events)\n`);
+      process.stdout.write(
+        `(sandbox: a fleet of ${seeded.devices} devices in ${seeded.organizations.length} organizations, ${seeded.fleets} fleets, enrollment requests, events)\n`,
+      );
       table('Devices at backup time:', seeded.byStatus);
       const dump = await takeDump(sb, { format: 'plain', file: backup });
-      process.stdout.write(`\n(sandbox: backup taken inside flightctl-db with pg_dump --clean --if-exists: ${backup}, ${(dump.bytes / 1048576).toFixed(1)} MiB)\n`);
+      process.stdout.write(
+        `\n(sandbox: backup taken inside flightctl-db with pg_dump --clean --if-exists: ${backup}, ${(dump.bytes / 1048576).toFixed(1)} MiB)\n`,
+      );
       const changes = await mutateAfterDump(db, kv);
       process.stdout.write(
         `(sandbox: after the backup, ${changes.addedDevices.length} devices enrolled, ${changes.softDeleted.length + changes.hardDeleted.length} deleted, ${changes.statusChanged.length} statuses changed, an organization and ${changes.kvKeys.length} KV keys added)\n`,

@@ -52,17 +52,14 @@ export interface EnrollmentSeed {
 }
 
 export async function addEnrollmentRequest(db: pg.Client, e: EnrollmentSeed): Promise<void> {
-  await db.query(
-    `INSERT INTO enrollment_requests (org_id, name, status, annotations, resource_version, deleted_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-    [
-      e.org ?? DEFAULT_ORG,
-      e.name,
-      e.status === undefined ? null : JSON.stringify(e.status),
-      e.annotations === undefined ? null : JSON.stringify(e.annotations),
-      e.resourceVersion ?? null,
-      e.deleted ? new Date() : null,
-    ],
-  );
+  await db.query(`INSERT INTO enrollment_requests (org_id, name, status, annotations, resource_version, deleted_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
+    e.org ?? DEFAULT_ORG,
+    e.name,
+    e.status === undefined ? null : JSON.stringify(e.status),
+    e.annotations === undefined ? null : JSON.stringify(e.annotations),
+    e.resourceVersion ?? null,
+    e.deleted ? new Date() : null,
+  ]);
 }
 
 /** Every row of the tables the preparation may touch, for before/after comparisons. */
@@ -100,8 +97,8 @@ export async function seedFleet(db: pg.Client, n: number, orgs: string[]): Promi
        FROM generate_series(1, $1::int) AS i`,
     [n, orgs],
   );
-  await db.query('UPDATE device_timestamps SET last_seen = now() - interval \'1 minute\'').catch(async () => {
-    await db.query('UPDATE devices SET last_seen = now() - interval \'1 minute\'');
+  await db.query("UPDATE device_timestamps SET last_seen = now() - interval '1 minute'").catch(async () => {
+    await db.query("UPDATE devices SET last_seen = now() - interval '1 minute'");
   });
   await db.query(
     `INSERT INTO enrollment_requests (org_id, name, status)

@@ -7,7 +7,7 @@ export async function stopProcess(pid: number, signal: NodeJS.Signals, dir: stri
   } catch {
     /* already gone */
   }
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     try {
       process.kill(pid, 0);
       await new Promise((r) => setTimeout(r, 25));

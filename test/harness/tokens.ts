@@ -109,9 +109,7 @@ function headerOf(o: MintOptions, alg: string): Record<string, unknown> {
 export async function mintToken(o: MintOptions): Promise<string> {
   const alg = o.alg ?? o.key.alg;
   const crit = Array.isArray(o.header?.crit) ? Object.fromEntries((o.header.crit as string[]).map((c) => [c, true])) : undefined;
-  return new SignJWT(claimsOf(o))
-    .setProtectedHeader(headerOf(o, alg) as { alg: string })
-    .sign(await signingKey(o.key, alg), crit ? { crit } : undefined);
+  return new SignJWT(claimsOf(o)).setProtectedHeader(headerOf(o, alg) as { alg: string }).sign(await signingKey(o.key, alg), crit ? { crit } : undefined);
 }
 
 const b64json = (v: unknown) => base64url.encode(JSON.stringify(v));
@@ -123,7 +121,12 @@ export function unsignedToken(claims: Record<string, unknown>, header: Record<st
 }
 
 /** An HMAC-signed JWT: the key confusion attack when `secret` is the verifier's public key PEM. */
-export async function hmacToken(secret: string | Uint8Array, alg: 'HS256' | 'HS384' | 'HS512', claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
+export async function hmacToken(
+  secret: string | Uint8Array,
+  alg: 'HS256' | 'HS384' | 'HS512',
+  claims: Record<string, unknown>,
+  header: Record<string, unknown> = {},
+): Promise<string> {
   const key = typeof secret === 'string' ? new TextEncoder().encode(secret) : secret;
   return new SignJWT(claims).setProtectedHeader({ typ: 'JWT', ...header, alg }).sign(key);
 }

@@ -19,7 +19,17 @@ describe('API authentication: the cache of verified tokens', () => {
     const key = await generateTestKey('ec');
     const file = path.join(dir, 'jwks.json');
     writeFileSync(file, JSON.stringify(jwksOf(key)));
-    const settings: AuthSettings = { jwksFile: file, jwksUrl: '', jwtPublicKey: '', jwtIssuers: ['https://i'], jwtAudience: 'a', clockToleranceSec: 5, maxTokenAgeSec, jwksTimeoutMs: 1000, jwksCacheMaxAgeMs: 60_000 };
+    const settings: AuthSettings = {
+      jwksFile: file,
+      jwksUrl: '',
+      jwtPublicKey: '',
+      jwtIssuers: ['https://i'],
+      jwtAudience: 'a',
+      clockToleranceSec: 5,
+      maxTokenAgeSec,
+      jwksTimeoutMs: 1000,
+      jwksCacheMaxAgeMs: 60_000,
+    };
     const auth = await createAuthenticator(settings);
     const token = await mintToken({ key, iss: 'https://i', aud: 'a', sub: 's', scope: 'restore:read restore:run', expiresIn: 3600 });
     return { auth, token, file };
@@ -40,7 +50,10 @@ describe('API authentication: the cache of verified tokens', () => {
     // Still remembered (well within a minute), but 20 s old: too old for a change (10 s + 5 s tolerance).
     vi.setSystemTime(Date.now() + 20_000);
     expect((await auth.authenticate(`Bearer ${token}`, 'restore:read', { mutating: false })).sub).toBe('s');
-    await expect(auth.authenticate(`Bearer ${token}`, 'restore:run', { mutating: true })).rejects.toMatchObject({ status: 401, reason: expect.stringMatching(/too old/) });
+    await expect(auth.authenticate(`Bearer ${token}`, 'restore:run', { mutating: true })).rejects.toMatchObject({
+      status: 401,
+      reason: expect.stringMatching(/too old/),
+    });
   });
 
   it('scopes are checked on every call, also for a remembered token', async () => {

@@ -52,7 +52,15 @@ function settings(over: Partial<AuthSettings> = {}): AuthSettings {
   };
 }
 
-const defaults = (): MintOptions => ({ key: rsa, iss: ISS, aud: AUD, sub: 'alice', scope: 'restore:read restore:run', jti: 'jti-1', extra: { note: SECRET_CLAIM } });
+const defaults = (): MintOptions => ({
+  key: rsa,
+  iss: ISS,
+  aud: AUD,
+  sub: 'alice',
+  scope: 'restore:read restore:run',
+  jti: 'jti-1',
+  extra: { note: SECRET_CLAIM },
+});
 const token = (o: Partial<MintOptions> = {}) => mintToken({ ...defaults(), ...o, extra: { note: SECRET_CLAIM, ...o.extra } });
 const bearer = async (t: Promise<string> | string) => `Bearer ${await t}`;
 const write = (name: string, content: string) => {
@@ -132,13 +140,30 @@ const BAD: Bad[] = [
   { name: 'an oversized token', header: async () => `Bearer ${'a'.repeat(17_000)}.b.c`, reason: /^token too large$/ },
   // the algorithm
   { name: 'alg none', header: () => bearer(unsignedToken(claimsOf(defaults()))), reason: /^alg none not allowed$/ },
-  { name: 'alg none with a signature', header: () => bearer(unsignedToken(claimsOf(defaults()), { alg: 'none', kid: 'rsa-1' }, 'c2lnbmF0dXJlLWJ5dGVz')), reason: /^alg none not allowed$/ },
+  {
+    name: 'alg none with a signature',
+    header: () => bearer(unsignedToken(claimsOf(defaults()), { alg: 'none', kid: 'rsa-1' }, 'c2lnbmF0dXJlLWJ5dGVz')),
+    reason: /^alg none not allowed$/,
+  },
   { name: 'alg "None"', header: () => bearer(unsignedToken(claimsOf(defaults()), { alg: 'None' })), reason: /^alg None not allowed$/ },
   { name: 'HS256 signed with the public key PEM as secret (JWKS source)', header: hs('HS256', () => pem.rsa), reason: /^alg HS256 not allowed$/ },
-  { name: 'HS256 signed with the public key PEM as secret (PEM source)', header: hs('HS256', () => pem.rsa), reason: /^alg HS256 not allowed$/, source: 'pemRsa' },
+  {
+    name: 'HS256 signed with the public key PEM as secret (PEM source)',
+    header: hs('HS256', () => pem.rsa),
+    reason: /^alg HS256 not allowed$/,
+    source: 'pemRsa',
+  },
   { name: 'HS512', header: hs('HS512', () => pem.rsa), reason: /^alg HS512 not allowed$/, source: 'pemRsa' },
-  { name: 'an alg outside the allow-list (ES256K)', header: async () => bearer(tamperHeader(await token(), { alg: 'ES256K' })), reason: /^alg ES256K not allowed$/ },
-  { name: 'an alg that is not a string', header: async () => bearer(tamperHeader(await token(), { alg: ['RS256'] })), reason: /^alg \(unprintable\) not allowed$/ },
+  {
+    name: 'an alg outside the allow-list (ES256K)',
+    header: async () => bearer(tamperHeader(await token(), { alg: 'ES256K' })),
+    reason: /^alg ES256K not allowed$/,
+  },
+  {
+    name: 'an alg that is not a string',
+    header: async () => bearer(tamperHeader(await token(), { alg: ['RS256'] })),
+    reason: /^alg \(unprintable\) not allowed$/,
+  },
   { name: 'ES256 token against an RSA PEM key', header: () => bearer(token({ key: ec })), reason: /^alg ES256 not allowed$/, source: 'pemRsa' },
   { name: 'RS256 token against an EC PEM key', header: () => bearer(token()), reason: /^alg RS256 not allowed$/, source: 'pemEc' },
   { name: 'ES256 token against an Ed25519 PEM key', header: () => bearer(token({ key: ec })), reason: /^alg ES256 not allowed$/, source: 'pemEd' },
@@ -174,19 +199,63 @@ const BAD: Bad[] = [
   { name: 'a sub that is not a string', header: () => bearer(token({ sub: null, extra: { sub: 42 } })), reason: /^invalid sub$/ },
   { name: 'a jti that is not a string', header: () => bearer(token({ extra: { jti: 7 } })), reason: /^invalid jti$/ },
   { name: 'an iat that is not a number', header: () => bearer(token({ extra: { iat: 'now' } })), reason: /^invalid iat$/ },
-  { name: 'an iat too old on a mutating call', header: () => bearer(token({ issuedAt: -1000 })), reason: /^token too old .*\(iat\)$/, need: 'restore:run', mutating: true },
+  {
+    name: 'an iat too old on a mutating call',
+    header: () => bearer(token({ issuedAt: -1000 })),
+    reason: /^token too old .*\(iat\)$/,
+    need: 'restore:run',
+    mutating: true,
+  },
   { name: 'no iat on a mutating call', header: () => bearer(token({ issuedAt: null })), reason: /^missing iat$/, need: 'restore:run', mutating: true },
   { name: 'an iat in the future beyond tolerance (read)', header: () => bearer(token({ issuedAt: 120 })), reason: /^iat in the future$/ },
-  { name: 'an iat in the future beyond tolerance (mutating)', header: () => bearer(token({ issuedAt: 120 })), reason: /^iat in the future$/, need: 'restore:run', mutating: true },
+  {
+    name: 'an iat in the future beyond tolerance (mutating)',
+    header: () => bearer(token({ issuedAt: 120 })),
+    reason: /^iat in the future$/,
+    need: 'restore:run',
+    mutating: true,
+  },
   // valid tokens without the scope: 403
   { name: 'no scope claim', header: () => bearer(token({ scope: undefined })), status: 403, reason: /^missing scope restore:read$/ },
-  { name: 'a scope claim that is an object', header: () => bearer(token({ scope: undefined, extra: { scope: { 'restore:read': true } } })), status: 403, reason: /^missing scope restore:read$/ },
-  { name: 'a scope claim that is a number', header: () => bearer(token({ scope: undefined, extra: { scope: 42 } })), status: 403, reason: /^missing scope restore:read$/ },
-  { name: 'a scope array holding a non-string', header: () => bearer(token({ scope: ['restore:read', 1] as string[] })), status: 403, reason: /^missing scope restore:read$/ },
-  { name: 'scopes without the one needed', header: () => bearer(token({ scope: 'restore:read' })), status: 403, reason: /^missing scope restore:run$/, need: 'restore:run', mutating: true },
-  { name: 'a scope that only starts like the one needed', header: () => bearer(token({ scope: 'restore:readonly restore:run-all' })), status: 403, reason: /^missing scope restore:read$/ },
+  {
+    name: 'a scope claim that is an object',
+    header: () => bearer(token({ scope: undefined, extra: { scope: { 'restore:read': true } } })),
+    status: 403,
+    reason: /^missing scope restore:read$/,
+  },
+  {
+    name: 'a scope claim that is a number',
+    header: () => bearer(token({ scope: undefined, extra: { scope: 42 } })),
+    status: 403,
+    reason: /^missing scope restore:read$/,
+  },
+  {
+    name: 'a scope array holding a non-string',
+    header: () => bearer(token({ scope: ['restore:read', 1] as string[] })),
+    status: 403,
+    reason: /^missing scope restore:read$/,
+  },
+  {
+    name: 'scopes without the one needed',
+    header: () => bearer(token({ scope: 'restore:read' })),
+    status: 403,
+    reason: /^missing scope restore:run$/,
+    need: 'restore:run',
+    mutating: true,
+  },
+  {
+    name: 'a scope that only starts like the one needed',
+    header: () => bearer(token({ scope: 'restore:readonly restore:run-all' })),
+    status: 403,
+    reason: /^missing scope restore:read$/,
+  },
   { name: 'comma-separated scopes', header: () => bearer(token({ scope: 'restore:read,restore:run' })), status: 403, reason: /^missing scope restore:read$/ },
-  { name: 'a scope for another call in an scp claim only', header: () => bearer(token({ scope: undefined, extra: { scp: 'restore:read' } })), status: 403, reason: /^missing scope restore:read$/ },
+  {
+    name: 'a scope for another call in an scp claim only',
+    header: () => bearer(token({ scope: undefined, extra: { scp: 'restore:read' } })),
+    status: 403,
+    reason: /^missing scope restore:read$/,
+  },
 ];
 
 describe('bad tokens and headers', () => {
@@ -214,7 +283,11 @@ interface Good {
 }
 
 const GOOD: Good[] = [
-  { name: 'RS256 from the JWKS file', header: () => bearer(token()), principal: { sub: 'alice', iss: ISS, jti: 'jti-1', scopes: ['restore:read', 'restore:run'] } },
+  {
+    name: 'RS256 from the JWKS file',
+    header: () => bearer(token()),
+    principal: { sub: 'alice', iss: ISS, jti: 'jti-1', scopes: ['restore:read', 'restore:run'] },
+  },
   { name: 'RS512', header: () => bearer(token({ alg: 'RS512' })) },
   { name: 'PS256 from a matching RSA key', header: () => bearer(token({ alg: 'PS256' })) },
   { name: 'ES256 from a matching EC key', header: () => bearer(token({ key: ec })) },
@@ -239,7 +312,11 @@ const GOOD: Good[] = [
     mutating: true,
     principal: { scopes: ['restore:run', 'devices:resume'] },
   },
-  { name: 'scope with extra spaces', header: () => bearer(token({ scope: '  restore:read   restore:run ' })), principal: { scopes: ['restore:read', 'restore:run'] } },
+  {
+    name: 'scope with extra spaces',
+    header: () => bearer(token({ scope: '  restore:read   restore:run ' })),
+    principal: { scopes: ['restore:read', 'restore:run'] },
+  },
   { name: 'no kid: the only key that fits the alg', header: () => bearer(token({ kid: null })) },
   { name: 'scheme in lower case', header: async () => `bearer ${await token()}` },
   { name: 'RS256 from an RSA PEM key', header: () => bearer(token()), source: 'pemRsa' },
@@ -270,7 +347,12 @@ describe('good tokens', () => {
 });
 
 /** A node:http JWKS server on 127.0.0.1 whose behaviour a test switches. */
-async function jwksServer(): Promise<{ url: string; requests: () => number; set: (s: { jwks?: unknown; status?: number; hang?: boolean }) => void; stop: () => Promise<void> }> {
+async function jwksServer(): Promise<{
+  url: string;
+  requests: () => number;
+  set: (s: { jwks?: unknown; status?: number; hang?: boolean }) => void;
+  stop: () => Promise<void>;
+}> {
   let state: { jwks?: unknown; status?: number; hang?: boolean } = {};
   let count = 0;
   const server: Server = createServer((req, res) => {
@@ -348,7 +430,10 @@ describe('JWKS URL', () => {
     expect((await refusal(auth, await bearer(token()))).reason).toBe('unknown kid');
     await auth.authenticate(await bearer(token({ key: rsaNext })), 'restore:read', { mutating: false });
     srv.set({ hang: true });
-    await expect(auth.reload()).rejects.toMatchObject({ code: 'RESTORE_ERR_CONFIG_INVALID', message: expect.stringMatching(/^api\.jwksUrl: http:\/\/127\.0\.0\.1:\d+: .*timed out/) });
+    await expect(auth.reload()).rejects.toMatchObject({
+      code: 'RESTORE_ERR_CONFIG_INVALID',
+      message: expect.stringMatching(/^api\.jwksUrl: http:\/\/127\.0\.0\.1:\d+: .*timed out/),
+    });
     await auth.authenticate(await bearer(token({ key: rsaNext })), 'restore:read', { mutating: false });
   });
 });
@@ -407,7 +492,12 @@ describe('configuration', () => {
   const jwksFile = (name: string, keys: unknown[]) => settings({ jwksFile: write(name, JSON.stringify({ keys })) });
   const pemFile = (name: string, text: string) => settings({ jwtPublicKey: write(name, text) });
   const nodePem = (kind: 'rsa-pss' | 'ed448' | 'rsa', bits?: number) =>
-    (kind === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: bits! }) : kind === 'rsa-pss' ? generateKeyPairSync('rsa-pss', { modulusLength: 2048 }) : generateKeyPairSync('ed448')).publicKey
+    (kind === 'rsa'
+      ? generateKeyPairSync('rsa', { modulusLength: bits! })
+      : kind === 'rsa-pss'
+        ? generateKeyPairSync('rsa-pss', { modulusLength: 2048 })
+        : generateKeyPairSync('ed448')
+    ).publicKey
       .export({ type: 'spki', format: 'pem' })
       .toString();
 
@@ -416,7 +506,10 @@ describe('configuration', () => {
     await configError(settings(), names);
     await configError(settings({ jwksFile: '  ' }), names);
     await configError(settings({ jwksFile: '/a', jwtPublicKey: '/b' }), /api\.jwksFile and api\.jwtPublicKey are set/);
-    await configError(settings({ jwksFile: '/a', jwksUrl: 'https://idp.test/jwks', jwtPublicKey: '/b' }), /api\.jwksFile and api\.jwksUrl and api\.jwtPublicKey are set/);
+    await configError(
+      settings({ jwksFile: '/a', jwksUrl: 'https://idp.test/jwks', jwtPublicKey: '/b' }),
+      /api\.jwksFile and api\.jwksUrl and api\.jwtPublicKey are set/,
+    );
   });
 
   it('no issuer, no audience, a negative number', async () => {
@@ -447,7 +540,9 @@ describe('configuration', () => {
   });
 
   it('a JWKS file may hold encryption keys beside the signing keys; they are never used', async () => {
-    const auth = await createAuthenticator(jwksFile('mixed.json', [publicJwk(rsaNext, { use: 'enc', kid: rsa.kid }), publicJwk(rsa, { use: 'sig', alg: 'RS256' })]));
+    const auth = await createAuthenticator(
+      jwksFile('mixed.json', [publicJwk(rsaNext, { use: 'enc', kid: rsa.kid }), publicJwk(rsa, { use: 'sig', alg: 'RS256' })]),
+    );
     await auth.authenticate(await bearer(token()), 'restore:read', { mutating: false });
     expect((await refusal(auth, await bearer(token({ alg: 'PS256' })))).reason).toBe('unknown kid');
   });

@@ -22,13 +22,18 @@ describe('bounded pool', () => {
     let running = 0;
     let peak = 0;
     let started = 0;
-    const left = await boundedPool(hosts(10), 3, async () => {
-      started++;
-      running++;
-      peak = Math.max(peak, running);
-      await new Promise((r) => setTimeout(r, 5));
-      running--;
-    }, () => started < 7);
+    const left = await boundedPool(
+      hosts(10),
+      3,
+      async () => {
+        started++;
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 5));
+        running--;
+      },
+      () => started < 7,
+    );
     expect(peak).toBe(3);
     expect(started).toBe(7);
     expect(left).toEqual([7, 8, 9]);
@@ -46,7 +51,15 @@ describe('agent addresses', () => {
   });
 
   it('refuses plain http off loopback, credentials or paths in the URL, relative sockets, other schemes', () => {
-    for (const bad of ['http://10.0.0.5:8080', 'http://fc1.example.com:80', 'https://u:p@fc1:8443', 'https://fc1:8443/api', 'unix:rel.sock', 'ftp://fc1', 'fc1:8443']) {
+    for (const bad of [
+      'http://10.0.0.5:8080',
+      'http://fc1.example.com:80',
+      'https://u:p@fc1:8443',
+      'https://fc1:8443/api',
+      'unix:rel.sock',
+      'ftp://fc1',
+      'fc1:8443',
+    ]) {
       expect(() => parseAgentAddress(bad, '--host'), bad).toThrow(expect.objectContaining({ code: 'RESTORE_ERR_USAGE' }));
     }
   });

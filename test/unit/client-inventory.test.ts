@@ -62,7 +62,21 @@ describe('inventory host names, words and values', () => {
 describe('INI inventories', () => {
   it('reads groups, children declared before their groups, vars, and puts groupless hosts in ungrouped', () => {
     const inv = parseIniInventory(
-      ['lonely', '[prod:children]', 'web', '[web]', 'w1 restore_agent_url=https://w1:8443', 'w2', '[web:vars]', 'x=1', '[prod:vars]', 'x=0', 'y=2', '[all:vars]', 'z=3'].join('\n'),
+      [
+        'lonely',
+        '[prod:children]',
+        'web',
+        '[web]',
+        'w1 restore_agent_url=https://w1:8443',
+        'w2',
+        '[web:vars]',
+        'x=1',
+        '[prod:vars]',
+        'x=0',
+        'y=2',
+        '[all:vars]',
+        'z=3',
+      ].join('\n'),
     );
     expect([...inv.groups.keys()]).toEqual(['all', 'ungrouped', 'prod', 'web']);
     expect(inv.group('ungrouped').hosts.map((h) => h.name)).toEqual(['lonely']);
@@ -86,7 +100,9 @@ describe('INI inventories', () => {
   for (const [what, lines, line, re] of bad) {
     it(`refuses ${what}, naming line ${line}`, () => {
       const f = file(`bad-${line}-${what.replace(/\W+/g, '-')}.ini`, lines.join('\n'));
-      expect(() => loadInventory(f)).toThrow(expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(new RegExp(`line ${line}: .*${re.source}`)) }));
+      expect(() => loadInventory(f)).toThrow(
+        expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(new RegExp(`line ${line}: .*${re.source}`)) }),
+      );
     });
   }
 });
@@ -94,7 +110,22 @@ describe('INI inventories', () => {
 describe('YAML inventories', () => {
   it('reads all/children/hosts/vars with YAML 1.1 values, a host given as one string, ranges in keys', () => {
     const { inventory: inv, warnings } = parseYamlInventory(
-      ['all:', '  vars: {z: 3}', '  hosts:', '    solo:', '  children:', '    web:', '      hosts:', '        w[1:2]:', '          flag: yes', '      vars:', '        x: 1', '    db:', '      hosts: d1', '      extra: 5'].join('\n'),
+      [
+        'all:',
+        '  vars: {z: 3}',
+        '  hosts:',
+        '    solo:',
+        '  children:',
+        '    web:',
+        '      hosts:',
+        '        w[1:2]:',
+        '          flag: yes',
+        '      vars:',
+        '        x: 1',
+        '    db:',
+        '      hosts: d1',
+        '      extra: 5',
+      ].join('\n'),
     );
     expect([...inv.hosts.keys()]).toEqual(['solo', 'w1', 'w2', 'd1']);
     expect(inv.varsOf(inv.hosts.get('w2')!)).toEqual({ z: 3, x: 1, flag: true });
@@ -113,7 +144,9 @@ describe('YAML inventories', () => {
   for (const [what, lines, line, re] of bad) {
     it(`refuses ${what}, naming line ${line}`, () => {
       const f = file(`bad-${line}-${what.replace(/\W+/g, '-')}.yml`, lines.join('\n'));
-      expect(() => loadInventory(f)).toThrow(expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(new RegExp(`line ${line}: .*${re.source}`)) }));
+      expect(() => loadInventory(f)).toThrow(
+        expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(new RegExp(`line ${line}: .*${re.source}`)) }),
+      );
     });
   }
 
@@ -121,7 +154,9 @@ describe('YAML inventories', () => {
     expect(loadInventory(file('hosts', '[web]\nw1\n')).format).toBe('ini');
     expect(loadInventory(file('hosts-yaml', 'web:\n  hosts:\n    w1:\n')).format).toBe('yaml');
     expect(loadInventory(file('inv.json', '{"web": {"hosts": {"w1": null}}}')).format).toBe('yaml');
-    expect(() => loadInventory(path.join(dir, 'missing.ini'))).toThrow(expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(/cannot be read \(ENOENT\)/) }));
+    expect(() => loadInventory(path.join(dir, 'missing.ini'))).toThrow(
+      expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(/cannot be read \(ENOENT\)/) }),
+    );
     expect(() => loadInventory(dir)).toThrow(/is a directory/);
   });
 });
@@ -151,8 +186,12 @@ describe('group_vars/ and host_vars/ beside the inventory', () => {
     mkdirSync(path.join(d, 'group_vars'));
     writeFileSync(path.join(d, 'hosts.yml'), 'web:\n  hosts:\n    w1:\n      restore_agent_url: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6162\n');
     const { resolveTargets } = await import('../../src/client/targets.js');
-    expect(() => resolveTargets({ inventory: path.join(d, 'hosts.yml') })).toThrow(expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(/restore_agent_url of host w1 is vault-encrypted/) }));
+    expect(() => resolveTargets({ inventory: path.join(d, 'hosts.yml') })).toThrow(
+      expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(/restore_agent_url of host w1 is vault-encrypted/) }),
+    );
     writeFileSync(path.join(d, 'group_vars', 'all.yml'), '$ANSIBLE_VAULT;1.1;AES256\n6162\n');
-    expect(() => loadInventory(path.join(d, 'hosts.yml'))).toThrow(expect.objectContaining({ message: expect.stringMatching(/group_vars\/all\.yml line 1: is vault-encrypted/) }));
+    expect(() => loadInventory(path.join(d, 'hosts.yml'))).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/group_vars\/all\.yml line 1: is vault-encrypted/) }),
+    );
   });
 });

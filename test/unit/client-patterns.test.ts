@@ -3,7 +3,9 @@ import { HostSelector, globToRegExp, orderPatterns, splitHostPattern } from '../
 import { parseIniInventory } from '../../src/client/inventory/ini-inventory.js';
 
 const inv = parseIniInventory(
-  ['lonely', '[web]', 'web1', 'web2', 'web3', '[db]', 'db1', 'db2', '[prod:children]', 'web', 'db', '[canary]', 'web2', 'db1', '[edge]', 'node[01:12]'].join('\n'),
+  ['lonely', '[web]', 'web1', 'web2', 'web3', '[db]', 'db1', 'db2', '[prod:children]', 'web', 'db', '[canary]', 'web2', 'db1', '[edge]', 'node[01:12]'].join(
+    '\n',
+  ),
 );
 const sel = (limit?: string) => new HostSelector(inv).select(limit).map((h) => h.name);
 
@@ -51,6 +53,8 @@ describe('Ansible host patterns for --limit', () => {
     s.select('web,ghost');
     expect(s.unmatched).toEqual(['ghost']);
     expect(() => sel('web[7]')).toThrow(expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(/web\[7\]/) }));
-    expect(() => sel('~web(')).toThrow(expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(/regular expression/) }));
+    expect(() => sel('~web(')).toThrow(
+      expect.objectContaining({ code: 'RESTORE_ERR_INVENTORY_INVALID', message: expect.stringMatching(/regular expression/) }),
+    );
   });
 });

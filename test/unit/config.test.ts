@@ -44,7 +44,12 @@ describe('loadConfig', () => {
     const c = loadConfig({
       env: { FLIGHTCTL_RESTORE_QUADLET_DIRS: '/a:/b', FLIGHTCTL_RESTORE_ENDPOINT_STRATEGY: 'publish-dropin', FLIGHTCTL_RESTORE_UNIT_TIMEOUT_MS: '5000' },
     });
-    expect(c.host).toMatchObject({ quadletDirs: ['/a', '/b'], endpointStrategy: 'publish-dropin', unitTimeoutMs: 5000, podmanSocket: '/run/podman/podman.sock' });
+    expect(c.host).toMatchObject({
+      quadletDirs: ['/a', '/b'],
+      endpointStrategy: 'publish-dropin',
+      unitTimeoutMs: 5000,
+      podmanSocket: '/run/podman/podman.sock',
+    });
     const bad = errorOf(() => loadConfig({ env: { FLIGHTCTL_RESTORE_ENDPOINT_STRATEGY: 'tunnel' } }));
     expect(bad.message).toContain('host.endpointStrategy (from environment FLIGHTCTL_RESTORE_ENDPOINT_STRATEGY)');
     expect(bad.message).toContain('allowed: container-ip, publish-dropin');

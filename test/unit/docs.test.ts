@@ -58,7 +58,9 @@ describe('the documentation', () => {
     expect(readme).toContain('npm test');
     for (const page of markdownFiles(path.join(ROOT, 'docs')).filter((f) => !f.includes('/examples/'))) {
       const rel = path.relative(ROOT, page);
-      const linked = readme.includes(`](${rel})`) || markdownFiles(path.join(ROOT, 'docs')).some((f) => readFileSync(f, 'utf8').includes(`](${path.relative(path.dirname(f), page)})`));
+      const linked =
+        readme.includes(`](${rel})`) ||
+        markdownFiles(path.join(ROOT, 'docs')).some((f) => readFileSync(f, 'utf8').includes(`](${path.relative(path.dirname(f), page)})`));
       expect(linked, `${rel} is linked from the README or another page`).toBe(true);
     }
   });

@@ -33,9 +33,14 @@ describe('dump format', () => {
   });
 
   it('refuses a dump that would write into other databases (--create, pg_dumpall)', () => {
-    const created = PLAIN.replace('SET statement_timeout = 0;', 'CREATE DATABASE flightctl WITH TEMPLATE = template0;\n\\connect flightctl\nSET statement_timeout = 0;');
+    const created = PLAIN.replace(
+      'SET statement_timeout = 0;',
+      'CREATE DATABASE flightctl WITH TEMPLATE = template0;\n\\connect flightctl\nSET statement_timeout = 0;',
+    );
     expect(() => classifyDumpHead(Buffer.from(created), 'd.sql')).toThrow(/--create or by pg_dumpall/);
-    expect(code(() => classifyDumpHead(Buffer.from('--\n-- PostgreSQL database cluster dump\n--\n\\c template1\nCREATE ROLE x;\n'), 'all.sql'))).toBe('RESTORE_ERR_DUMP_INVALID');
+    expect(code(() => classifyDumpHead(Buffer.from('--\n-- PostgreSQL database cluster dump\n--\n\\c template1\nCREATE ROLE x;\n'), 'all.sql'))).toBe(
+      'RESTORE_ERR_DUMP_INVALID',
+    );
   });
 
   it('names what is wrong with other files', () => {
@@ -50,7 +55,10 @@ describe('dump format', () => {
 
   it('inspects a file: missing, a directory, a real dump', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'dump-'));
-    await expect(inspectDump(path.join(dir, 'missing.sql'))).rejects.toMatchObject({ code: 'RESTORE_ERR_DUMP_INVALID', message: expect.stringMatching(/does not exist/) });
+    await expect(inspectDump(path.join(dir, 'missing.sql'))).rejects.toMatchObject({
+      code: 'RESTORE_ERR_DUMP_INVALID',
+      message: expect.stringMatching(/does not exist/),
+    });
     mkdirSync(path.join(dir, 'sub'));
     await expect(inspectDump(path.join(dir, 'sub'))).rejects.toMatchObject({ code: 'RESTORE_ERR_DUMP_INVALID' });
     writeFileSync(path.join(dir, 'ok.sql'), PLAIN);

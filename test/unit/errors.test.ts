@@ -36,13 +36,19 @@ describe('error catalogue', () => {
   it('the generated error reference says which codes are worth retrying, as the catalogue does', () => {
     const readme = readFileSync(new URL('../../docs/reference/exit-codes.md', import.meta.url), 'utf8');
     for (const [code, { exit }] of Object.entries(ERROR_CATALOGUE)) {
-      expect(readme, code).toMatch(new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${exit}\\s*\\|\\s*${isRetryable(code as keyof typeof ERROR_CATALOGUE) ? 'yes' : 'no'}\\s*\\|`));
+      expect(readme, code).toMatch(
+        new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${exit}\\s*\\|\\s*${isRetryable(code as keyof typeof ERROR_CATALOGUE) ? 'yes' : 'no'}\\s*\\|`),
+      );
     }
   });
 
   it('serializes to code, message and hint only (no stack)', () => {
     const err = new RestoreError('RESTORE_ERR_DB_UNREACHABLE', 'cannot reach db');
-    expect(JSON.parse(JSON.stringify(err))).toEqual({ code: 'RESTORE_ERR_DB_UNREACHABLE', message: 'cannot reach db', hint: ERROR_CATALOGUE.RESTORE_ERR_DB_UNREACHABLE.hint });
+    expect(JSON.parse(JSON.stringify(err))).toEqual({
+      code: 'RESTORE_ERR_DB_UNREACHABLE',
+      message: 'cannot reach db',
+      hint: ERROR_CATALOGUE.RESTORE_ERR_DB_UNREACHABLE.hint,
+    });
     expect(err.exitCode).toBe(ERROR_CATALOGUE.RESTORE_ERR_DB_UNREACHABLE.exit);
   });
 

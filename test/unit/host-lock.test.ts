@@ -11,7 +11,10 @@ describe('host lock', () => {
   it('one holder at a time; released, it can be taken again', async () => {
     const d = dir();
     const lock = await acquireHostLock(d, 'restore run');
-    await expect(acquireHostLock(d, 'another run')).rejects.toMatchObject({ code: 'RESTORE_ERR_RUN_ACTIVE', message: expect.stringMatching(/restore run \(pid \d+/) });
+    await expect(acquireHostLock(d, 'another run')).rejects.toMatchObject({
+      code: 'RESTORE_ERR_RUN_ACTIVE',
+      message: expect.stringMatching(/restore run \(pid \d+/),
+    });
     await lock.release();
     await (await acquireHostLock(d, 'another run')).release();
   });

@@ -17,7 +17,19 @@ const intent: IntentDoc<RestoreOptions> = {
   holder: 'pid:4242:100',
   startedAt: '2026-11-28T09:00:00.000Z',
   params: { dump: '/backups/flightctl.sql', force: false, keepOldDb: false, database: 'flightctl' },
-  plan: ['preflight', 'version-check', 'load-dump', 'prepare-database', 'stage-kv', 'stop-services', 'swap-database', 'prepare-kv', 'start-services', 'verify', 'drop-old-database'],
+  plan: [
+    'preflight',
+    'version-check',
+    'load-dump',
+    'prepare-database',
+    'stage-kv',
+    'stop-services',
+    'swap-database',
+    'prepare-kv',
+    'start-services',
+    'verify',
+    'drop-old-database',
+  ],
   steps: { 'load-dump': { database: 'flightctl_restore_0123abcd' } },
 };
 

@@ -28,10 +28,33 @@ function interruptedRun(world: MemoryWorld, plan: Run['plan']): void {
   });
 }
 
-const PLAN: Run['plan'] = ['preflight', 'version-check', 'load-dump', 'prepare-database', 'stage-kv', 'stop-services', 'swap-database', 'prepare-kv', 'start-services', 'verify', 'drop-old-database'];
+const PLAN: Run['plan'] = [
+  'preflight',
+  'version-check',
+  'load-dump',
+  'prepare-database',
+  'stage-kv',
+  'stop-services',
+  'swap-database',
+  'prepare-kv',
+  'start-services',
+  'verify',
+  'drop-old-database',
+];
 
 function v1(over: Record<string, unknown>): string {
-  return JSON.stringify({ version: 1, runId: RUN_ID, pid: 999_999, startedAt: '2026-11-28T09:00:00.000Z', withDump: true, keepOldDb: false, database: names, kvStagingDb: 1, liveTouched: false, ...over });
+  return JSON.stringify({
+    version: 1,
+    runId: RUN_ID,
+    pid: 999_999,
+    startedAt: '2026-11-28T09:00:00.000Z',
+    withDump: true,
+    keepOldDb: false,
+    database: names,
+    kvStagingDb: 1,
+    liveTouched: false,
+    ...over,
+  });
 }
 
 /** The services stopped and the loaded copy beside the live database, as the old agent left them. */
@@ -53,7 +76,13 @@ describe('an intent written by the previous agent (format 1)', () => {
     interruptedRun(world, PLAN);
     world.intentText = v1({ database: { name: 'flightctl', temp: names.temp } });
     const report = await recoverOn(world, { config: fx.config });
-    expect(report.recovered).toEqual([{ runId: RUN_ID, phase: 'Recovered', actions: expect.arrayContaining([expect.stringMatching(/dropped the temporary database flightctl_restore_0123abcd/)]) }]);
+    expect(report.recovered).toEqual([
+      {
+        runId: RUN_ID,
+        phase: 'Recovered',
+        actions: expect.arrayContaining([expect.stringMatching(/dropped the temporary database flightctl_restore_0123abcd/)]),
+      },
+    ]);
     expect(world.databaseNames()).toEqual(['flightctl']);
     expect(world.databases.get('flightctl')).toMatchObject({ origin: 'original', marked: false });
     expect([...world.kvDb(0)]).toEqual(kvBefore);

@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { createTempDatabaseSql, swapNames, swapSql } from '../../src/flightctl/database/swap-sql.js';
 import { ScriptSplitter, splitScript } from '../../src/targets/kubernetes/sql-script.js';
 
-const texts = (script: string) => splitScript(script).map((i) => (i.kind === 'meta' ? `\\${i.command} ${i.args}` : `${i.kind}${i.kind === 'sql' && i.gexec ? '+gexec' : ''}: ${i.text}`));
+const texts = (script: string) =>
+  splitScript(script).map((i) => (i.kind === 'meta' ? `\\${i.command} ${i.args}` : `${i.kind}${i.kind === 'sql' && i.gexec ? '+gexec' : ''}: ${i.text}`));
 
 describe('psql-compatible script splitting (the Kubernetes database shell)', () => {
   it('splits at top-level semicolons only', () => {
-    expect(texts("SELECT 1; SELECT 'a;b';\nSELECT \"x;y\" FROM t;\n")).toEqual(['sql: SELECT 1;', "sql: SELECT 'a;b';", 'sql: SELECT "x;y" FROM t;']);
+    expect(texts('SELECT 1; SELECT \'a;b\';\nSELECT "x;y" FROM t;\n')).toEqual(['sql: SELECT 1;', "sql: SELECT 'a;b';", 'sql: SELECT "x;y" FROM t;']);
   });
 
   it('keeps quotes, escapes, comments and parentheses whole', () => {
@@ -25,7 +26,8 @@ describe('psql-compatible script splitting (the Kubernetes database shell)', () 
   });
 
   it('keeps function bodies across lines, and $1 is not a dollar quote', () => {
-    const fn = 'CREATE FUNCTION f(a int) RETURNS int LANGUAGE plpgsql AS $body$\nBEGIN\n  RETURN a + 1; -- ;\nEND;\n$body$;\nPREPARE p AS SELECT $1::int; SELECT a$b FROM t;\n';
+    const fn =
+      'CREATE FUNCTION f(a int) RETURNS int LANGUAGE plpgsql AS $body$\nBEGIN\n  RETURN a + 1; -- ;\nEND;\n$body$;\nPREPARE p AS SELECT $1::int; SELECT a$b FROM t;\n';
     const items = splitScript(fn);
     expect(items.map((i) => i.kind)).toEqual(['sql', 'sql', 'sql']);
     expect((items[0] as { text: string }).text).toContain('RETURN a + 1; -- ;\nEND;\n$body$;');
@@ -35,7 +37,9 @@ describe('psql-compatible script splitting (the Kubernetes database shell)', () 
     const s = new ScriptSplitter();
     expect(s.pushLine('--')).toEqual([]);
     expect(s.pushLine('-- Data for Name: devices; Type: TABLE DATA')).toEqual([]);
-    expect(s.pushLine('COPY public.devices (org_id, name) FROM stdin;')).toEqual([{ kind: 'copy', text: expect.stringContaining('COPY public.devices (org_id, name) FROM stdin;') }]);
+    expect(s.pushLine('COPY public.devices (org_id, name) FROM stdin;')).toEqual([
+      { kind: 'copy', text: expect.stringContaining('COPY public.devices (org_id, name) FROM stdin;') },
+    ]);
     expect(texts("COPY t TO stdout; COPY (SELECT 'FROM stdin') TO stdout;")).toEqual(['sql: COPY t TO stdout;', "sql: COPY (SELECT 'FROM stdin') TO stdout;"]);
   });
 

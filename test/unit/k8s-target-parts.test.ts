@@ -14,7 +14,14 @@ describe('Kubernetes configuration', () => {
   it('defaults: the Quadlets target; on Kubernetes one namespace flightctl for everything', () => {
     const c = loadConfig();
     expect(c.target).toBe('quadlet');
-    expect(c.kubernetes).toMatchObject({ kubeconfig: '', namespace: 'flightctl', internalNamespace: '', stateNamespace: '', secretsDir: '', leaseDurationSec: 30 });
+    expect(c.kubernetes).toMatchObject({
+      kubeconfig: '',
+      namespace: 'flightctl',
+      internalNamespace: '',
+      stateNamespace: '',
+      secretsDir: '',
+      leaseDurationSec: 30,
+    });
     expect(namespacesOf(c.kubernetes)).toEqual({ external: 'flightctl', internal: 'flightctl', state: 'flightctl' });
   });
 
@@ -27,7 +34,15 @@ describe('Kubernetes configuration', () => {
       flags: { 'kubernetes.kubeconfig': '/k', 'kubernetes.secretsDir': '/s', 'kubernetes.stateNamespace': 'fc-state' },
     });
     expect(c.target).toBe('kubernetes');
-    expect(c.kubernetes).toMatchObject({ kubeconfig: '/k', namespace: 'fc', internalNamespace: 'fc-internal', stateNamespace: 'fc-state', secretsDir: '/s', scaleTimeoutMs: 1000, leaseDurationSec: 5 });
+    expect(c.kubernetes).toMatchObject({
+      kubeconfig: '/k',
+      namespace: 'fc',
+      internalNamespace: 'fc-internal',
+      stateNamespace: 'fc-state',
+      secretsDir: '/s',
+      scaleTimeoutMs: 1000,
+      leaseDurationSec: 5,
+    });
     expect(namespacesOf(c.kubernetes)).toEqual({ external: 'fc', internal: 'fc-internal', state: 'fc-state' });
     expect(() => loadConfig({ flags: { target: 'nomad' } })).toThrow(/target.*"nomad" is not allowed; allowed: quadlet, kubernetes/);
   });

@@ -11,11 +11,29 @@ const FILES = ['restore-pki', 'restore-encryption', 'restore-config', 'restore-p
 
 describe('the restore plan: the order of the steps for every option', () => {
   it('with a dump, everything that grows with the fleet runs before the stop; only the swap and SWAPDB inside', () => {
-    expect(names({ dump: true, reachRestartsDatabase: false })).toEqual(['preflight', 'version-check', 'load-dump', 'prepare-database', 'stage-kv', 'stop-services', 'swap-database', ...TAIL]);
+    expect(names({ dump: true, reachRestartsDatabase: false })).toEqual([
+      'preflight',
+      'version-check',
+      'load-dump',
+      'prepare-database',
+      'stage-kv',
+      'stop-services',
+      'swap-database',
+      ...TAIL,
+    ]);
   });
 
   it('where reaching the database restarts it, its preparation moves into the window', () => {
-    expect(names({ dump: true, reachRestartsDatabase: true })).toEqual(['preflight', 'version-check', 'load-dump', 'stop-services', 'prepare-database', 'stage-kv', 'swap-database', ...TAIL]);
+    expect(names({ dump: true, reachRestartsDatabase: true })).toEqual([
+      'preflight',
+      'version-check',
+      'load-dump',
+      'stop-services',
+      'prepare-database',
+      'stage-kv',
+      'swap-database',
+      ...TAIL,
+    ]);
   });
 
   it('without a dump the live database is prepared inside the window, whatever the strategy', () => {
@@ -26,14 +44,34 @@ describe('the restore plan: the order of the steps for every option', () => {
 
   it('an archive adds its unpacking first, the wait for an external database and the files', () => {
     expect(names({ dump: false, archive: true, reachRestartsDatabase: false })).toEqual([
-      'unpack-archive', 'preflight', 'version-check', 'load-dump', 'prepare-database', 'stage-kv', 'stop-services', 'wait-for-database', 'swap-database', ...FILES, ...TAIL,
+      'unpack-archive',
+      'preflight',
+      'version-check',
+      'load-dump',
+      'prepare-database',
+      'stage-kv',
+      'stop-services',
+      'wait-for-database',
+      'swap-database',
+      ...FILES,
+      ...TAIL,
     ]);
     expect(names({ dump: false, archive: true, reachRestartsDatabase: true })).toEqual([
-      'unpack-archive', 'preflight', 'version-check', 'load-dump', 'stop-services', 'wait-for-database', 'prepare-database', 'stage-kv', 'swap-database', ...FILES, ...TAIL,
+      'unpack-archive',
+      'preflight',
+      'version-check',
+      'load-dump',
+      'stop-services',
+      'wait-for-database',
+      'prepare-database',
+      'stage-kv',
+      'swap-database',
+      ...FILES,
+      ...TAIL,
     ]);
   });
 
-  it('the steps are the run model\'s vocabulary; each that is settled after a crash records what it needs', () => {
+  it("the steps are the run model's vocabulary; each that is settled after a crash records what it needs", () => {
     expect(RESTORE_STEPS.map((s) => s.name)).toEqual([...STEP_NAMES]);
     for (const s of RESTORE_STEPS) {
       if (s.undo || s.release || s.pointOfNoReturn) expect(s.intent, `${s.name} records its intent`).toBeDefined();
@@ -70,7 +108,12 @@ const CASES: Case[] = [
   { what: 'no dump', source: 'none', window: ['prepare-database', 'prepare-kv'] },
   { what: 'no dump, reaching the database restarts it', source: 'none', reach: true, window: ['prepare-database', 'prepare-kv'] },
   { what: 'an archive with its database', source: 'archive', window: ['swap-database', ...FILES, 'prepare-kv'] },
-  { what: 'an archive with its database, reaching the database restarts it', source: 'archive', reach: true, window: ['prepare-database', 'swap-database', ...FILES, 'prepare-kv'] },
+  {
+    what: 'an archive with its database, reaching the database restarts it',
+    source: 'archive',
+    reach: true,
+    window: ['prepare-database', 'swap-database', ...FILES, 'prepare-kv'],
+  },
   { what: 'an archive of a deployment with an external database', source: 'archive-external', window: ['wait-for-database', ...FILES, 'prepare-kv'] },
 ];
 
@@ -79,7 +122,13 @@ async function setUp(c: Case) {
   if (c.kvDatabases) world.kvDatabases = c.kvDatabases;
   const fx = memoryFixture(world);
   const source =
-    c.source === 'plain' ? { dump: fx.dump } : c.source === 'custom' ? { dump: fx.customDump } : c.source === 'none' ? {} : { archive: await fx.archive({ databaseIncluded: c.source === 'archive' }) };
+    c.source === 'plain'
+      ? { dump: fx.dump }
+      : c.source === 'custom'
+        ? { dump: fx.customDump }
+        : c.source === 'none'
+          ? {}
+          : { archive: await fx.archive({ databaseIncluded: c.source === 'archive' }) };
   const opts = { reachRestartsDatabase: c.reach, config: { ...fx.config, ...c.config } };
   return { world, fx, source, opts };
 }

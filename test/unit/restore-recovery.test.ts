@@ -35,7 +35,13 @@ async function prepare(shape: Shape) {
   const world = new MemoryWorld();
   const fx = memoryFixture(world);
   const source =
-    shape.source === 'plain' ? { dump: fx.dump } : shape.source === 'custom' ? { dump: fx.customDump } : shape.source === 'none' ? {} : { archive: await fx.archive({ databaseIncluded: shape.source === 'archive' }) };
+    shape.source === 'plain'
+      ? { dump: fx.dump }
+      : shape.source === 'custom'
+        ? { dump: fx.customDump }
+        : shape.source === 'none'
+          ? {}
+          : { archive: await fx.archive({ databaseIncluded: shape.source === 'archive' }) };
   const opts: HostOptions = { reachRestartsDatabase: shape.reach, config: fx.config };
   return { world, fx, source, opts, kvBefore: [...world.kvDb(0)].sort() };
 }
@@ -62,16 +68,29 @@ function crosses(shape: Shape, plan: StepName[], step: StepName, when: CrashPoin
 }
 
 /** The host after whoever settled the run: whole, and holding the original or the completed restore. */
-function expectWhole(env: { world: MemoryWorld; fx: MemoryFixture; kvBefore: string[] }, shape: Shape, run: Run, completed: boolean, droppedOld: boolean): void {
+function expectWhole(
+  env: { world: MemoryWorld; fx: MemoryFixture; kvBefore: string[] },
+  shape: Shape,
+  run: Run,
+  completed: boolean,
+  droppedOld: boolean,
+): void {
   const { world, fx } = env;
   expect([...world.services.values()].every(Boolean), 'every service runs').toBe(true);
   expect(world.stoppedByAgent.size, 'nothing is left stopped').toBe(0);
   expect([...world.dropins], 'no drop-in is left').toEqual([]);
   expect([...world.containerFiles], 'no dump copy is left').toEqual([]);
   expect(world.intentText, 'the intent is cleared').toBeUndefined();
-  expect(world.databaseNames().filter((d) => d.includes('_restore_')), 'no temporary database is left').toEqual([]);
+  expect(
+    world.databaseNames().filter((d) => d.includes('_restore_')),
+    'no temporary database is left',
+  ).toEqual([]);
   for (const [n, keys] of world.kv) if (n !== 0) expect(keys.size, `KV database ${n} is empty`).toBe(0);
-  if (shape.source.startsWith('archive')) expect(readdirSync(fx.stateDir).filter((f) => f.startsWith('extract-')), 'the extracted archive is gone').toEqual([]);
+  if (shape.source.startsWith('archive'))
+    expect(
+      readdirSync(fx.stateDir).filter((f) => f.startsWith('extract-')),
+      'the extracted archive is gone',
+    ).toEqual([]);
   const live = world.databases.get('flightctl')!;
   const loads = shape.source !== 'none' && shape.source !== 'archive-external';
   const actions = run.recovery?.stepActions ?? run.finalizerActions ?? [];
@@ -124,7 +143,10 @@ for (const shape of SHAPES) {
           env.world.failAt = { step };
           const end = await restoreOn(env.world, env.source, env.opts);
           if (!('run' in end)) throw new Error('the process died');
-          expect(end.run).toMatchObject({ phase: 'Failed', error: { code: 'RESTORE_ERR_INTERNAL', message: expect.stringMatching(`injected failure at ${step}`) } });
+          expect(end.run).toMatchObject({
+            phase: 'Failed',
+            error: { code: 'RESTORE_ERR_INTERNAL', message: expect.stringMatching(`injected failure at ${step}`) },
+          });
           expectWhole(env, shape, end.run, crosses(shape, ref.plan, step, 'fail'), false);
         });
       }

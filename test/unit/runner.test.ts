@@ -12,7 +12,19 @@ import { executeRun, newRunId, runSuffix, type Outcome, type Step, type StepRunt
 const logger = createLogger('error');
 
 function newRun(check = false): Run {
-  return { id: newRunId(), phase: 'Pending', check, target: 'quadlet', options: { force: false, keepOldDb: false, database: 'flightctl' }, plan: [], steps: [], requestedBy: 'test', pid: process.pid, startedAt: new Date().toISOString(), finalizers: [] };
+  return {
+    id: newRunId(),
+    phase: 'Pending',
+    check,
+    target: 'quadlet',
+    options: { force: false, keepOldDb: false, database: 'flightctl' },
+    plan: [],
+    steps: [],
+    requestedBy: 'test',
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    finalizers: [],
+  };
 }
 
 /** Steps that record what the runner called on them. */

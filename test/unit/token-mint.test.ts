@@ -8,7 +8,12 @@ import { mintToken, parseTtl } from '../../src/client/token-mint.js';
 
 function keyFiles(type: 'ec' | 'ed25519' | 'rsa') {
   const dir = mkdtempSync(path.join(tmpdir(), 'mint-'));
-  const pair = type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ed25519');
+  const pair =
+    type === 'ec'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : type === 'rsa'
+        ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+        : generateKeyPairSync('ed25519');
   writeFileSync(path.join(dir, 'k.pem'), pair.privateKey.export({ type: 'pkcs8', format: 'pem' }));
   writeFileSync(path.join(dir, 'k.pub'), pair.publicKey.export({ type: 'spki', format: 'pem' }));
   return { key: path.join(dir, 'k.pem'), pub: path.join(dir, 'k.pub') };
@@ -18,7 +23,14 @@ describe('flightctl-restorectl token mint', () => {
   for (const type of ['ec', 'ed25519', 'rsa'] as const) {
     it(`mints a token the agent accepts (${type} key)`, async () => {
       const f = keyFiles(type);
-      const token = await mintToken({ keyFile: f.key, issuer: 'https://ops.example', audience: 'agent-host', subject: 'alice', scopes: ['restore:read', 'restore:run'], ttlSec: 600 });
+      const token = await mintToken({
+        keyFile: f.key,
+        issuer: 'https://ops.example',
+        audience: 'agent-host',
+        subject: 'alice',
+        scopes: ['restore:read', 'restore:run'],
+        ttlSec: 600,
+      });
       const auth = await createAuthenticator({
         jwksFile: '',
         jwksUrl: '',
@@ -30,14 +42,21 @@ describe('flightctl-restorectl token mint', () => {
         jwksTimeoutMs: 1000,
         jwksCacheMaxAgeMs: 60_000,
       });
-      expect(await auth.authenticate(`Bearer ${token}`, 'restore:run', { mutating: true })).toMatchObject({ sub: 'alice', iss: 'https://ops.example', scopes: ['restore:read', 'restore:run'] });
+      expect(await auth.authenticate(`Bearer ${token}`, 'restore:run', { mutating: true })).toMatchObject({
+        sub: 'alice',
+        iss: 'https://ops.example',
+        scopes: ['restore:read', 'restore:run'],
+      });
     });
   }
 
   it('refuses an unknown scope, a public key, and a lifetime over a day', async () => {
     const f = keyFiles('ec');
     const base = { keyFile: f.key, issuer: 'i', audience: 'a', subject: 's', ttlSec: 60 };
-    await expect(mintToken({ ...base, scopes: ['admin'] })).rejects.toMatchObject({ code: 'RESTORE_ERR_USAGE', message: expect.stringMatching(/unknown scope admin/) });
+    await expect(mintToken({ ...base, scopes: ['admin'] })).rejects.toMatchObject({
+      code: 'RESTORE_ERR_USAGE',
+      message: expect.stringMatching(/unknown scope admin/),
+    });
     await expect(mintToken({ ...base, keyFile: f.pub, scopes: ['restore:read'] })).rejects.toMatchObject({ code: 'RESTORE_ERR_USAGE' });
     expect(parseTtl('10m')).toBe(600);
     expect(parseTtl('90s')).toBe(90);

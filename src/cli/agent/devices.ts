@@ -13,15 +13,18 @@ const MAX_LIST_LIMIT = 10_000_000;
 export function registerDevices(program: Command): void {
   const devices = program.command('devices').description('Read-only reports on the devices in a Flight Control database');
 
-  devices.command('summary').description('Count non-deleted devices by status.summary.status').action(
-    action(async (ctx: CommandContext) => {
-      const summary = await withPostgres(dbEndpoint(ctx), summarizeDevices);
-      if (ctx.json) return ctx.print(`${JSON.stringify(summary)}\n`);
-      const width = Math.max(5, ...Object.keys(summary.byStatus).map((s) => s.length));
-      const lines = Object.entries(summary.byStatus).map(([status, n]) => `${status.padEnd(width)}  ${n}`);
-      ctx.print(`${['STATUS'.padEnd(width) + '  DEVICES', ...lines, `${'total'.padEnd(width)}  ${summary.total}`].join('\n')}\n`);
-    }),
-  );
+  devices
+    .command('summary')
+    .description('Count non-deleted devices by status.summary.status')
+    .action(
+      action(async (ctx: CommandContext) => {
+        const summary = await withPostgres(dbEndpoint(ctx), summarizeDevices);
+        if (ctx.json) return ctx.print(`${JSON.stringify(summary)}\n`);
+        const width = Math.max(5, ...Object.keys(summary.byStatus).map((s) => s.length));
+        const lines = Object.entries(summary.byStatus).map(([status, n]) => `${status.padEnd(width)}  ${n}`);
+        ctx.print(`${['STATUS'.padEnd(width) + '  DEVICES', ...lines, `${'total'.padEnd(width)}  ${summary.total}`].join('\n')}\n`);
+      }),
+    );
 
   devices
     .command('list')
@@ -30,30 +33,33 @@ export function registerDevices(program: Command): void {
     .option('--field-selector <fields>', 'field selector, e.g. "status.summary.status=ConflictPaused"')
     .option('--limit <n>', `print at most n devices (0 to ${MAX_LIST_LIMIT})`, parseWholeNumber(MAX_LIST_LIMIT))
     .action(
-    action(async (ctx: CommandContext, opts: { selector?: string; fieldSelector?: string; limit?: number }) => {
-      // Parse first: a malformed selector is reported without touching the database.
-      if (opts.selector !== undefined) parseSelector('label', opts.selector);
-      if (opts.fieldSelector !== undefined) parseSelector('field', opts.fieldSelector);
-      await withPostgres(dbEndpoint(ctx), async (db) => {
-        const query = { labelSelector: opts.selector, fieldSelector: opts.fieldSelector, limit: opts.limit };
-        const rows = listDevices(db, query);
-        if (ctx.json) {
-          // Streamed as one JSON array so a large fleet never sits in memory.
+      action(async (ctx: CommandContext, opts: { selector?: string; fieldSelector?: string; limit?: number }) => {
+        // Parse first: a malformed selector is reported without touching the database.
+        if (opts.selector !== undefined) parseSelector('label', opts.selector);
+        if (opts.fieldSelector !== undefined) parseSelector('field', opts.fieldSelector);
+        await withPostgres(dbEndpoint(ctx), async (db) => {
+          const query = { labelSelector: opts.selector, fieldSelector: opts.fieldSelector, limit: opts.limit };
+          const rows = listDevices(db, query);
+          if (ctx.json) {
+            // Streamed as one JSON array so a large fleet never sits in memory.
+            return printRows(rows, {
+              start: () => ctx.print('['),
+              row: (d, i) => ctx.print(`${i === 0 ? '' : ','}\n${JSON.stringify(d)}`),
+              end: (n) => ctx.print(n === 0 ? ']\n' : '\n]\n'),
+            });
+          }
           return printRows(rows, {
-            start: () => ctx.print('['),
-            row: (d, i) => ctx.print(`${i === 0 ? '' : ','}\n${JSON.stringify(d)}`),
-            end: (n) => ctx.print(n === 0 ? ']\n' : '\n]\n'),
+            start: () =>
+              ctx.print('ORG                                   NAME                                      STATUS             UPDATED      LIFECYCLE\n'),
+            row: (d) =>
+              ctx.print(
+                `${d.orgId}  ${d.name.padEnd(40)}  ${(d.summaryStatus ?? '-').padEnd(17)}  ${(d.updatedStatus ?? '-').padEnd(11)}  ${d.lifecycleStatus ?? '-'}\n`,
+              ),
+            end: (n) => ctx.print(`${n} device(s)\n`),
           });
-        }
-        return printRows(rows, {
-          start: () => ctx.print('ORG                                   NAME                                      STATUS             UPDATED      LIFECYCLE\n'),
-          row: (d) =>
-            ctx.print(`${d.orgId}  ${d.name.padEnd(40)}  ${(d.summaryStatus ?? '-').padEnd(17)}  ${(d.updatedStatus ?? '-').padEnd(11)}  ${d.lifecycleStatus ?? '-'}\n`),
-          end: (n) => ctx.print(`${n} device(s)\n`),
         });
-      });
-    }),
-  );
+      }),
+    );
 }
 
 /**

@@ -32,7 +32,8 @@ export function registerPrepare(program: Command): void {
     .option('--kv-only', 'run only the KV part (flush and write the keys)')
     .action(
       action(async (ctx: CommandContext, opts: { check?: boolean; sqlOnly?: boolean; kvOnly?: boolean }) => {
-        if (opts.sqlOnly && opts.kvOnly) throw new RestoreError('RESTORE_ERR_USAGE', '--sql-only and --kv-only exclude each other; give neither to run both parts');
+        if (opts.sqlOnly && opts.kvOnly)
+          throw new RestoreError('RESTORE_ERR_USAGE', '--sql-only and --kv-only exclude each other; give neither to run both parts');
         const { config } = ctx;
         // SIGINT/SIGTERM: the SQL transaction commits or rolls back on its own; the KV part
         // stops between batches, and the error says how to finish.

@@ -25,6 +25,17 @@ export function agentProgram(): Command {
   configFlags(program);
   outputOptions(program);
   configureUsageErrors(program);
-  for (const register of [registerPrepare, registerDevices, registerServices, registerSecrets, registerEndpoints, registerRun, registerRuns, registerServe, registerBackup]) register(program);
+  for (const register of [
+    registerPrepare,
+    registerDevices,
+    registerServices,
+    registerSecrets,
+    registerEndpoints,
+    registerRun,
+    registerRuns,
+    registerServe,
+    registerBackup,
+  ])
+    register(program);
   return program;
 }

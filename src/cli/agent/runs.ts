@@ -15,16 +15,16 @@ export function registerRuns(program: Command): void {
     .command('runs [id]')
     .description('Past restore runs from the journal (newest first); with an id, that run and its events')
     .action(
-    action(async (ctx: CommandContext, id: string | undefined) => {
-      // Reads never wait for the lock of a running restore.
-      const store = await openRunStore(ctx.config, ctx.logger);
-      try {
-        await printRuns(ctx, store.journal, id);
-      } finally {
-        store.close();
-      }
-    }),
-  );
+      action(async (ctx: CommandContext, id: string | undefined) => {
+        // Reads never wait for the lock of a running restore.
+        const store = await openRunStore(ctx.config, ctx.logger);
+        try {
+          await printRuns(ctx, store.journal, id);
+        } finally {
+          store.close();
+        }
+      }),
+    );
 }
 
 async function printRuns(ctx: CommandContext, journal: JournalStore, id: string | undefined): Promise<void> {
@@ -45,7 +45,14 @@ async function printRuns(ctx: CommandContext, journal: JournalStore, id: string 
     }
     ctx.print(`\nevents (${events.length}):\n`);
     for (const e of events) {
-      const what = e.type === 'step-finished' ? `${e.step} ${e.result.status}` : e.type === 'progress' ? `${e.step} ${e.progress.done}${e.progress.total ? `/${e.progress.total}` : ''} ${e.progress.unit}` : e.type === 'step-started' ? e.step : e.run.phase;
+      const what =
+        e.type === 'step-finished'
+          ? `${e.step} ${e.result.status}`
+          : e.type === 'progress'
+            ? `${e.step} ${e.progress.done}${e.progress.total ? `/${e.progress.total}` : ''} ${e.progress.unit}`
+            : e.type === 'step-started'
+              ? e.step
+              : e.run.phase;
       ctx.print(`  ${String(e.seq).padStart(4)} ${e.time} ${e.type.padEnd(13)} ${what}\n`);
     }
     return;
@@ -53,8 +60,22 @@ async function printRuns(ctx: CommandContext, journal: JournalStore, id: string 
   const runs = await journal.list();
   if (json) return ctx.print(`${JSON.stringify({ runs })}\n`);
   if (!runs.length) return ctx.print(`no runs in ${journal.where}\n`);
-  const rows = runs.map((r) => [r.id, r.phase, r.check ? 'check' : 'real', r.startedAt.slice(0, 19).replace('T', ' '), took(r), r.downtimeMs !== undefined ? formatMs(r.downtimeMs) : '-', r.error?.code ?? '']);
+  const rows = runs.map((r) => [
+    r.id,
+    r.phase,
+    r.check ? 'check' : 'real',
+    r.startedAt.slice(0, 19).replace('T', ' '),
+    took(r),
+    r.downtimeMs !== undefined ? formatMs(r.downtimeMs) : '-',
+    r.error?.code ?? '',
+  ]);
   const head = ['ID', 'PHASE', 'MODE', 'STARTED (UTC)', 'TOOK', 'DOWNTIME', 'ERROR'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [head, ...rows]) ctx.print(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  for (const row of [head, ...rows])
+    ctx.print(
+      `${row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
 }

@@ -21,63 +21,63 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('Run the agent as a daemon: the restore engine behind an authenticated HTTP API (see the README)')
     .action(
-    action(async (ctx: CommandContext) => {
-      const { config, logger } = ctx;
-      let readiness: Readiness = 'starting';
-      const auth = await createAuthenticator({ ...config.api, jwtAudience: config.api.jwtAudience || os.hostname() });
-      const addresses = config.api.listen.map(parseListen);
-      const target = new QuadletTarget(config.host, config.db.user);
-      // Chosen once: the run manager, the routes and the backups all use this one.
-      const store = await openRunStore(config, logger);
-      const metrics = new ApiMetrics();
-      for (const run of await store.journal.list().catch(() => [])) metrics.observeRun(run, false);
-      const runs = new RunManager({ config, logger, target, store, onFinished: (run) => metrics.observeRun(run) });
-      const app = createApp({ config, logger, target, store, runs, metrics, auth, readiness: () => readiness });
-      const listening: Listening[] = [];
-      let stopping: Promise<void> | undefined;
-      let markStopped!: () => void;
-      const stopped = new Promise<void>((resolve) => (markStopped = resolve));
-      const stop = (why: string) =>
-        (stopping ??= (async () => {
-          readiness = 'stopping';
-          logger.info(`${why}: no new calls; a running restore stops at its next safe point and runs its finalizers`);
+      action(async (ctx: CommandContext) => {
+        const { config, logger } = ctx;
+        let readiness: Readiness = 'starting';
+        const auth = await createAuthenticator({ ...config.api, jwtAudience: config.api.jwtAudience || os.hostname() });
+        const addresses = config.api.listen.map(parseListen);
+        const target = new QuadletTarget(config.host, config.db.user);
+        // Chosen once: the run manager, the routes and the backups all use this one.
+        const store = await openRunStore(config, logger);
+        const metrics = new ApiMetrics();
+        for (const run of await store.journal.list().catch(() => [])) metrics.observeRun(run, false);
+        const runs = new RunManager({ config, logger, target, store, onFinished: (run) => metrics.observeRun(run) });
+        const app = createApp({ config, logger, target, store, runs, metrics, auth, readiness: () => readiness });
+        const listening: Listening[] = [];
+        let stopping: Promise<void> | undefined;
+        let markStopped!: () => void;
+        const stopped = new Promise<void>((resolve) => (markStopped = resolve));
+        const stop = (why: string) =>
+          (stopping ??= (async () => {
+            readiness = 'stopping';
+            logger.info(`${why}: no new calls; a running restore stops at its next safe point and runs its finalizers`);
+            for (const l of listening) l.server.close();
+            await runs.shutdown();
+            for (const l of listening) l.server.closeAllConnections();
+            store.close();
+            target.close();
+            logger.info('stopped');
+            markStopped();
+          })());
+        process.on('SIGTERM', () => void stop('SIGTERM')).on('SIGINT', () => void stop('SIGINT'));
+        process.on('SIGHUP', () => {
+          auth.reload().then(
+            () => logger.info('SIGHUP: keys reloaded'),
+            (err: unknown) => logger.error('SIGHUP: keys not reloaded, the old ones stay', { error: asRestoreError(err).message }),
+          );
+        });
+        try {
+          for (const a of addresses) listening.push(await listen(a, app, { cert: config.api.tlsCert, key: config.api.tlsKey }));
+        } catch (err) {
           for (const l of listening) l.server.close();
-          await runs.shutdown();
-          for (const l of listening) l.server.closeAllConnections();
           store.close();
           target.close();
-          logger.info('stopped');
-          markStopped();
-        })());
-      process.on('SIGTERM', () => void stop('SIGTERM')).on('SIGINT', () => void stop('SIGINT'));
-      process.on('SIGHUP', () => {
-        auth.reload().then(
-          () => logger.info('SIGHUP: keys reloaded'),
-          (err: unknown) => logger.error('SIGHUP: keys not reloaded, the old ones stay', { error: asRestoreError(err).message }),
-        );
-      });
-      try {
-        for (const a of addresses) listening.push(await listen(a, app, { cert: config.api.tlsCert, key: config.api.tlsKey }));
-      } catch (err) {
-        for (const l of listening) l.server.close();
-        store.close();
-        target.close();
-        throw err;
-      }
-      for (const l of listening) logger.info('listening', { address: l.bound });
-      if (ctx.json) ctx.print(`${JSON.stringify({ listening: listening.map((l) => l.bound) })}\n`);
-      try {
-        const report = await runs.recover();
-        if (!report.ok) logger.warn('recovered what an earlier process left', { ...report });
-      } catch (err) {
-        // Calls are still served: a new run retries the recovery and says why it cannot start.
-        logger.error('recovery of an interrupted run did not finish', { error: asRestoreError(err).message });
-      }
-      if (readiness === 'starting') readiness = 'ready';
-      logger.info('ready');
-      await notifyReady(logger, `ready: listening on ${listening.map((l) => l.bound).join(', ')}`);
-      // The command ends when a signal has stopped everything (the servers keep the process alive).
-      await stopped;
-    }),
-  );
+          throw err;
+        }
+        for (const l of listening) logger.info('listening', { address: l.bound });
+        if (ctx.json) ctx.print(`${JSON.stringify({ listening: listening.map((l) => l.bound) })}\n`);
+        try {
+          const report = await runs.recover();
+          if (!report.ok) logger.warn('recovered what an earlier process left', { ...report });
+        } catch (err) {
+          // Calls are still served: a new run retries the recovery and says why it cannot start.
+          logger.error('recovery of an interrupted run did not finish', { error: asRestoreError(err).message });
+        }
+        if (readiness === 'starting') readiness = 'ready';
+        logger.info('ready');
+        await notifyReady(logger, `ready: listening on ${listening.map((l) => l.bound).join(', ')}`);
+        // The command ends when a signal has stopped everything (the servers keep the process alive).
+        await stopped;
+      }),
+    );
 }

@@ -23,26 +23,32 @@ export function registerServices(program: Command): void {
     .command('services')
     .description('Flight Control units on this Quadlets host: states, quadlet files, drop-ins in effect')
     .action(
-    action(async (ctx: CommandContext) => {
-      const report = await withQuadletHost(ctx.config.host, (host) => describeServices(host));
-      if (ctx.json) return ctx.print(`${JSON.stringify({ services: report })}\n`);
-      for (const s of report) {
-        ctx.print(`${s.unit.padEnd(38)} ${s.loadState.padEnd(9)} ${s.activeState}/${s.subState}  ${s.sourcePath || '-'}\n`);
-        for (const d of [...s.dropIns, ...s.quadletDropIns.map((q) => q.file)]) ctx.print(`${''.padEnd(38)} drop-in ${d}\n`);
-      }
-    }),
-  );
+      action(async (ctx: CommandContext) => {
+        const report = await withQuadletHost(ctx.config.host, (host) => describeServices(host));
+        if (ctx.json) return ctx.print(`${JSON.stringify({ services: report })}\n`);
+        for (const s of report) {
+          ctx.print(`${s.unit.padEnd(38)} ${s.loadState.padEnd(9)} ${s.activeState}/${s.subState}  ${s.sourcePath || '-'}\n`);
+          for (const d of [...s.dropIns, ...s.quadletDropIns.map((q) => q.file)]) ctx.print(`${''.padEnd(38)} drop-in ${d}\n`);
+        }
+      }),
+    );
 
   // A restore run must not find its units stopped or started under it: one mutation at a time.
-  services.command('stop').description('Stop the application units concurrently (db and kv keep running); remembers what it stopped').action(
-    action(async (ctx: CommandContext) => {
-      printChanges(ctx, 'stop', await locked(ctx, 'services stop', () => withQuadletHost(ctx.config.host, (host) => stopApplications(host))));
-    }),
-  );
+  services
+    .command('stop')
+    .description('Stop the application units concurrently (db and kv keep running); remembers what it stopped')
+    .action(
+      action(async (ctx: CommandContext) => {
+        printChanges(ctx, 'stop', await locked(ctx, 'services stop', () => withQuadletHost(ctx.config.host, (host) => stopApplications(host))));
+      }),
+    );
 
-  services.command('start').description('Start what "services stop" stopped, also from an earlier invocation').action(
-    action(async (ctx: CommandContext) => {
-      printChanges(ctx, 'start', await locked(ctx, 'services start', () => withQuadletHost(ctx.config.host, (host) => startApplications(host))));
-    }),
-  );
+  services
+    .command('start')
+    .description('Start what "services stop" stopped, also from an earlier invocation')
+    .action(
+      action(async (ctx: CommandContext) => {
+        printChanges(ctx, 'start', await locked(ctx, 'services start', () => withQuadletHost(ctx.config.host, (host) => startApplications(host))));
+      }),
+    );
 }

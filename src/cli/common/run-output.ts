@@ -30,7 +30,14 @@ export function summaryLines(run: Run): string {
   const lines = [`\nrun ${run.id} ${run.check ? '(check mode: nothing was changed) ' : ''}${run.phase} in ${took}`];
   if (run.downtimeMs !== undefined) lines.push(`  application downtime: ${formatMs(run.downtimeMs)}`);
   const devices = (label: string, s?: { total: number; byStatus: Record<string, number> }) => {
-    if (s) lines.push(`  devices ${label}: ${s.total} (${Object.entries(s.byStatus).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'})`);
+    if (s)
+      lines.push(
+        `  devices ${label}: ${s.total} (${
+          Object.entries(s.byStatus)
+            .map(([k, v]) => `${v} ${k}`)
+            .join(', ') || 'none'
+        })`,
+      );
   };
   devices('before', run.devices?.before);
   devices('after ', run.devices?.after);

@@ -42,7 +42,15 @@ function outcomeText(r: HostResult): string {
 export function terminalDisplay(targets: AgentTarget[]): FleetDisplay {
   const width = Math.min(40, Math.max(4, ...targets.map((t) => t.name.length)));
   const multi = new cliProgress.MultiBar(
-    { format: '{host} [{bar}] {state}', hideCursor: true, clearOnComplete: false, stopOnComplete: false, barsize: 24, stream: process.stderr, autopadding: true },
+    {
+      format: '{host} [{bar}] {state}',
+      hideCursor: true,
+      clearOnComplete: false,
+      stopOnComplete: false,
+      barsize: 24,
+      stream: process.stderr,
+      autopadding: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   const bars = new Map<AgentTarget, { bar: cliProgress.SingleBar; plan: number; done: number; runId?: string }>();
@@ -67,8 +75,7 @@ export function terminalDisplay(targets: AgentTarget[]): FleetDisplay {
       if (e.type === 'step-started') {
         set(t, b.done, `${e.step}`);
         if (e.step === 'wait-for-database') multi.log(`${t.name}: ${waiting(t, b.runId)}\n`);
-      }
-      else if (e.type === 'progress' && e.progress) {
+      } else if (e.type === 'progress' && e.progress) {
         const frac = e.progress.total ? Math.min(1, e.progress.done / e.progress.total) : 0;
         set(t, b.done + frac, `${e.step} ${progressText(e.progress)}`);
       } else if (e.type === 'step-finished' && e.result) {

@@ -43,7 +43,10 @@ export function exitForHosts(answers: HostAnswer[]): number {
     errorLine(e.code, e.message);
     return exitOf(e.code);
   }
-  errorLine('RESTORE_ERR_FLEET_INCOMPLETE', `${bad.length} of ${answers.length} hosts failed: ${bad.map((b) => `${b.host} (${b.error?.code ?? 'failed'})`).join(', ')}`);
+  errorLine(
+    'RESTORE_ERR_FLEET_INCOMPLETE',
+    `${bad.length} of ${answers.length} hosts failed: ${bad.map((b) => `${b.host} (${b.error?.code ?? 'failed'})`).join(', ')}`,
+  );
   return ERROR_CATALOGUE.RESTORE_ERR_FLEET_INCOMPLETE.exit;
 }
 
@@ -52,7 +55,10 @@ export function exitForRestore(results: HostResult[], interrupted: boolean): num
   const bad = results.filter((r) => !isOk(r));
   if (!bad.length) return 0;
   if (interrupted) {
-    errorLine('RESTORE_ERR_CANCELLED', `interrupted: ${bad.length} of ${results.length} hosts did not finish here (the summary says which are still running on their agents)`);
+    errorLine(
+      'RESTORE_ERR_CANCELLED',
+      `interrupted: ${bad.length} of ${results.length} hosts did not finish here (the summary says which are still running on their agents)`,
+    );
     return ERROR_CATALOGUE.RESTORE_ERR_CANCELLED.exit;
   }
   if (results.length === 1) {
@@ -61,6 +67,9 @@ export function exitForRestore(results: HostResult[], interrupted: boolean): num
     errorLine(e.code, e.message);
     return exitOf(e.code);
   }
-  errorLine('RESTORE_ERR_FLEET_INCOMPLETE', `${bad.length} of ${results.length} hosts did not succeed: ${bad.map((b) => `${b.host} ${b.result}${b.error ? ` (${b.error.code})` : ''}`).join(', ')}`);
+  errorLine(
+    'RESTORE_ERR_FLEET_INCOMPLETE',
+    `${bad.length} of ${results.length} hosts did not succeed: ${bad.map((b) => `${b.host} ${b.result}${b.error ? ` (${b.error.code})` : ''}`).join(', ')}`,
+  );
   return ERROR_CATALOGUE.RESTORE_ERR_FLEET_INCOMPLETE.exit;
 }

@@ -19,7 +19,11 @@ function hostsJson<T>(command: string, values: HostValue<T>[], key: string): str
 }
 
 const answers = <T>(values: HostValue<T>[]) => values.map((v) => ({ host: v.target.name, target: v.target.url, ok: v.ok, error: v.error }));
-const failedRows = <T>(values: HostValue<T>[]) => values.filter((v) => !v.ok).map((v) => `  ${v.target.name}: ${v.error?.code}: ${v.error?.message}\n`).join('');
+const failedRows = <T>(values: HostValue<T>[]) =>
+  values
+    .filter((v) => !v.ok)
+    .map((v) => `  ${v.target.name}: ${v.error?.code}: ${v.error?.message}\n`)
+    .join('');
 
 function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, client: AgentClient, what: string): z.infer<S> {
   const r = schema.safeParse(value);
@@ -45,7 +49,8 @@ async function status(ctx: RemoteContext, _flags: Record<string, unknown>, runId
     });
     let out = table(['HOST', 'RUN', 'PHASE', 'CHECK', 'STARTED', 'DURATION', 'CHANGED', 'ERROR'], rows);
     const one = values.length === 1 ? (values[0]!.value as RunView | null | undefined) : undefined;
-    if (one) out += `${one.steps.map((s) => `  ${stepText(s)}\n`).join('')}${one.currentStep && !one.finishedAt ? `  running  ${one.currentStep}\n` : ''}${one.error ? `  error ${one.error.code}: ${one.error.message}\n` : ''}`;
+    if (one)
+      out += `${one.steps.map((s) => `  ${stepText(s)}\n`).join('')}${one.currentStep && !one.finishedAt ? `  running  ${one.currentStep}\n` : ''}${one.error ? `  error ${one.error.code}: ${one.error.message}\n` : ''}`;
     ctx.print(out + failedRows(values));
   }
   return exitForHosts(answers(values));
@@ -53,7 +58,11 @@ async function status(ctx: RemoteContext, _flags: Record<string, unknown>, runId
 
 // events RUN: follow one run live, resuming after a dropped connection.
 async function events(ctx: RemoteContext, _flags: Record<string, unknown>, runId?: string): Promise<number> {
-  if (ctx.targets.length !== 1) throw new RestoreError('RESTORE_ERR_USAGE', `events follows one run on one host; ${ctx.targets.length} hosts are selected (use --host, or --limit to one host)`);
+  if (ctx.targets.length !== 1)
+    throw new RestoreError(
+      'RESTORE_ERR_USAGE',
+      `events follows one run on one host; ${ctx.targets.length} hosts are selected (use --host, or --limit to one host)`,
+    );
   const t = ctx.targets[0]!;
   const printer = ctx.output === 'json' ? jsonPrinter(ctx.print) : terminalPrinter(ctx.print);
   const controller = new AbortController();
@@ -67,7 +76,8 @@ async function events(ctx: RemoteContext, _flags: Record<string, unknown>, runId
       {
         // The agent's own printers: the same lines and JSON as `run` prints on the host.
         onEvent: (e) => printer.onEvent(e as unknown as RunEvent),
-        onReconnect: (attempt, err, after) => ctx.note(`${t.name}: event stream lost (${err.message}); reconnecting after event ${after}, attempt ${attempt}\n`),
+        onReconnect: (attempt, err, after) =>
+          ctx.note(`${t.name}: event stream lost (${err.message}); reconnecting after event ${after}, attempt ${attempt}\n`),
       },
       controller.signal,
     );
@@ -78,16 +88,41 @@ async function events(ctx: RemoteContext, _flags: Record<string, unknown>, runId
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
   const ok = run.phase === 'Succeeded';
-  return exitForHosts([{ host: t.name, target: t.url, ok, error: ok ? null : (run.error ?? { code: 'RESTORE_ERR_INTERNAL', message: `${t.name}: run ${run.id} ended ${run.phase}`, hint: '' }) }]);
+  return exitForHosts([
+    {
+      host: t.name,
+      target: t.url,
+      ok,
+      error: ok ? null : (run.error ?? { code: 'RESTORE_ERR_INTERNAL', message: `${t.name}: run ${run.id} ended ${run.phase}`, hint: '' }),
+    },
+  ]);
 }
 
-const servicesAnswer = z.object({ services: z.array(z.object({ unit: z.string(), installed: z.boolean().optional(), active: z.boolean().optional(), activeState: z.string().default(''), subState: z.string().default('') }).passthrough()) });
+const servicesAnswer = z.object({
+  services: z.array(
+    z
+      .object({
+        unit: z.string(),
+        installed: z.boolean().optional(),
+        active: z.boolean().optional(),
+        activeState: z.string().default(''),
+        subState: z.string().default(''),
+      })
+      .passthrough(),
+  ),
+});
 
 async function services(ctx: RemoteContext): Promise<number> {
-  const values = await fanOut(ctx.targets, ctx.forks, async (t) => parse(servicesAnswer, await ctx.clientFor(t).json('GET', '/v1/services'), ctx.clientFor(t), 'GET /v1/services').services);
+  const values = await fanOut(
+    ctx.targets,
+    ctx.forks,
+    async (t) => parse(servicesAnswer, await ctx.clientFor(t).json('GET', '/v1/services'), ctx.clientFor(t), 'GET /v1/services').services,
+  );
   if (ctx.output === 'json') ctx.print(hostsJson('services', values, 'services'));
   else {
-    const rows = values.flatMap((v) => (v.value ?? []).map((s) => [v.target.name, s.unit, s.installed === false ? 'not installed' : s.activeState, s.subState]));
+    const rows = values.flatMap((v) =>
+      (v.value ?? []).map((s) => [v.target.name, s.unit, s.installed === false ? 'not installed' : s.activeState, s.subState]),
+    );
     ctx.print(table(['HOST', 'UNIT', 'ACTIVE', 'SUB'], rows) + failedRows(values));
   }
   return exitForHosts(answers(values));
@@ -95,14 +130,35 @@ async function services(ctx: RemoteContext): Promise<number> {
 
 const summaryAnswer = z.object({ total: z.number(), byStatus: z.record(z.number()) });
 const devicesAnswer = z.object({
-  devices: z.array(z.object({ orgId: z.string(), name: z.string(), alias: z.string().nullable().optional(), summaryStatus: z.string().nullable(), updatedStatus: z.string().nullable(), lifecycleStatus: z.string().nullable() }).passthrough()),
+  devices: z.array(
+    z
+      .object({
+        orgId: z.string(),
+        name: z.string(),
+        alias: z.string().nullable().optional(),
+        summaryStatus: z.string().nullable(),
+        updatedStatus: z.string().nullable(),
+        lifecycleStatus: z.string().nullable(),
+      })
+      .passthrough(),
+  ),
 });
 
 async function devicesSummary(ctx: RemoteContext): Promise<number> {
-  const values = await fanOut(ctx.targets, ctx.forks, async (t) => parse(summaryAnswer, await ctx.clientFor(t).json('GET', '/v1/devices/summary'), ctx.clientFor(t), 'GET /v1/devices/summary'));
+  const values = await fanOut(ctx.targets, ctx.forks, async (t) =>
+    parse(summaryAnswer, await ctx.clientFor(t).json('GET', '/v1/devices/summary'), ctx.clientFor(t), 'GET /v1/devices/summary'),
+  );
   if (ctx.output === 'json') ctx.print(hostsJson('devices summary', values, 'summary'));
   else {
-    const rows = values.filter((v) => v.ok).map((v) => [v.target.name, String(v.value!.total), Object.entries(v.value!.byStatus).map(([k, n]) => `${n} ${k}`).join(', ') || '-']);
+    const rows = values
+      .filter((v) => v.ok)
+      .map((v) => [
+        v.target.name,
+        String(v.value!.total),
+        Object.entries(v.value!.byStatus)
+          .map(([k, n]) => `${n} ${k}`)
+          .join(', ') || '-',
+      ]);
     ctx.print(table(['HOST', 'DEVICES', 'BY STATUS'], rows) + failedRows(values));
   }
   return exitForHosts(answers(values));
@@ -120,10 +176,16 @@ async function devicesList(ctx: RemoteContext, flags: { selector?: string; field
   if (flags.fieldSelector !== undefined) q.set('fieldSelector', flags.fieldSelector);
   if (flags.maxDevices !== undefined) q.set('limit', String(flags.maxDevices));
   const path = `/v1/devices${q.size ? `?${q}` : ''}`;
-  const values = await fanOut(ctx.targets, ctx.forks, async (t) => parse(devicesAnswer, await ctx.clientFor(t).json('GET', path), ctx.clientFor(t), 'GET /v1/devices').devices);
+  const values = await fanOut(
+    ctx.targets,
+    ctx.forks,
+    async (t) => parse(devicesAnswer, await ctx.clientFor(t).json('GET', path), ctx.clientFor(t), 'GET /v1/devices').devices,
+  );
   if (ctx.output === 'json') ctx.print(hostsJson('devices list', values, 'devices'));
   else {
-    const rows = values.flatMap((v) => (v.value ?? []).map((d) => [v.target.name, d.name, d.summaryStatus ?? '-', d.updatedStatus ?? '-', d.lifecycleStatus ?? '-', d.orgId]));
+    const rows = values.flatMap((v) =>
+      (v.value ?? []).map((d) => [v.target.name, d.name, d.summaryStatus ?? '-', d.updatedStatus ?? '-', d.lifecycleStatus ?? '-', d.orgId]),
+    );
     ctx.print(table(['HOST', 'NAME', 'STATUS', 'UPDATED', 'LIFECYCLE', 'ORG'], rows) + failedRows(values));
   }
   return exitForHosts(answers(values));
@@ -132,7 +194,10 @@ async function devicesList(ctx: RemoteContext, flags: { selector?: string; field
 /** The backup endpoint is newer than some agents: a 404 there means "this agent has none". */
 function unsupported(err: unknown, client: AgentClient, call: string): never {
   if (err instanceof ApiError && err.status === 404 && err.code === 'RESTORE_ERR_NOT_FOUND') {
-    throw new RestoreError('RESTORE_ERR_NOT_FOUND', `${client.target.name}: this agent does not support backups (${call} answered 404, no such endpoint); upgrade it`);
+    throw new RestoreError(
+      'RESTORE_ERR_NOT_FOUND',
+      `${client.target.name}: this agent does not support backups (${call} answered 404, no such endpoint); upgrade it`,
+    );
   }
   throw err;
 }
@@ -145,7 +210,8 @@ async function backups(ctx: RemoteContext, create: { keep?: number } | undefined
   const values = await fanOut(ctx.targets, ctx.forks, async (t) => {
     const client = ctx.clientFor(t);
     try {
-      if (create) return { made: parse(backupMade, await client.json('POST', '/v1/backups', create.keep !== undefined ? { keep: create.keep } : {}), client, call) };
+      if (create)
+        return { made: parse(backupMade, await client.json('POST', '/v1/backups', create.keep !== undefined ? { keep: create.keep } : {}), client, call) };
       return { list: parse(backupList, await client.json('GET', '/v1/backups'), client, call).backups };
     } catch (err) {
       return unsupported(err, client, call);
@@ -155,10 +221,19 @@ async function backups(ctx: RemoteContext, create: { keep?: number } | undefined
     const shaped = values.map((v) => ({ ...v, value: create ? v.value?.made : v.value?.list }));
     ctx.print(hostsJson(create ? 'backups create' : 'backups', shaped, create ? 'backup' : 'backups'));
   } else if (create) {
-    const rows = values.filter((v) => v.ok).map((v) => [v.target.name, v.value!.made!.archive, v.value!.made!.bytes !== undefined ? formatBytes(v.value!.made!.bytes) : '-', v.value!.made!.sha256 ?? '-']);
+    const rows = values
+      .filter((v) => v.ok)
+      .map((v) => [
+        v.target.name,
+        v.value!.made!.archive,
+        v.value!.made!.bytes !== undefined ? formatBytes(v.value!.made!.bytes) : '-',
+        v.value!.made!.sha256 ?? '-',
+      ]);
     ctx.print(table(['HOST', 'ARCHIVE', 'SIZE', 'SHA256'], rows) + failedRows(values));
   } else {
-    const rows = values.flatMap((v) => (v.value?.list ?? []).map((b) => [v.target.name, b.name, b.bytes !== undefined ? formatBytes(b.bytes) : '-', b.createdAt ?? '-']));
+    const rows = values.flatMap((v) =>
+      (v.value?.list ?? []).map((b) => [v.target.name, b.name, b.bytes !== undefined ? formatBytes(b.bytes) : '-', b.createdAt ?? '-']),
+    );
     ctx.print(table(['HOST', 'ARCHIVE', 'SIZE', 'CREATED'], rows) + failedRows(values));
   }
   return exitForHosts(answers(values));
@@ -168,37 +243,59 @@ async function backups(ctx: RemoteContext, create: { keep?: number } | undefined
 async function continueRun(ctx: RemoteContext, runId: string): Promise<number> {
   const values = await fanOut(ctx.targets, ctx.forks, async (t) => ctx.clientFor(t).json('POST', `/v1/restores/${encodeURIComponent(runId)}/continue`, {}));
   if (ctx.output === 'json') ctx.print(hostsJson('continue', values, 'answer'));
-  else ctx.print(table(['HOST', 'RUN', 'RESULT'], values.map((v) => [v.target.name, runId, v.ok ? 'continues' : (v.error?.code ?? 'failed')])) + failedRows(values));
+  else
+    ctx.print(
+      table(
+        ['HOST', 'RUN', 'RESULT'],
+        values.map((v) => [v.target.name, runId, v.ok ? 'continues' : (v.error?.code ?? 'failed')]),
+      ) + failedRows(values),
+    );
   return exitForHosts(answers(values));
 }
 
 export function registerReads(program: Command): void {
-  program.command('status').argument('[run]', 'a run id (default: the newest run of each host)').description('The newest run of each host, or one run with its steps').action(
-    remoteAction((ctx, flags, run) => status(ctx, flags, run)),
-  );
-  program.command('events').argument('<run>', 'the run id').description('Follow one run live (reconnects and resumes after a dropped connection); JSON lines with --output json').action(
-    remoteAction((ctx, flags, run) => events(ctx, flags, run)),
-  );
-  program.command('services').description("Flight Control's units on each host and their states").action(remoteAction((ctx) => services(ctx)));
+  program
+    .command('status')
+    .argument('[run]', 'a run id (default: the newest run of each host)')
+    .description('The newest run of each host, or one run with its steps')
+    .action(remoteAction((ctx, flags, run) => status(ctx, flags, run)));
+  program
+    .command('events')
+    .argument('<run>', 'the run id')
+    .description('Follow one run live (reconnects and resumes after a dropped connection); JSON lines with --output json')
+    .action(remoteAction((ctx, flags, run) => events(ctx, flags, run)));
+  program
+    .command('services')
+    .description("Flight Control's units on each host and their states")
+    .action(remoteAction((ctx) => services(ctx)));
   const devices = program.command('devices').description('Device reports of each host');
-  devices.command('summary').description('Devices by status').action(remoteAction((ctx) => devicesSummary(ctx)));
   devices
-      .command('list')
-      .description('Devices matching selectors')
-      .option('--selector <s>', "label selector: 'env=prod,region in (eu,us),!canary'")
-      .option('--field-selector <s>', "field selector: 'status.summary.status=ConflictPaused'")
-      .option('--max-devices <n>', 'at most this many devices per host', parseWholeNumber(100_000)).action(
-    remoteAction(
-      (ctx, flags) => devicesList(ctx, flags as { selector?: string; fieldSelector?: string; maxDevices?: number }),
-      (flags) => checkSelectors(flags as { selector?: string; fieldSelector?: string }),
-    ),
-  );
+    .command('summary')
+    .description('Devices by status')
+    .action(remoteAction((ctx) => devicesSummary(ctx)));
+  devices
+    .command('list')
+    .description('Devices matching selectors')
+    .option('--selector <s>', "label selector: 'env=prod,region in (eu,us),!canary'")
+    .option('--field-selector <s>', "field selector: 'status.summary.status=ConflictPaused'")
+    .option('--max-devices <n>', 'at most this many devices per host', parseWholeNumber(100_000))
+    .action(
+      remoteAction(
+        (ctx, flags) => devicesList(ctx, flags as { selector?: string; fieldSelector?: string; maxDevices?: number }),
+        (flags) => checkSelectors(flags as { selector?: string; fieldSelector?: string }),
+      ),
+    );
   const b = program.command('backups').description('Backup archives on each host (agents with the backup endpoint)');
-  b.command('list', { isDefault: true }).description('The archives in the backup directory of each host, newest first').action(remoteAction((ctx) => backups(ctx, undefined)));
-  b.command('create').description('Take a backup on each host, while Flight Control runs').option('--keep <n>', 'then keep only the newest n archives', parseWholeNumber(10_000)).action(
-    remoteAction((ctx, flags) => backups(ctx, { keep: flags.keep as number | undefined })),
-  );
-  program.command('continue').argument('<run>', 'the run id').description('Tell a run waiting for its external database (WaitingForDatabase) that the database is restored').action(
-    remoteAction((ctx, _flags, run) => continueRun(ctx, run!)),
-  );
+  b.command('list', { isDefault: true })
+    .description('The archives in the backup directory of each host, newest first')
+    .action(remoteAction((ctx) => backups(ctx, undefined)));
+  b.command('create')
+    .description('Take a backup on each host, while Flight Control runs')
+    .option('--keep <n>', 'then keep only the newest n archives', parseWholeNumber(10_000))
+    .action(remoteAction((ctx, flags) => backups(ctx, { keep: flags.keep as number | undefined })));
+  program
+    .command('continue')
+    .argument('<run>', 'the run id')
+    .description('Tell a run waiting for its external database (WaitingForDatabase) that the database is restored')
+    .action(remoteAction((ctx, _flags, run) => continueRun(ctx, run!)));
 }

@@ -78,7 +78,10 @@ export function remoteAction(
       const resolved = resolveTargets(flags);
       for (const w of resolved.warnings) note(`warning: ${w}\n`);
       if (resolved.fromInventory && !resolved.targets.length) {
-        throw new RestoreError('RESTORE_ERR_INVENTORY_INVALID', `${flags.limit !== undefined ? `--limit ${flags.limit}` : 'the inventory'} leaves no host of ${flags.inventory} to target`);
+        throw new RestoreError(
+          'RESTORE_ERR_INVENTORY_INVALID',
+          `${flags.limit !== undefined ? `--limit ${flags.limit}` : 'the inventory'} leaves no host of ${flags.inventory} to target`,
+        );
       }
       if (flags.listHosts) {
         print(json ? `${JSON.stringify({ hosts: resolved.targets.map((t) => ({ host: t.name, target: t.url })) })}\n` : listHostsText(resolved.targets));

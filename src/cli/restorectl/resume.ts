@@ -34,31 +34,41 @@ async function resume(ctx: RemoteContext, f: ResumeFlags, name?: string): Promis
   const answer = z.object({ resumedDevices: z.number() });
   const values = await fanOut(ctx.targets, ctx.forks, async (t) => {
     const r = answer.safeParse(await ctx.clientFor(t).json('POST', '/v1/devices/resume', body));
-    if (!r.success) throw new RestoreError('RESTORE_ERR_AGENT_UNREACHABLE', `${t.name}: POST /v1/devices/resume answered something this client does not understand`);
+    if (!r.success)
+      throw new RestoreError('RESTORE_ERR_AGENT_UNREACHABLE', `${t.name}: POST /v1/devices/resume answered something this client does not understand`);
     return r.data.resumedDevices;
   });
   if (ctx.output === 'json') {
-    ctx.print(`${JSON.stringify({ command: 'resume', request: body, hosts: values.map((v) => ({ host: v.target.name, target: v.target.url, ok: v.ok, error: v.error, resumedDevices: v.value ?? null })), ok: values.every((v) => v.ok) })}\n`);
+    ctx.print(
+      `${JSON.stringify({ command: 'resume', request: body, hosts: values.map((v) => ({ host: v.target.name, target: v.target.url, ok: v.ok, error: v.error, resumedDevices: v.value ?? null })), ok: values.every((v) => v.ok) })}\n`,
+    );
   } else {
     const rows = values.map((v) => [v.target.name, v.ok ? String(v.value) : '-', v.error?.code ?? '-']);
-    ctx.print(table(['HOST', 'RESUMED', 'ERROR'], rows) + values.filter((v) => !v.ok).map((v) => `  ${v.target.name}: ${v.error?.message}\n`).join(''));
+    ctx.print(
+      table(['HOST', 'RESUMED', 'ERROR'], rows) +
+        values
+          .filter((v) => !v.ok)
+          .map((v) => `  ${v.target.name}: ${v.error?.message}\n`)
+          .join(''),
+    );
   }
   return exitForHosts(values.map((v) => ({ host: v.target.name, target: v.target.url, ok: v.ok, error: v.error })));
 }
 
 export function registerResume(program: Command): void {
   program
-      .command('resume')
-      .argument('[name]', 'one device by name')
-      .description('Resume devices left ConflictPaused after a restore: one by name, by selectors, or --all --yes')
-      .option('--selector <s>', 'label selector')
-      .option('--field-selector <s>', 'field selector')
-      .option('--all', 'every ConflictPaused device (needs --yes)')
-      .option('--yes', 'confirm --all')
-      .option('--org <uuid>', 'only this organization').action(
-    remoteAction(
-      (ctx, flags, name) => resume(ctx, flags as ResumeFlags, name),
-      (flags, name) => void resumeBody(name, flags as ResumeFlags),
-    ),
-  );
+    .command('resume')
+    .argument('[name]', 'one device by name')
+    .description('Resume devices left ConflictPaused after a restore: one by name, by selectors, or --all --yes')
+    .option('--selector <s>', 'label selector')
+    .option('--field-selector <s>', 'field selector')
+    .option('--all', 'every ConflictPaused device (needs --yes)')
+    .option('--yes', 'confirm --all')
+    .option('--org <uuid>', 'only this organization')
+    .action(
+      remoteAction(
+        (ctx, flags, name) => resume(ctx, flags as ResumeFlags, name),
+        (flags, name) => void resumeBody(name, flags as ResumeFlags),
+      ),
+    );
 }

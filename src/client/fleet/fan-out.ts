@@ -12,7 +12,12 @@ export interface HostValue<T> {
 
 /** One call per host, at most `forks` at a time; a host's failure is its own result, never the others'. */
 export async function fanOut<T>(targets: AgentTarget[], forks: number, fn: (t: AgentTarget) => Promise<T>, signal?: AbortSignal): Promise<HostValue<T>[]> {
-  const out: HostValue<T>[] = targets.map((target) => ({ target, ok: false, value: undefined, error: { code: 'RESTORE_ERR_CANCELLED', message: `${target.name}: not contacted (interrupted)`, hint: '' } }));
+  const out: HostValue<T>[] = targets.map((target) => ({
+    target,
+    ok: false,
+    value: undefined,
+    error: { code: 'RESTORE_ERR_CANCELLED', message: `${target.name}: not contacted (interrupted)`, hint: '' },
+  }));
   await boundedPool(
     targets,
     forks,

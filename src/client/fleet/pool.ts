@@ -3,7 +3,12 @@
  * `mayStart`; once that says no, nothing more starts (what runs finishes). Returns the indexes
  * that never started.
  */
-export async function boundedPool<T>(items: T[], limit: number, fn: (item: T, index: number) => Promise<void>, mayStart: () => boolean = () => true): Promise<number[]> {
+export async function boundedPool<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<void>,
+  mayStart: () => boolean = () => true,
+): Promise<number[]> {
   let next = 0;
   const worker = async () => {
     while (next < items.length && mayStart()) {

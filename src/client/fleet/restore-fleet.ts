@@ -73,7 +73,20 @@ export const isOk = (r: HostResult) => OK.has(r.result);
 const isFailure = (r: HostResult) => r.result === 'failed' || r.result === 'unreachable';
 
 function base(t: AgentTarget, batch: number, check: boolean): HostResult {
-  return { host: t.name, target: t.url, batch, result: 'skipped', runId: null, phase: null, check, changedSteps: [], durationMs: null, downtimeMs: null, error: null, reason: null };
+  return {
+    host: t.name,
+    target: t.url,
+    batch,
+    result: 'skipped',
+    runId: null,
+    phase: null,
+    check,
+    changedSteps: [],
+    durationMs: null,
+    downtimeMs: null,
+    error: null,
+    reason: null,
+  };
 }
 
 function fromError(r: HostResult, err: unknown, started: number): HostResult {
@@ -99,7 +112,14 @@ async function restoreOne(t: AgentTarget, batch: number, o: FleetOptions, hooks:
     // An agent that predates archives refuses the unknown field: say that, not "invalid request".
     // (A newer agent's own word on the archive, such as "does not exist", is passed on as it is.)
     if (request.archive !== undefined && e.code === 'RESTORE_ERR_REQUEST_INVALID' && /unknown fields? (?:\w+, )*archive\b/.test(e.message)) {
-      return fromError(r, new RestoreError('RESTORE_ERR_REQUEST_INVALID', `${t.name}: this agent does not restore from archives (it refused the field archive); upgrade it, or restore a dump with --dump`), started);
+      return fromError(
+        r,
+        new RestoreError(
+          'RESTORE_ERR_REQUEST_INVALID',
+          `${t.name}: this agent does not restore from archives (it refused the field archive); upgrade it, or restore a dump with --dump`,
+        ),
+        started,
+      );
     }
     return fromError(r, e, started);
   }
@@ -107,16 +127,13 @@ async function restoreOne(t: AgentTarget, batch: number, o: FleetOptions, hooks:
   hooks.runStarted(t, run);
   if (!o.wait) return { ...r, result: 'started', durationMs: Date.now() - started };
   try {
-    run = await followRun(
-      client,
-      run.id,
-      { onEvent: (e) => hooks.event(t, e), onReconnect: (attempt, err) => hooks.reconnecting(t, attempt, err) },
-      o.detach,
-    );
+    run = await followRun(client, run.id, { onEvent: (e) => hooks.event(t, e), onReconnect: (attempt, err) => hooks.reconnecting(t, attempt, err) }, o.detach);
   } catch (err) {
-    if (o.detach.aborted) return { ...r, result: 'running', durationMs: Date.now() - started, reason: `no longer followed; run ${run.id} goes on on the agent` };
+    if (o.detach.aborted)
+      return { ...r, result: 'running', durationMs: Date.now() - started, reason: `no longer followed; run ${run.id} goes on on the agent` };
     const failed = fromError(r, err, started);
-    if (failed.result === 'unreachable' && failed.error) failed.error.message += `; run ${run.id} may still be going on the agent (flightctl-restorectl status ${run.id})`;
+    if (failed.result === 'unreachable' && failed.error)
+      failed.error.message += `; run ${run.id} may still be going on the agent (flightctl-restorectl status ${run.id})`;
     return failed;
   }
   return {

@@ -57,7 +57,8 @@ export function parseIniInventory(text: string): Inventory {
       if (m) {
         group = m[1]!;
         state = m[2] ?? 'hosts';
-        if (!['hosts', 'children', 'vars'].includes(state)) fail(`section [${m[1]}:${m[2]}] has an unknown type ${state}; use [name], [name:children] or [name:vars]`);
+        if (!['hosts', 'children', 'vars'].includes(state))
+          fail(`section [${m[1]}:${m[2]}] has an unknown type ${state}; use [name], [name:children] or [name:vars]`);
         if (!inv.groups.has(group)) {
           // [g:vars] may come before [g] or [parent:children] declares g; checked at the end.
           if (state === 'vars' && !pending.has(group)) pending.set(group, { line: lineno, state: 'vars', parents: [] });

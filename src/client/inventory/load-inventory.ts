@@ -66,7 +66,10 @@ export function loadInventory(file: string): LoadedInventory {
     for (const [k, v] of dirs.hostVars) inv.dirHostVars.set(k, v);
   } catch (err) {
     if (err instanceof VarsFileError) throw invalid(err.file, err.message, err.line);
-    throw new RestoreError('RESTORE_ERR_INVENTORY_INVALID', `the group_vars/host_vars beside ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new RestoreError(
+      'RESTORE_ERR_INVENTORY_INVALID',
+      `the group_vars/host_vars beside ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
   return loaded;
 }

@@ -45,7 +45,8 @@ function varsFiles(dir: string, name: string): string[] {
 function loadVarsFile(file: string): Vars {
   if (statSync(file).size > MAX_BYTES) throw new VarsFileError(file, 1, `is larger than ${MAX_BYTES} bytes`);
   const text = readFileSync(file, 'utf8');
-  if (text.startsWith('$ANSIBLE_VAULT')) throw new VarsFileError(file, 1, 'is vault-encrypted; this client cannot decrypt it (keep the restore_* variables in a plain file)');
+  if (text.startsWith('$ANSIBLE_VAULT'))
+    throw new VarsFileError(file, 1, 'is vault-encrypted; this client cannot decrypt it (keep the restore_* variables in a plain file)');
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { ...YAML_OPTIONS, lineCounter });
   const first = doc.errors[0];

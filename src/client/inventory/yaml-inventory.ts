@@ -49,7 +49,8 @@ export function parseYamlInventory(text: string): YamlInventory {
   const first = doc.errors[0];
   if (first) throw new InventoryLineError(lineCounter.linePos(first.pos[0]).line, `not valid YAML: ${first.message.split('\n')[0]}`);
   const top = doc.contents as AnyNode;
-  if (top === null || top === undefined || (isScalar(top) && (top.value === null || top.value === ''))) throw new InventoryLineError(1, 'the YAML inventory is empty');
+  if (top === null || top === undefined || (isScalar(top) && (top.value === null || top.value === '')))
+    throw new InventoryLineError(1, 'the YAML inventory is empty');
   if (!isMap(top)) throw new InventoryLineError(lineOf(top), 'a YAML inventory is a mapping of group names (all:, web:, ...) at the top level');
   if (top.items.some((p) => isScalar(p.key) && p.key.value === 'plugin')) {
     throw new InventoryLineError(1, 'this is an inventory plugin configuration, not an inventory; give the inventory itself');
@@ -104,7 +105,9 @@ export function parseYamlInventory(text: string): YamlInventory {
           } else {
             if (!isNull(e.value) && !isMap(e.value)) throw new InventoryLineError(e.line, `the variables of host ${key} must be a mapping`);
             const { names, port } = expandHostEntry(key);
-            const hostVars = isMap(e.value) ? (e.value as YAMLMap<Node, Node>).items.map((p) => [keyText(p as Pair, 'variable name'), toJs(p.value as AnyNode)] as const) : [];
+            const hostVars = isMap(e.value)
+              ? (e.value as YAMLMap<Node, Node>).items.map((p) => [keyText(p as Pair, 'variable name'), toJs(p.value as AnyNode)] as const)
+              : [];
             for (const n of names) {
               inv.addHost(n, name, port);
               for (const [k, v] of hostVars) inv.setHostVar(n, k, v);

@@ -36,7 +36,8 @@ export async function verifySidecar(archive: string): Promise<string> {
   const actual = await sha256File(archive).catch((err: NodeJS.ErrnoException) => {
     throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${archive} cannot be read (${err.code})`, { archive });
   });
-  if (actual !== expected.toLowerCase()) throw mismatch(archive, `its SHA-256 is ${actual}, the checksum file says ${expected.toLowerCase()} (damaged or incomplete copy)`);
+  if (actual !== expected.toLowerCase())
+    throw mismatch(archive, `its SHA-256 is ${actual}, the checksum file says ${expected.toLowerCase()} (damaged or incomplete copy)`);
   return actual;
 }
 

@@ -68,14 +68,20 @@ export function decodeMetadata(text: string): ArchiveMetadata {
   }
   const parsed = archiveMetadataSchema.safeParse(doc);
   if (!parsed.success) {
-    throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `metadata.json in the archive is not Flight Control backup metadata: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new RestoreError(
+      'RESTORE_ERR_ARCHIVE_INVALID',
+      `metadata.json in the archive is not Flight Control backup metadata: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   return parsed.data;
 }
 
 /** flightctl-backup-20260521T143022Z.tar.gz */
 export function archiveName(date: Date): string {
-  return `flightctl-backup-${date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z')}.tar.gz`;
+  return `flightctl-backup-${date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z')}.tar.gz`;
 }
 
 export const ARCHIVE_NAME = /^flightctl-backup-\d{8}T\d{6}Z\.tar\.gz$/;

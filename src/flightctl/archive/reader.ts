@@ -114,7 +114,12 @@ export async function extractArchive(archive: string, dir: string | undefined, l
     if (!name) return fail(refuse(archive, `has an entry with an unsafe name (${JSON.stringify(entry.path.slice(0, 120))}: absolute, "..", or empty)`));
     const allowed = ['File', 'OldFile', 'Directory', ...(volume ? ['SymbolicLink'] : [])];
     if (!allowed.includes(entry.type)) {
-      return fail(refuse(archive, `has ${entry.type === 'SymbolicLink' ? 'a symlink' : entry.type === 'Link' ? 'a hard link' : `an entry of type ${entry.type}`} (${name}); only files and directories are allowed`));
+      return fail(
+        refuse(
+          archive,
+          `has ${entry.type === 'SymbolicLink' ? 'a symlink' : entry.type === 'Link' ? 'a hard link' : `an entry of type ${entry.type}`} (${name}); only files and directories are allowed`,
+        ),
+      );
     }
     if (seen.has(name)) return fail(refuse(archive, `has the entry ${name} twice`));
     seen.add(name);
@@ -124,7 +129,8 @@ export async function extractArchive(archive: string, dir: string | undefined, l
       if (bytes > limits.maxBytes) return fail(refuse(archive, `holds more than ${limits.maxBytes} bytes (at ${name})`));
       files++;
     }
-    if (name === 'metadata.json' && !volume && (entry.size ?? 0) > MAX_METADATA_BYTES) return fail(refuse(archive, 'has a metadata.json far too large to be one'));
+    if (name === 'metadata.json' && !volume && (entry.size ?? 0) > MAX_METADATA_BYTES)
+      return fail(refuse(archive, 'has a metadata.json far too large to be one'));
     if (!volume && limits.leaveInArchive?.names.includes(name) && entry.type !== 'Directory') {
       const max = limits.leaveInArchive.headBytes;
       const chunks: Buffer[] = [];
@@ -160,7 +166,9 @@ export async function extractArchive(archive: string, dir: string | undefined, l
             await noLinkOnTheWay(dir, name);
             await work();
           })
-          .catch((err: NodeJS.ErrnoException) => fail(err instanceof RestoreError ? err : refuse(archive, `cannot be extracted at ${name} (${err.code ?? err.message})`))),
+          .catch((err: NodeJS.ErrnoException) =>
+            fail(err instanceof RestoreError ? err : refuse(archive, `cannot be extracted at ${name} (${err.code ?? err.message})`)),
+          ),
       );
     };
     if (entry.type === 'Directory') {
@@ -189,7 +197,11 @@ export async function extractArchive(archive: string, dir: string | undefined, l
   parser.on('warn', (code: string, message: string) => fail(refuse(archive, `is not a valid tar archive (${code}: ${message})`)));
   try {
     const source = readArchiveFile(archive);
-    await (limits.gzip === false ? pipeline(source, parser as unknown as NodeJS.WritableStream) : pipeline(source, gunzip(), parser as unknown as NodeJS.WritableStream)).catch((err: Error) => {
+    await (
+      limits.gzip === false
+        ? pipeline(source, parser as unknown as NodeJS.WritableStream)
+        : pipeline(source, gunzip(), parser as unknown as NodeJS.WritableStream)
+    ).catch((err: Error) => {
       throw failure ?? refuse(archive, `is not a readable tar.gz (${(err as NodeJS.ErrnoException).code ?? err.message})`);
     });
     await Promise.all(pending);
@@ -241,12 +253,17 @@ export function openArchiveEntry(archive: string, name: string, sha256: string):
       await entryEnded;
       const digest = hash.digest('hex');
       if (digest !== sha256) {
-        throw new RestoreError('RESTORE_ERR_CHECKSUM_MISMATCH', `${path.basename(archive)} changed after it was verified (SHA-256 now ${digest}); the load is thrown away`, { archive });
+        throw new RestoreError(
+          'RESTORE_ERR_CHECKSUM_MISMATCH',
+          `${path.basename(archive)} changed after it was verified (SHA-256 now ${digest}); the load is thrown away`,
+          { archive },
+        );
       }
       out.end();
     })
     .catch((err: Error) => {
-      if (!out.destroyed) out.destroy(err instanceof RestoreError ? err : refuse(archive, `cannot be read (${(err as NodeJS.ErrnoException).code ?? err.message})`));
+      if (!out.destroyed)
+        out.destroy(err instanceof RestoreError ? err : refuse(archive, `cannot be read (${(err as NodeJS.ErrnoException).code ?? err.message})`));
     });
   return out;
 }

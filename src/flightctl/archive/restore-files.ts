@@ -40,7 +40,11 @@ export async function overlayPki(extracted: string, dest: string): Promise<numbe
       continue;
     }
     const existing = await fs.lstat(to).catch(() => undefined);
-    if (existing?.isSymbolicLink() || existing?.isDirectory()) throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${to} is a ${existing.isDirectory() ? 'directory' : 'symlink'} where the archive has a file; not overwritten`);
+    if (existing?.isSymbolicLink() || existing?.isDirectory())
+      throw new RestoreError(
+        'RESTORE_ERR_ARCHIVE_INVALID',
+        `${to} is a ${existing.isDirectory() ? 'directory' : 'symlink'} where the archive has a file; not overwritten`,
+      );
     const mode = existing ? existing.mode & 0o777 : /\.(key|pem)$/.test(f.rel) ? 0o600 : 0o644;
     await copyFile(path.join(src, f.rel), to, mode);
     n++;
@@ -58,7 +62,8 @@ export async function replaceEncryption(extracted: string, dest: string, tag: st
   const src = path.join(extracted, 'encryption');
   if (!(await fs.stat(src).catch(() => undefined))?.isDirectory()) return undefined;
   const list = (await files(src)).filter((f) => !f.isDir);
-  if (list.length === 0) throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', 'the archive has an empty encryption/ directory; refusing to replace the live keys with nothing');
+  if (list.length === 0)
+    throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', 'the archive has an empty encryption/ directory; refusing to replace the live keys with nothing');
   const staged = `${path.dirname(dest)}/.${path.basename(dest)}.restore-${tag}`;
   const old = `${path.dirname(dest)}/.${path.basename(dest)}.old-${tag}`;
   if (!(await fs.stat(dest).catch(() => undefined)) && (await fs.stat(old).catch(() => undefined))) await fs.rename(old, dest);

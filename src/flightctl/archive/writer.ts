@@ -20,7 +20,8 @@ function headerBlocks(data: HeaderData): Buffer {
   const needPax = new Header(data).encode(block);
   // A name or owner that does not fit the ustar fields goes into a PAX header before it; a size
   // beyond 8 GiB is written in base-256 in the header itself, which every reader we target takes.
-  const needsPaxForNames = needPax && (Buffer.byteLength(data.path ?? '') > 100 || Buffer.byteLength(data.uname ?? '') > 32 || Buffer.byteLength(data.gname ?? '') > 32);
+  const needsPaxForNames =
+    needPax && (Buffer.byteLength(data.path ?? '') > 100 || Buffer.byteLength(data.uname ?? '') > 32 || Buffer.byteLength(data.gname ?? '') > 32);
   return needsPaxForNames ? Buffer.concat([new Pax({ path: data.path, uname: data.uname, gname: data.gname, mtime: data.mtime }).encode(), block]) : block;
 }
 
@@ -80,7 +81,17 @@ export class ArchiveWriter {
   }
 
   private data(name: string, type: 'File' | 'Directory', size: number, o: EntryOptions): HeaderData {
-    return { path: name, type, size, mode: o.mode & 0o7777, mtime: o.mtime, uid: o.uid ?? 0, gid: o.gid ?? 0, uname: o.uname ?? (o.uid ? '' : 'root'), gname: o.gname ?? (o.gid ? '' : 'root') };
+    return {
+      path: name,
+      type,
+      size,
+      mode: o.mode & 0o7777,
+      mtime: o.mtime,
+      uid: o.uid ?? 0,
+      gid: o.gid ?? 0,
+      uname: o.uname ?? (o.uid ? '' : 'root'),
+      gname: o.gname ?? (o.gid ? '' : 'root'),
+    };
   }
 
   async addDirectory(name: string, o: EntryOptions): Promise<void> {

@@ -25,7 +25,10 @@ export function classifyKvError(err: unknown, ep: KvEndpoint): RestoreError {
     return new RestoreError('RESTORE_ERR_KV_AUTH', `${describe(ep)} ${why}`, { host: ep.host, port: ep.port });
   }
   if ((err as Error)?.name === 'ReplyError') {
-    return new RestoreError('RESTORE_ERR_KV_WRITE', `${describe(ep)} refused a command: ${text.replace(/password/gi, 'credential')}`, { host: ep.host, port: ep.port });
+    return new RestoreError('RESTORE_ERR_KV_WRITE', `${describe(ep)} refused a command: ${text.replace(/password/gi, 'credential')}`, {
+      host: ep.host,
+      port: ep.port,
+    });
   }
   const reason = code || text.replace(/password/gi, 'credential');
   return new RestoreError('RESTORE_ERR_KV_UNREACHABLE', `cannot use ${describe(ep)}: ${reason}`, { host: ep.host, port: ep.port });

@@ -89,7 +89,9 @@ export function classifyPostgresError(err: unknown, ep: PostgresEndpoint): Resto
 /** A server error (SQLSTATE), a socket error (errno code) or a dropped connection; not a bug of ours. */
 function isDriverError(err: unknown): boolean {
   if (err instanceof RestoreError) return false;
-  return err instanceof pg.DatabaseError || typeof (err as { code?: unknown })?.code === 'string' || /Connection terminated/i.test(String((err as Error)?.message));
+  return (
+    err instanceof pg.DatabaseError || typeof (err as { code?: unknown })?.code === 'string' || /Connection terminated/i.test(String((err as Error)?.message))
+  );
 }
 
 /** Opens one connection. The caller ends it (use withPostgres to have that done for you). */

@@ -81,7 +81,8 @@ export async function writeAwaitingReconnectKeys(db: pg.Client, redis: Redis, op
   let inflight: Promise<void> = Promise.resolve();
   try {
     for (;;) {
-      if (opts.signal?.aborted) throw new RestoreError('RESTORE_ERR_CANCELLED', `interrupted after ${written} awaiting-reconnect keys; run prepare --kv-only to write them all`);
+      if (opts.signal?.aborted)
+        throw new RestoreError('RESTORE_ERR_CANCELLED', `interrupted after ${written} awaiting-reconnect keys; run prepare --kv-only to write them all`);
       const [rows] = await Promise.all([cursor.read(opts.batchSize), inflight]);
       if (rows.length === 0) break;
       expected += rows.length;

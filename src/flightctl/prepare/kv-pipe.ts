@@ -48,10 +48,14 @@ export async function writeKeysThroughShell(db: pg.Client, shell: KvShell, opts:
   const r = await shell.pipe(Readable.from(commands()), opts.signal);
   const keys = Number(await shell.command(['DBSIZE']));
   if (r.errors > 0 || r.replies !== sent || keys !== expected) {
-    throw new RestoreError('RESTORE_ERR_KV_VERIFY', `expected ${expected} awaiting-reconnect keys in the KV store, found ${keys} (${r.replies} replies, ${r.errors} errors)`, {
-      expected,
-      found: keys,
-    });
+    throw new RestoreError(
+      'RESTORE_ERR_KV_VERIFY',
+      `expected ${expected} awaiting-reconnect keys in the KV store, found ${keys} (${r.replies} replies, ${r.errors} errors)`,
+      {
+        expected,
+        found: keys,
+      },
+    );
   }
   return keys;
 }

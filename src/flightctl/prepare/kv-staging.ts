@@ -72,7 +72,10 @@ export async function swapInStagedKeys(kvEp: KvEndpoint, stagingDb: number, expe
     const inStaging = await redis.dbsize();
     await redis.select(0);
     if (inStaging !== expected) {
-      throw new RestoreError('RESTORE_ERR_KV_VERIFY', `the spare KV database ${stagingDb} holds ${inStaging} keys, ${expected} were staged`, { expected, found: inStaging });
+      throw new RestoreError('RESTORE_ERR_KV_VERIFY', `the spare KV database ${stagingDb} holds ${inStaging} keys, ${expected} were staged`, {
+        expected,
+        found: inStaging,
+      });
     }
     try {
       await redis.call('SWAPDB', '0', String(stagingDb));
@@ -89,7 +92,10 @@ export async function swapInStagedKeys(kvEp: KvEndpoint, stagingDb: number, expe
     await redis.select(0);
     const keys = await redis.dbsize();
     if (keys !== expected) {
-      throw new RestoreError('RESTORE_ERR_KV_VERIFY', `expected ${expected} awaiting-reconnect keys in the KV store after SWAPDB, found ${keys}`, { expected, found: keys });
+      throw new RestoreError('RESTORE_ERR_KV_VERIFY', `expected ${expected} awaiting-reconnect keys in the KV store after SWAPDB, found ${keys}`, {
+        expected,
+        found: keys,
+      });
     }
     return { swapped: true, keys };
   });

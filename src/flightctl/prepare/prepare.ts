@@ -99,7 +99,13 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
             lastReport = performance.now();
             logger.info('awaiting-reconnect keys in progress', { kvKeysWritten: written });
           };
-          const kv = await writeAwaitingReconnectKeys(db, redis, { kvEndpoint: opts.kv!, batchSize: opts.kvBatchSize, signal: opts.signal, onProgress, expected });
+          const kv = await writeAwaitingReconnectKeys(db, redis, {
+            kvEndpoint: opts.kv!,
+            batchSize: opts.kvBatchSize,
+            signal: opts.signal,
+            onProgress,
+            expected,
+          });
           result.kvKeysWritten = kv.kvKeysWritten;
           result.timings.kvMs = Math.round(performance.now() - kvStart);
           logger.info('awaiting-reconnect keys written', { kvKeysWritten: kv.kvKeysWritten });

@@ -36,11 +36,10 @@ export async function detectSchema(client: pg.Client, database: string): Promise
   }
   if (!tables.has('devices') || (!tables.has('enrollment_requests') && !tables.has('events'))) {
     const missing = Object.keys(REQUIRED).filter((t) => !tables.has(t));
-    throw new RestoreError(
-      'RESTORE_ERR_DB_NOT_FLIGHTCTL',
-      `database ${database} is not a Flight Control database: table(s) ${missing.join(', ')} missing`,
-      { database, missing },
-    );
+    throw new RestoreError('RESTORE_ERR_DB_NOT_FLIGHTCTL', `database ${database} is not a Flight Control database: table(s) ${missing.join(', ')} missing`, {
+      database,
+      missing,
+    });
   }
   const missing: string[] = [];
   for (const [table, columns] of Object.entries(REQUIRED)) {
@@ -53,11 +52,10 @@ export async function detectSchema(client: pg.Client, database: string): Promise
   const hasDevicesColumn = tables.get('devices')!.has('last_seen');
   if (!hasTimestamps && !hasDevicesColumn) missing.push('device_timestamps.last_seen or devices.last_seen');
   if (missing.length) {
-    throw new RestoreError(
-      'RESTORE_ERR_DB_SCHEMA_UNKNOWN',
-      `database ${database} has an unknown Flight Control schema: missing ${missing.join(', ')}`,
-      { database, missing },
-    );
+    throw new RestoreError('RESTORE_ERR_DB_SCHEMA_UNKNOWN', `database ${database} has an unknown Flight Control schema: missing ${missing.join(', ')}`, {
+      database,
+      missing,
+    });
   }
   return {
     lastSeen: hasTimestamps ? 'device_timestamps' : 'devices.last_seen',

@@ -111,9 +111,13 @@ export async function prepareDatabase(client: pg.Client, schema: FlightctlSchema
     await client.query('ROLLBACK').catch(() => undefined);
     if (err instanceof RestoreError) throw err;
     const e = err as { code?: string; message?: string };
-    throw new RestoreError('RESTORE_ERR_PREPARE_SQL', `preparing the database failed and was rolled back: ${e.code ? `${e.code} ` : ''}${e.message ?? String(err)}`, {
-      sqlState: e.code,
-    });
+    throw new RestoreError(
+      'RESTORE_ERR_PREPARE_SQL',
+      `preparing the database failed and was rolled back: ${e.code ? `${e.code} ` : ''}${e.message ?? String(err)}`,
+      {
+        sqlState: e.code,
+      },
+    );
   }
 }
 

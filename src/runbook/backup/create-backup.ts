@@ -36,7 +36,10 @@ export interface BackupDeps {
 
 function failed(what: string, err: unknown): RestoreError {
   const e = asRestoreError(err);
-  return new RestoreError('RESTORE_ERR_BACKUP_FAILED', `the backup failed at ${what}, and no archive was left: ${e.code === 'RESTORE_ERR_INTERNAL' ? e.message : `${e.code}: ${e.message}`}`);
+  return new RestoreError(
+    'RESTORE_ERR_BACKUP_FAILED',
+    `the backup failed at ${what}, and no archive was left: ${e.code === 'RESTORE_ERR_INTERNAL' ? e.message : `${e.code}: ${e.message}`}`,
+  );
 }
 
 /**
@@ -88,7 +91,11 @@ async function backupLocked(deps: BackupDeps, outputDir: string, keep: number): 
   const pki = path.join(etc, 'pki');
   const enc = path.join(etc, 'encryption');
   const svcStat = await exists(svc);
-  if (!svcStat?.isFile()) throw new RestoreError('RESTORE_ERR_BACKUP_FAILED', `${svc} is missing: it is part of every backup (flightctl.etcDir points at Flight Control's configuration)`);
+  if (!svcStat?.isFile())
+    throw new RestoreError(
+      'RESTORE_ERR_BACKUP_FAILED',
+      `${svc} is missing: it is part of every backup (flightctl.etcDir points at Flight Control's configuration)`,
+    );
   if (!(await exists(pki))?.isDirectory()) throw new RestoreError('RESTORE_ERR_BACKUP_FAILED', `${pki} is missing: the PKI is part of every backup`);
   const svcText = await fs.readFile(svc);
   const external = externalDatabase(svcText.toString('utf8'));
@@ -128,8 +135,21 @@ async function backupLocked(deps: BackupDeps, outputDir: string, keep: number): 
         else await writer.addFile(`${ENTRY.encryption}/${e.rel}`, await fs.readFile(e.full), at(e.st.mode, e.st));
         if (e.st.isFile()) contents.encryptionFiles++;
       }
-    } else logger.warn(`${enc} does not exist: the backup has no encryption keys (encrypted fields could not be read after a restore if this deployment encrypts)`);
-    await writer.addFile(ENTRY.metadata, Buffer.from(encodeMetadata({ timestamp: now, nanos: now.getUTCMilliseconds() * 1_000_000, version, deploymentType: target.deploymentType, databaseIncluded: !external })), at(0o600));
+    } else
+      logger.warn(`${enc} does not exist: the backup has no encryption keys (encrypted fields could not be read after a restore if this deployment encrypts)`);
+    await writer.addFile(
+      ENTRY.metadata,
+      Buffer.from(
+        encodeMetadata({
+          timestamp: now,
+          nanos: now.getUTCMilliseconds() * 1_000_000,
+          version,
+          deploymentType: target.deploymentType,
+          databaseIncluded: !external,
+        }),
+      ),
+      at(0o600),
+    );
     stage = 'the PKI';
     await writer.addDirectory(ENTRY.pki, at((await fs.stat(pki)).mode));
     for (const e of await walk(pki)) {
@@ -153,7 +173,18 @@ async function backupLocked(deps: BackupDeps, outputDir: string, keep: number): 
     await fs.rename(staging, final);
     await writeSidecar(final, sha256);
     const removed = keep > 0 ? await pruneBackups(outputDir, keep) : [];
-    return { archive: final, sha256, bytes, timestamp: now.toISOString(), version, deploymentType: target.deploymentType, databaseIncluded: !external, contents, removed, durationMs: Math.round(performance.now() - started) };
+    return {
+      archive: final,
+      sha256,
+      bytes,
+      timestamp: now.toISOString(),
+      version,
+      deploymentType: target.deploymentType,
+      databaseIncluded: !external,
+      contents,
+      removed,
+      durationMs: Math.round(performance.now() - started),
+    };
   } catch (err) {
     await writer.abort();
     await fs.rm(staging, { force: true });

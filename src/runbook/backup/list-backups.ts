@@ -21,7 +21,10 @@ export async function listBackups(dir: string): Promise<BackupEntry[]> {
     throw err;
   }
   const out: BackupEntry[] = [];
-  for (const name of names.filter((n) => ARCHIVE_NAME.test(n)).sort().reverse()) {
+  for (const name of names
+    .filter((n) => ARCHIVE_NAME.test(n))
+    .sort()
+    .reverse()) {
     const st = await fs.stat(path.join(dir, name)).catch(() => undefined);
     if (!st?.isFile()) continue;
     const sidecar = await fs.readFile(path.join(dir, `${name}.sha256`), 'utf8').catch(() => '');

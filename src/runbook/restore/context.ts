@@ -85,7 +85,8 @@ export function createRestoreContext(runtime: StepRuntime, deps: ContextDeps): R
   const canConnect = () => !target.reachingDatabaseRestartsIt || state.window;
   const endpoints = async (): Promise<DataEndpoints> => {
     if (!target.reachingDatabaseRestartsIt) return target.endpoints();
-    if (!state.window) throw new RestoreError('RESTORE_ERR_INTERNAL', 'the data stores were asked for outside the stop window, where reaching them would restart the database');
+    if (!state.window)
+      throw new RestoreError('RESTORE_ERR_INTERNAL', 'the data stores were asked for outside the stop window, where reaching them would restart the database');
     state.windowLease ??= await target.endpoints();
     return state.windowLease;
   };

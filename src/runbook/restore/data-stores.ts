@@ -104,7 +104,8 @@ export function networkDataStores(access: NetworkAccess): RestoreData {
       )
         .trim()
         .split('\n');
-      if (out.length < 2 || !out[0]!.includes('|')) throw new RestoreError('RESTORE_ERR_DB_NOT_FLIGHTCTL', `database ${database} does not exist in flightctl-db`, { database });
+      if (out.length < 2 || !out[0]!.includes('|'))
+        throw new RestoreError('RESTORE_ERR_DB_NOT_FLIGHTCTL', `database ${database} does not exist in flightctl-db`, { database });
       const [size, dataDir] = out[0]!.split('|');
       return { bytes: Number(size), dataDir: dataDir!, leftovers: Number(out[1]) };
     },
@@ -168,7 +169,16 @@ export function networkDataStores(access: NetworkAccess): RestoreData {
         const keys = await withPostgres(dbEp, (c) => writeKeysThroughShell(c, target.kvShell, { batchSize, signal, onProgress }));
         return { keys, method: 'client-pipe' };
       }
-      const r = await prepare({ db: dbEp, kv: kvEp, check: false, parts: { sql: false, kv: true }, kvBatchSize: batchSize, logger, signal, onKeys: onProgress });
+      const r = await prepare({
+        db: dbEp,
+        kv: kvEp,
+        check: false,
+        parts: { sql: false, kv: true },
+        kvBatchSize: batchSize,
+        logger,
+        signal,
+        onKeys: onProgress,
+      });
       return { keys: r.kvKeysWritten, method: 'write' };
     },
     async stageKeys(database, kvDb, onProgress, signal) {

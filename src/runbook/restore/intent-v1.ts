@@ -44,7 +44,8 @@ export async function upgradeIntentV1(raw: unknown, ctx: UpgradeContext): Promis
     ...(run?.options.dump ? { dump: run.options.dump } : {}),
     ...(run?.options.archive ? { archive: run.options.archive } : archive ? { archive: '(an archive; its path was not recorded)' } : {}),
   };
-  const plan: StepName[] = run?.plan ?? restorePlan({ dump: v1.withDump && !archive, archive, reachRestartsDatabase: ctx.reachRestartsDatabase }).map((s) => s.name);
+  const plan: StepName[] =
+    run?.plan ?? restorePlan({ dump: v1.withDump && !archive, archive, reachRestartsDatabase: ctx.reachRestartsDatabase }).map((s) => s.name);
   const steps: IntentDoc<RestoreOptions>['steps'] = {};
   if (v1.extractDir) {
     steps['unpack-archive'] = {

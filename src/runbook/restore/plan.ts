@@ -46,7 +46,15 @@ export function restorePlan(opts: PlanOptions): RestoreStep[] {
   const window = opts.archive ? [waitForDatabaseStep, swapDatabaseStep, ...FILE_STEPS] : [swapDatabaseStep];
   const tail = [...window, prepareKvStep, startServicesStep, verifyStep, dropOldDatabaseStep];
   if (loads && !opts.reachRestartsDatabase) return [...head, prepareDatabaseStep, stageKvStep, stopServicesStep, ...tail];
-  if (loads) return [...head, stopServicesStep, ...(opts.archive ? [waitForDatabaseStep] : []), prepareDatabaseStep, stageKvStep, ...tail.filter((s) => s !== waitForDatabaseStep)];
+  if (loads)
+    return [
+      ...head,
+      stopServicesStep,
+      ...(opts.archive ? [waitForDatabaseStep] : []),
+      prepareDatabaseStep,
+      stageKvStep,
+      ...tail.filter((s) => s !== waitForDatabaseStep),
+    ];
   return [...head, stageKvStep, stopServicesStep, prepareDatabaseStep, ...tail];
 }
 

@@ -108,7 +108,15 @@ function rebuiltContext(deps: SettleDeps, doc: IntentDoc<RestoreOptions>, plan: 
     startedAt: doc.startedAt,
     finalizers: [],
   };
-  const ctx = createRestoreContext(recoveryRuntime(deps), { run: record, config: deps.config, target: deps.target, journal: deps.store.journal, names, options: doc.params, dataStores: deps.dataStores });
+  const ctx = createRestoreContext(recoveryRuntime(deps), {
+    run: record,
+    config: deps.config,
+    target: deps.target,
+    journal: deps.store.journal,
+    names,
+    options: doc.params,
+    dataStores: deps.dataStores,
+  });
   for (const s of plan) {
     const recorded = doc.steps[s.name];
     if (recorded !== undefined) s.intent?.reload?.(ctx, recorded);
@@ -136,7 +144,10 @@ export async function recoverHost(deps: SettleDeps, by: string): Promise<Recover
     if (run) await markRecovered(journal, run, result, by);
     const actions = result.actions.map((a) => a.msg);
     report.recovered.push({ runId: doc.runId, phase: result.failure ? 'Interrupted' : 'Recovered', actions });
-    if (result.failure) throw new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `run ${doc.runId} could not be recovered completely: ${result.failure.message}`, { runId: doc.runId });
+    if (result.failure)
+      throw new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `run ${doc.runId} could not be recovered completely: ${result.failure.message}`, {
+        runId: doc.runId,
+      });
   }
   for (const run of await journal.list()) {
     if (!isFinished(run.phase) && (await journal.abandoned(run))) {

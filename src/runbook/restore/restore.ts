@@ -67,7 +67,16 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
     };
     const names = swapNames(options.database, runSuffix(run.id));
     if (!req.check) {
-      await intent.write({ version: 2, runId: run.id, pid: process.pid, holder: store.holder, startedAt: run.startedAt, params: options, plan: run.plan, steps: {} });
+      await intent.write({
+        version: 2,
+        runId: run.id,
+        pid: process.pid,
+        holder: store.holder,
+        startedAt: run.startedAt,
+        params: options,
+        plan: run.plan,
+        steps: {},
+      });
     }
     await store.journal.save(run);
     deps.onRun?.(run);
@@ -86,7 +95,10 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
         // Another process took the lock over (this one was frozen past its lease): that process
         // settles this run from the intent; acting here too would race it.
         if (lock?.lost?.aborted) {
-          return { actions: [{ kind: 'note', msg: 'the lock was taken over by another operation, which finishes this run: nothing more was done here' }], completed: false };
+          return {
+            actions: [{ kind: 'note', msg: 'the lock was taken over by another operation, which finishes this run: nothing more was done here' }],
+            completed: false,
+          };
         }
         if (outcome !== 'succeeded') logger.warn('the run did not finish: running the finalizers', { runId: run.id, outcome });
         // The signal that ended the run must not cut its settling short.

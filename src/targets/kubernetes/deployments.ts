@@ -28,7 +28,10 @@ export interface AppDeployment {
 export function appDeployments(ns: Namespaces): AppDeployment[] {
   return [
     ...['flightctl-api', 'flightctl-alertmanager-proxy', 'flightctl-imagebuilder-api'].map((name) => ({ name, namespace: ns.external })),
-    ...['flightctl-worker', 'flightctl-periodic', 'flightctl-alert-exporter', 'flightctl-imagebuilder-worker'].map((name) => ({ name, namespace: ns.internal })),
+    ...['flightctl-worker', 'flightctl-periodic', 'flightctl-alert-exporter', 'flightctl-imagebuilder-worker'].map((name) => ({
+      name,
+      namespace: ns.internal,
+    })),
   ];
 }
 
@@ -36,7 +39,9 @@ export function appDeployments(ns: Namespaces): AppDeployment[] {
 export const REQUIRED_DEPLOYMENT = 'flightctl-api';
 
 export function readDeployment(client: KubeClient, d: AppDeployment): Promise<V1Deployment | undefined> {
-  return client.get({ verb: 'get', resource: 'deployments', namespace: d.namespace, name: d.name }, () => client.apps.readNamespacedDeployment({ name: d.name, namespace: d.namespace }));
+  return client.get({ verb: 'get', resource: 'deployments', namespace: d.namespace, name: d.name }, () =>
+    client.apps.readNamespacedDeployment({ name: d.name, namespace: d.namespace }),
+  );
 }
 
 /** The desired count: a deployment without spec.replicas runs one (the API server's default). */

@@ -33,7 +33,9 @@ export function quantityBytes(q: string | undefined): number | undefined {
  * database, a StatefulSet's volume template, an emptyDir).
  */
 export async function estimateFreeBytes(client: KubeClient, namespace: string, shell: DatabaseShell): Promise<number | undefined> {
-  const dep = await client.get({ verb: 'get', resource: 'deployments', namespace, name: 'flightctl-db' }, () => client.apps.readNamespacedDeployment({ name: 'flightctl-db', namespace }));
+  const dep = await client.get({ verb: 'get', resource: 'deployments', namespace, name: 'flightctl-db' }, () =>
+    client.apps.readNamespacedDeployment({ name: 'flightctl-db', namespace }),
+  );
   const claim = dep?.spec?.template?.spec?.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName;
   if (!claim) return undefined;
   const pvc = await client.get({ verb: 'get', resource: 'persistentvolumeclaims', namespace, name: claim }, () =>
@@ -43,9 +45,7 @@ export async function estimateFreeBytes(client: KubeClient, namespace: string, s
   if (capacity === undefined) return undefined;
   const used = Number(
     (
-      await shell.sql(
-        `SELECT (SELECT COALESCE(sum(pg_database_size(oid)), 0) FROM pg_database) + (SELECT COALESCE(sum(size), 0) FROM pg_ls_waldir());\n`,
-      )
+      await shell.sql(`SELECT (SELECT COALESCE(sum(pg_database_size(oid)), 0) FROM pg_database) + (SELECT COALESCE(sum(size), 0) FROM pg_ls_waldir());\n`)
     ).trim(),
   );
   return Number.isFinite(used) ? Math.max(0, capacity - used) : undefined;

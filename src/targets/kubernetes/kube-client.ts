@@ -32,16 +32,24 @@ export function loadKubeConfig(settings: Readonly<Config['kubernetes']>): KubeCo
     else if (process.env.KUBECONFIG || existsSync(path.join(homedir(), '.kube', 'config'))) kc.loadFromDefault();
     else {
       // The library would fall back to http://localhost:8080, which is never the cluster meant.
-      throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', 'no kubeconfig: give --kubeconfig (kubernetes.kubeconfig), set KUBECONFIG, or run inside the cluster as a Job');
+      throw new RestoreError(
+        'RESTORE_ERR_CONFIG_INVALID',
+        'no kubeconfig: give --kubeconfig (kubernetes.kubeconfig), set KUBECONFIG, or run inside the cluster as a Job',
+      );
     }
     if (settings.context) kc.setCurrentContext(settings.context);
   } catch (err) {
     if (err instanceof RestoreError) throw err;
     const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0];
-    throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', `the kubeconfig ${settings.kubeconfig || '(default)'} cannot be used: ${why}`, { kubeconfig: settings.kubeconfig });
+    throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', `the kubeconfig ${settings.kubeconfig || '(default)'} cannot be used: ${why}`, {
+      kubeconfig: settings.kubeconfig,
+    });
   }
   if (!kc.getCurrentCluster()) {
-    throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', `the kubeconfig ${settings.kubeconfig || '(default)'} has no cluster for context ${kc.getCurrentContext() || '(none)'}`);
+    throw new RestoreError(
+      'RESTORE_ERR_CONFIG_INVALID',
+      `the kubeconfig ${settings.kubeconfig || '(default)'} has no cluster for context ${kc.getCurrentContext() || '(none)'}`,
+    );
   }
   return kc;
 }
@@ -93,7 +101,13 @@ export class KubeClient {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new RestoreError('RESTORE_ERR_KUBE_UNREACHABLE', `the Kubernetes API at ${this.server} did not answer within ${this.timeoutMs} ms (${describe(req)})`)),
+        () =>
+          reject(
+            new RestoreError(
+              'RESTORE_ERR_KUBE_UNREACHABLE',
+              `the Kubernetes API at ${this.server} did not answer within ${this.timeoutMs} ms (${describe(req)})`,
+            ),
+          ),
         this.timeoutMs,
       );
     });
@@ -124,13 +138,18 @@ export class KubeClient {
       const status = e.code;
       const text = statusMessage(e.body);
       const details = { status, ...req };
-      if (status === 401) return new RestoreError('RESTORE_ERR_KUBE_UNREACHABLE', `the Kubernetes API at ${this.server} refused the credentials (401) to ${what}`, details);
-      if (status === 403) return new RestoreError('RESTORE_ERR_KUBE_FORBIDDEN', `the Kubernetes API refused to ${what} (403)${text ? `: ${text}` : ''}`, details);
+      if (status === 401)
+        return new RestoreError('RESTORE_ERR_KUBE_UNREACHABLE', `the Kubernetes API at ${this.server} refused the credentials (401) to ${what}`, details);
+      if (status === 403)
+        return new RestoreError('RESTORE_ERR_KUBE_FORBIDDEN', `the Kubernetes API refused to ${what} (403)${text ? `: ${text}` : ''}`, details);
       return new RestoreError('RESTORE_ERR_KUBE_API', `the Kubernetes API answered ${status} to ${what}${text ? `: ${text}` : ''}`, details);
     }
     // node-fetch: the socket or TLS failed (ECONNREFUSED, an untrusted certificate, ...).
     const code = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : '';
     const text = typeof e.message === 'string' ? e.message.split('\n')[0]!.slice(0, 200) : String(err);
-    return new RestoreError('RESTORE_ERR_KUBE_UNREACHABLE', `the Kubernetes API at ${this.server} cannot be reached to ${what}: ${code || text}`, { ...req, cause: code });
+    return new RestoreError('RESTORE_ERR_KUBE_UNREACHABLE', `the Kubernetes API at ${this.server} cannot be reached to ${what}: ${code || text}`, {
+      ...req,
+      cause: code,
+    });
   }
 }

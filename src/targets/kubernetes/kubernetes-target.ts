@@ -44,7 +44,11 @@ export class KubernetesTarget implements RestoreTarget {
       (database) => this.adminEndpoint(database),
       (shell) => estimateFreeBytes(this.client, this.namespaces.internal, shell),
     );
-    this.kvShell = new NetworkKvShell(async () => ({ ...this.kvAddress(), password: (await this.credentials()).kvPassword, connectTimeoutMs: config.kv.connectTimeoutMs }));
+    this.kvShell = new NetworkKvShell(async () => ({
+      ...this.kvAddress(),
+      password: (await this.credentials()).kvPassword,
+      connectTimeoutMs: config.kv.connectTimeoutMs,
+    }));
   }
 
   /** The Service in the internal namespace, unless --db-host/--db-port (or their keys) say otherwise. */
@@ -73,9 +77,13 @@ export class KubernetesTarget implements RestoreTarget {
     const states = await this.services();
     const api = states.find((s) => s.unit === REQUIRED_DEPLOYMENT);
     if (!api?.installed) {
-      throw new RestoreError('RESTORE_ERR_DEPLOYMENT_MISSING', `deployment ${REQUIRED_DEPLOYMENT} is not in namespace ${this.namespaces.external}: this does not look like Flight Control's namespace`, {
-        namespace: this.namespaces.external,
-      });
+      throw new RestoreError(
+        'RESTORE_ERR_DEPLOYMENT_MISSING',
+        `deployment ${REQUIRED_DEPLOYMENT} is not in namespace ${this.namespaces.external}: this does not look like Flight Control's namespace`,
+        {
+          namespace: this.namespaces.external,
+        },
+      );
     }
     const warnings: string[] = [];
     const installed = states.filter((s) => s.installed);
@@ -130,7 +138,13 @@ export class KubernetesTarget implements RestoreTarget {
       const app = await this.secrets.read(FLIGHTCTL_SECRETS.dbApp);
       const kv = await this.secrets.read(FLIGHTCTL_SECRETS.kv);
       const admin = await this.secrets.read(FLIGHTCTL_SECRETS.dbAdmin);
-      return { dbUser: app.user || this.config.db.user, dbPassword: app.userPassword, kvPassword: kv.password, adminUser: admin.masterUser, adminPassword: admin.masterPassword };
+      return {
+        dbUser: app.user || this.config.db.user,
+        dbPassword: app.userPassword,
+        kvPassword: kv.password,
+        adminUser: admin.masterUser,
+        adminPassword: admin.masterPassword,
+      };
     })();
     // A failed read is not kept: the next call tries again.
     this.creds.catch(() => (this.creds = undefined));

@@ -113,7 +113,7 @@ export class ProtocolDatabaseShell implements DatabaseShell {
   }
 
   dump(): { stream: Readable; done: Promise<void> } {
-    throw new RestoreError('RESTORE_ERR_USAGE', 'backups of a Kubernetes deployment are not made by this agent: use Flight Control\'s own backup there');
+    throw new RestoreError('RESTORE_ERR_USAGE', "backups of a Kubernetes deployment are not made by this agent: use Flight Control's own backup there");
   }
 
   freeBytes(): Promise<number | undefined> {

@@ -22,7 +22,13 @@ export interface ScaleSettings {
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function change(d: AppDeployment, action: ServiceChange['action'], activeState: string, subState: string, extra: { result?: string; code?: ErrorCode } = {}): ServiceChange {
+function change(
+  d: AppDeployment,
+  action: ServiceChange['action'],
+  activeState: string,
+  subState: string,
+  extra: { result?: string; code?: ErrorCode } = {},
+): ServiceChange {
   return { unit: d.name, action, activeState, subState, ...extra };
 }
 
@@ -49,7 +55,9 @@ function scaleTo(client: KubeClient, d: AppDeployment, resourceVersion: string |
 /** Pods of the deployment, those being deleted included (they still run until they are gone). */
 async function podsOf(client: KubeClient, d: AppDeployment, dep: V1Deployment): Promise<string[]> {
   const labelSelector = selectorString(dep.spec?.selector);
-  const list = await client.call({ verb: 'list', resource: 'pods', namespace: d.namespace }, () => client.core.listNamespacedPod({ namespace: d.namespace, labelSelector }));
+  const list = await client.call({ verb: 'list', resource: 'pods', namespace: d.namespace }, () =>
+    client.core.listNamespacedPod({ namespace: d.namespace, labelSelector }),
+  );
   return list.items.map((p) => `${p.metadata?.name ?? '?'}${p.metadata?.deletionTimestamp ? ' (terminating)' : ''}`);
 }
 

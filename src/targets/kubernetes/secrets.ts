@@ -54,14 +54,20 @@ export function mountedSecrets(dir: string): SecretSource {
 export function apiSecrets(client: KubeClient, namespace: string): SecretSource {
   return {
     async read(spec) {
-      const secret = await client.get({ verb: 'get', resource: 'secrets', namespace, name: spec.name }, () => client.core.readNamespacedSecret({ name: spec.name, namespace }));
-      if (!secret) throw new RestoreError('RESTORE_ERR_KUBE_SECRET_MISSING', `the Secret ${spec.name} does not exist in namespace ${namespace}`, { secret: spec.name });
+      const secret = await client.get({ verb: 'get', resource: 'secrets', namespace, name: spec.name }, () =>
+        client.core.readNamespacedSecret({ name: spec.name, namespace }),
+      );
+      if (!secret)
+        throw new RestoreError('RESTORE_ERR_KUBE_SECRET_MISSING', `the Secret ${spec.name} does not exist in namespace ${namespace}`, { secret: spec.name });
       const out: Record<string, string> = {};
       for (const key of spec.keys) {
         const b64 = secret.data?.[key];
         const value = b64 !== undefined ? Buffer.from(b64, 'base64').toString('utf8') : secret.stringData?.[key];
         if (value === undefined) {
-          throw new RestoreError('RESTORE_ERR_KUBE_SECRET_MISSING', `the Secret ${spec.name} in namespace ${namespace} has no key ${key}`, { secret: spec.name, key });
+          throw new RestoreError('RESTORE_ERR_KUBE_SECRET_MISSING', `the Secret ${spec.name} in namespace ${namespace} has no key ${key}`, {
+            secret: spec.name,
+            key,
+          });
         }
         if (isCredential(key)) registerSecret(value);
         out[key] = value;

@@ -8,10 +8,7 @@ import { RestoreError } from '../../lib/errors.js';
  * block comments) or parentheses. A plain pg_dump holds only these; anything else psql would run
  * as a meta-command (\i, \set, ...) is refused rather than sent.
  */
-export type ScriptItem =
-  | { kind: 'sql'; text: string; gexec: boolean }
-  | { kind: 'copy'; text: string }
-  | { kind: 'meta'; command: string; args: string };
+export type ScriptItem = { kind: 'sql'; text: string; gexec: boolean } | { kind: 'copy'; text: string } | { kind: 'meta'; command: string; args: string };
 
 /** Meta-commands pg_dump writes that only guard psql itself (pg_dump 17.6, 16.10, 15.14 and later). */
 const HARMLESS_META = new Set(['restrict', 'unrestrict']);
@@ -118,7 +115,10 @@ export class ScriptSplitter {
       } else if (c === '\\') {
         // A meta-command runs to the end of the line.
         this.buf += line.slice(start, i);
-        const [command = '', ...rest] = line.slice(i + 1).trim().split(/\s+/);
+        const [command = '', ...rest] = line
+          .slice(i + 1)
+          .trim()
+          .split(/\s+/);
         out.push(...this.meta(command, rest.join(' ')));
         return out;
       }
@@ -131,7 +131,10 @@ export class ScriptSplitter {
   /** The end of the script: psql sends what is left in its buffer. */
   end(): ScriptItem[] {
     if (this.mode !== 'normal' && this.mode !== 'block') {
-      throw new RestoreError('RESTORE_ERR_DUMP_INVALID', `the script ends inside a ${this.mode === 'dollar' ? `${this.tag} body` : 'quoted string'}: it is cut off`);
+      throw new RestoreError(
+        'RESTORE_ERR_DUMP_INVALID',
+        `the script ends inside a ${this.mode === 'dollar' ? `${this.tag} body` : 'quoted string'}: it is cut off`,
+      );
     }
     return isBlank(this.buf) ? [] : [this.statement(false)];
   }
@@ -161,7 +164,11 @@ function stripComments(text: string): string {
 }
 
 function isBlank(text: string): boolean {
-  return stripComments(`${text}\n`).replace(/\/\*[\s\S]*?\*\//g, '').trim() === '';
+  return (
+    stripComments(`${text}\n`)
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .trim() === ''
+  );
 }
 
 /** A whole script at once (the agent's own SQL): its items in order. */

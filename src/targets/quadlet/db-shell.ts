@@ -23,10 +23,14 @@ export function shellError(stderr: string, exitCode: number, what: string): Rest
     stderr
       .split('\n')
       .map((l) => l.trim())
-      .find((l) => /error|fatal|could not/i.test(l)) ?? stderr.trim().split('\n')[0] ?? '';
-  return new RestoreError('RESTORE_ERR_EXEC_FAILED', `${what} failed in the database container (exit ${exitCode}): ${first.replace(/password/gi, 'credential').slice(0, 500)}`);
+      .find((l) => /error|fatal|could not/i.test(l)) ??
+    stderr.trim().split('\n')[0] ??
+    '';
+  return new RestoreError(
+    'RESTORE_ERR_EXEC_FAILED',
+    `${what} failed in the database container (exit ${exitCode}): ${first.replace(/password/gi, 'credential').slice(0, 500)}`,
+  );
 }
-
 
 /** SQL as the postgres superuser inside flightctl-db, over its local socket (FLIGHTCTL.md §2). */
 export class PodmanDatabaseShell implements DatabaseShell {

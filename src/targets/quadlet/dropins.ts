@@ -134,13 +134,20 @@ export async function publishPorts(ctx: DropinContext, requests: PublishRequest[
       await writeFileAtomic(p.path, `${MARKER}\n[Container]\nPublishPort=${publishArg(p.hostPort, p.containerPort)}\n`, 0o644);
     }
   } catch (err) {
-    throw new RestoreError('RESTORE_ERR_DROPIN_FAILED', `cannot write publish drop-in under ${ctx.dropinDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      dropinDir: ctx.dropinDir,
-    });
+    throw new RestoreError(
+      'RESTORE_ERR_DROPIN_FAILED',
+      `cannot write publish drop-in under ${ctx.dropinDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      {
+        dropinDir: ctx.dropinDir,
+      },
+    );
   }
   await ctx.systemd.reload();
   for (const p of planned) p.inEffect = (await ctx.systemd.execStart(p.unit)).some((a) => a.includes(publishArg(p.hostPort, p.containerPort)));
-  await restartAll(ctx, planned.map((p) => p.unit));
+  await restartAll(
+    ctx,
+    planned.map((p) => p.unit),
+  );
   return planned;
 }
 
@@ -185,7 +192,9 @@ export async function removePublished(ctx: DropinContext, only?: string[]): Prom
   const state = await ctx.state.read();
   const targets = new Map<string, Removed>();
   for (const d of state.dropins) if (!only || only.includes(d.path)) targets.set(d.path, { path: d.path, unit: d.unit, removed: false, source: 'state' });
-  if (!only) for (const f of await scanForOurs(ctx.dropinDir)) if (!targets.has(f.path)) targets.set(f.path, { path: f.path, unit: f.unit, removed: false, source: 'scan' });
+  if (!only)
+    for (const f of await scanForOurs(ctx.dropinDir))
+      if (!targets.has(f.path)) targets.set(f.path, { path: f.path, unit: f.unit, removed: false, source: 'scan' });
   if (targets.size === 0) return [];
   for (const t of targets.values()) {
     t.removed = await removeFileDurable(t.path);

@@ -73,7 +73,18 @@ async function viaPublishDropin(host: QuadletHost, which: readonly ('db' | 'kv')
   }
   const ep = (t: (typeof TARGETS)[number]): Endpoint | undefined => {
     const p = published.find((x) => x.unit === t.unit);
-    return p && { name: t.name, unit: t.unit, container: containerOf(t.unit), host: p.host, port: p.hostPort, strategy: 'publish-dropin', dropin: p.path, inEffect: p.inEffect };
+    return (
+      p && {
+        name: t.name,
+        unit: t.unit,
+        container: containerOf(t.unit),
+        host: p.host,
+        port: p.hostPort,
+        strategy: 'publish-dropin',
+        dropin: p.path,
+        inEffect: p.inEffect,
+      }
+    );
   };
   return { db: ep(TARGETS[0]!), kv: ep(TARGETS[1]!), release };
 }

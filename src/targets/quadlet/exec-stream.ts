@@ -121,7 +121,9 @@ export async function execStream(podman: ExecHost, container: string, cmd: strin
     });
     sock = (await exec.start({ hijack: true, stdin: input !== undefined })) as unknown as Duplex;
   } catch (err) {
-    throw podman.isConnError(err) ? podman.unreachable(err) : new RestoreError('RESTORE_ERR_EXEC_FAILED', `exec of ${cmd[0]} in ${container} failed: ${(err as Error).message}`, { container });
+    throw podman.isConnError(err)
+      ? podman.unreachable(err)
+      : new RestoreError('RESTORE_ERR_EXEC_FAILED', `exec of ${cmd[0]} in ${container} failed: ${(err as Error).message}`, { container });
   }
   const demux = new ExecDemux(io.stdout);
   // The first failure of any stream ends the session. A process that exits before reading all of
@@ -143,7 +145,12 @@ export async function execStream(podman: ExecHost, container: string, cmd: strin
   const onAbort = () => fail(new RestoreError('RESTORE_ERR_CANCELLED', `${cmd[0]} in ${container} was interrupted`, { container }));
   if (io.signal?.aborted) onAbort();
   else io.signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = io.timeoutMs ? setTimeout(() => fail(new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container} did not finish within ${io.timeoutMs} ms`, { container })), io.timeoutMs) : undefined;
+  const timer = io.timeoutMs
+    ? setTimeout(
+        () => fail(new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container} did not finish within ${io.timeoutMs} ms`, { container })),
+        io.timeoutMs,
+      )
+    : undefined;
   try {
     // pipe() waits for the socket to drain, and half-closes it at the end so the process sees EOF.
     input?.pipe(sock);
@@ -170,8 +177,14 @@ export async function execStream(podman: ExecHost, container: string, cmd: strin
   // An input that failed for a reason of its own (an archive changed since it was verified), an
   // interruption or a timeout says so at once: the process may still be running.
   if (failure instanceof RestoreError) throw failure;
-  if (inputError) throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container}: reading its input failed (${(inputError as NodeJS.ErrnoException).code ?? inputError.message})`, { container });
+  if (inputError)
+    throw new RestoreError(
+      'RESTORE_ERR_EXEC_FAILED',
+      `${cmd[0]} in ${container}: reading its input failed (${(inputError as NodeJS.ErrnoException).code ?? inputError.message})`,
+      { container },
+    );
   const exitCode = await exitCodeOf(exec);
-  if (failure && (exitCode === 0 || exitCode === -1)) throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container}: ${failure.message}`, { container });
+  if (failure && (exitCode === 0 || exitCode === -1))
+    throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container}: ${failure.message}`, { container });
   return { exitCode, stderr: demux.stderr };
 }

@@ -51,7 +51,11 @@ export class PodmanKvShell implements KvShell {
     const r = await this.run(['--pipe'], input, signal);
     // "errors: 0, replies: 1500" is the last line of a completed --pipe.
     const m = /errors: (\d+), replies: (\d+)/.exec(r.stdout);
-    if (!m) throw new RestoreError('RESTORE_ERR_KV_WRITE', `writing to the KV store in ${this.container} did not complete: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+    if (!m)
+      throw new RestoreError(
+        'RESTORE_ERR_KV_WRITE',
+        `writing to the KV store in ${this.container} did not complete: ${(r.stderr || r.stdout).trim().split('\n').pop()}`,
+      );
     return { errors: Number(m[1]), replies: Number(m[2]) };
   }
 }

@@ -106,7 +106,11 @@ export async function readPodmanSecret(podman: PodmanClient, podmanRoot: string,
     return { name, source: 'file-driver', value: fromFile.value };
   }
   if (!fromFile.found && apiError) {
-    throw new RestoreError('RESTORE_ERR_SECRET_UNREADABLE', `Podman secret ${name}: the API is unreachable (${apiError.message}) and the store under ${podmanRoot} does not list it`, { secret: name });
+    throw new RestoreError(
+      'RESTORE_ERR_SECRET_UNREADABLE',
+      `Podman secret ${name}: the API is unreachable (${apiError.message}) and the store under ${podmanRoot} does not list it`,
+      { secret: name },
+    );
   }
   if (!fromFile.found && !id) {
     throw new RestoreError('RESTORE_ERR_SECRET_NOT_FOUND', `Podman secret ${name} does not exist`, { secret: name });

@@ -132,7 +132,10 @@ export class PodmanClient {
     const info = await this.inspectContainer(name, network);
     if (!info) throw new RestoreError('RESTORE_ERR_CONTAINER_NOT_RUNNING', `container ${name} does not exist`, { container: name });
     if (!info.running) {
-      throw new RestoreError('RESTORE_ERR_CONTAINER_NOT_RUNNING', `container ${name} is not running (state ${info.status})`, { container: name, state: info.status });
+      throw new RestoreError('RESTORE_ERR_CONTAINER_NOT_RUNNING', `container ${name} is not running (state ${info.status})`, {
+        container: name,
+        state: info.status,
+      });
     }
     return info;
   }
@@ -149,7 +152,14 @@ export class PodmanClient {
         done();
       },
     });
-    const r = await execStream(this, container, opts.cmd, { stdin: opts.stdin, env: opts.env, user: opts.user, signal: opts.signal, stdout: out, timeoutMs: opts.timeoutMs ?? 600_000 });
+    const r = await execStream(this, container, opts.cmd, {
+      stdin: opts.stdin,
+      env: opts.env,
+      user: opts.user,
+      signal: opts.signal,
+      stdout: out,
+      timeoutMs: opts.timeoutMs ?? 600_000,
+    });
     return { exitCode: r.exitCode, stdout: Buffer.concat(chunks).toString('utf8'), stderr: r.stderr };
   }
 }

@@ -45,7 +45,9 @@ export class QuadletTarget implements RestoreTarget {
     }
     const apps = await this.services();
     if (!apps.some((a) => a.unit === 'flightctl-api.service' && a.installed)) {
-      throw new RestoreError('RESTORE_ERR_UNIT_MISSING', 'flightctl-api.service is not installed: this does not look like a Flight Control Quadlets host', { unit: 'flightctl-api.service' });
+      throw new RestoreError('RESTORE_ERR_UNIT_MISSING', 'flightctl-api.service is not installed: this does not look like a Flight Control Quadlets host', {
+        unit: 'flightctl-api.service',
+      });
     }
     const installed = apps.filter((a) => a.installed);
     const running = installed.filter((a) => a.active);

@@ -35,7 +35,9 @@ export class StateFile {
       text = await fs.readFile(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return structuredClone(EMPTY);
-      throw new RestoreError('RESTORE_ERR_STATE_INVALID', `state file ${this.file} cannot be read (${(err as NodeJS.ErrnoException).code})`, { file: this.file });
+      throw new RestoreError('RESTORE_ERR_STATE_INVALID', `state file ${this.file} cannot be read (${(err as NodeJS.ErrnoException).code})`, {
+        file: this.file,
+      });
     }
     try {
       const doc = JSON.parse(text) as Partial<QuadletState>;

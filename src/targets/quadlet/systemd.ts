@@ -92,8 +92,7 @@ export class SystemdClient {
 
   static async connect(options: SystemdOptions = {}): Promise<SystemdClient> {
     const address = resolveBusAddress(options.address);
-    const unreachable = (why: string) =>
-      new RestoreError('RESTORE_ERR_DBUS_UNREACHABLE', `cannot talk to systemd on D-Bus ${address}: ${why}`, { address });
+    const unreachable = (why: string) => new RestoreError('RESTORE_ERR_DBUS_UNREACHABLE', `cannot talk to systemd on D-Bus ${address}: ${why}`, { address });
     let bus: dbus.MessageBus;
     try {
       bus = dbus.sessionBus({ busAddress: address });
@@ -105,10 +104,8 @@ export class SystemdClient {
     });
     failed.catch(() => undefined);
     try {
-      const root = await withTimeout(
-        Promise.race([bus.getProxyObject(SYSTEMD, MANAGER_PATH), failed]),
-        options.connectTimeoutMs ?? 10_000,
-        () => unreachable('no answer'),
+      const root = await withTimeout(Promise.race([bus.getProxyObject(SYSTEMD, MANAGER_PATH), failed]), options.connectTimeoutMs ?? 10_000, () =>
+        unreachable('no answer'),
       );
       const manager = root.getInterface(MANAGER_IFACE);
       // Without Subscribe systemd emits no JobRemoved.
@@ -197,8 +194,10 @@ export class SystemdClient {
     const path = jobPath;
     let jobResult: string;
     try {
-      jobResult = await withTimeout(result, timeoutMs, () =>
-        new RestoreError('RESTORE_ERR_UNIT_TIMEOUT', `${method} ${unit}: job did not finish within ${timeoutMs} ms`, { unit, method, timeoutMs }),
+      jobResult = await withTimeout(
+        result,
+        timeoutMs,
+        () => new RestoreError('RESTORE_ERR_UNIT_TIMEOUT', `${method} ${unit}: job did not finish within ${timeoutMs} ms`, { unit, method, timeoutMs }),
       );
     } finally {
       this.waiters.delete(path);

@@ -52,7 +52,8 @@ export class PodmanVolumes implements VolumeStore {
     let dir = await this.mountpoint(name);
     if (!dir) {
       const res = await this.podman.libpodPost('/volumes/create', { Name: name });
-      if (res.status !== 201 && res.status !== 200) throw new RestoreError('RESTORE_ERR_PODMAN_UNREACHABLE', `Podman did not create volume ${name} (${res.status})`);
+      if (res.status !== 201 && res.status !== 200)
+        throw new RestoreError('RESTORE_ERR_PODMAN_UNREACHABLE', `Podman did not create volume ${name} (${res.status})`);
       dir = (await this.mountpoint(name))!;
     }
     // Extracted beside the live content, then swapped in: a failure leaves the volume as it was.

@@ -47,12 +47,24 @@ export class ClusterModel {
   }
 
   /** A Flight Control deployment as the Helm chart makes it (labels flightctl.service, container of its name). */
-  addDeployment(namespace: string, name: string, opts: { replicas?: number; image?: string; claim?: string; labels?: Record<string, string> } = {}): KubeObject {
+  addDeployment(
+    namespace: string,
+    name: string,
+    opts: { replicas?: number; image?: string; claim?: string; labels?: Record<string, string> } = {},
+  ): KubeObject {
     const replicas = opts.replicas ?? 1;
     const dep: KubeObject = {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: { name, namespace, uid: randomBytes(8).toString('hex'), labels: { 'flightctl.service': name, ...opts.labels }, annotations: {}, generation: 1, resourceVersion: this.nextVersion() },
+      metadata: {
+        name,
+        namespace,
+        uid: randomBytes(8).toString('hex'),
+        labels: { 'flightctl.service': name, ...opts.labels },
+        annotations: {},
+        generation: 1,
+        resourceVersion: this.nextVersion(),
+      },
       spec: {
         replicas,
         selector: { matchLabels: { 'flightctl.service': name } },
@@ -76,7 +88,13 @@ export class ClusterModel {
 
   addSecret(namespace: string, name: string, data: Record<string, string>): void {
     const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
-    this.secrets.set(key(namespace, name), { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name, namespace, resourceVersion: this.nextVersion() }, data: encoded });
+    this.secrets.set(key(namespace, name), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
+      metadata: { name, namespace, resourceVersion: this.nextVersion() },
+      data: encoded,
+    });
   }
 
   addClaim(namespace: string, name: string, capacity: string): void {
@@ -140,7 +158,13 @@ export class ClusterModel {
       }
       const current = [...this.pods.values()].filter((p) => p.owner === k && p.deletedAt === undefined);
       const ready = current.filter((p) => p.readyAt <= now).length;
-      const status = { observedGeneration: dep.metadata.generation, replicas: current.length, readyReplicas: ready, availableReplicas: ready, updatedReplicas: current.length };
+      const status = {
+        observedGeneration: dep.metadata.generation,
+        replicas: current.length,
+        readyReplicas: ready,
+        availableReplicas: ready,
+        updatedReplicas: current.length,
+      };
       if (JSON.stringify(status) !== JSON.stringify(dep.status)) {
         dep.status = status;
         // The controller's status writes change the resourceVersion, as a real one's do.
@@ -161,7 +185,12 @@ export class ClusterModel {
       .map((p) => ({
         apiVersion: 'v1',
         kind: 'Pod',
-        metadata: { name: p.name, namespace: p.namespace, labels: p.labels, ...(p.deletedAt ? { deletionTimestamp: new Date(p.deletedAt).toISOString() } : {}) },
+        metadata: {
+          name: p.name,
+          namespace: p.namespace,
+          labels: p.labels,
+          ...(p.deletedAt ? { deletionTimestamp: new Date(p.deletedAt).toISOString() } : {}),
+        },
         status: { phase: 'Running', conditions: [{ type: 'Ready', status: p.readyAt <= Date.now() && !p.deletedAt ? 'True' : 'False' }] },
       }));
   }

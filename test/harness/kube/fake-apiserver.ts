@@ -126,7 +126,14 @@ export class FakeApiServer {
       if (req.headers.authorization !== `Bearer ${this.token}`) return send(401, status(401, 'Unauthorized', 'Unauthorized'));
       if (!route) return send(404, status(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
       if (this.rbac && !allows(this.rbac.get(route.namespace) ?? [], { verb, apiGroup: route.apiGroup, resource: record.resource, name: route.name })) {
-        return send(403, status(403, 'Forbidden', `${record.resource} "${route.name ?? ''}" is forbidden: User "system:serviceaccount:test:restore-agent" cannot ${verb} resource "${record.resource}" in API group "${route.apiGroup}" in the namespace "${route.namespace}"`));
+        return send(
+          403,
+          status(
+            403,
+            'Forbidden',
+            `${record.resource} "${route.name ?? ''}" is forbidden: User "system:serviceaccount:test:restore-agent" cannot ${verb} resource "${record.resource}" in API group "${route.apiGroup}" in the namespace "${route.namespace}"`,
+          ),
+        );
       }
       let parsed: any;
       try {
@@ -145,13 +152,29 @@ export class FakeApiServer {
   }
 
   private store(resource: string): Map<string, KubeObject> | undefined {
-    return ({ deployments: this.model.deployments, secrets: this.model.secrets, configmaps: this.model.configmaps, leases: this.model.leases, persistentvolumeclaims: this.model.pvcs } as Record<string, Map<string, KubeObject>>)[resource];
+    return (
+      {
+        deployments: this.model.deployments,
+        secrets: this.model.secrets,
+        configmaps: this.model.configmaps,
+        leases: this.model.leases,
+        persistentvolumeclaims: this.model.pvcs,
+      } as Record<string, Map<string, KubeObject>>
+    )[resource];
   }
 
   private serve(r: Route, verb: string, url: URL, body: any, contentType: string): [number, KubeObject] {
     this.model.settle();
     if (r.resource === 'pods' && verb === 'list') {
-      return [200, { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: this.model.nextVersion() }, items: this.model.listPods(r.namespace, url.searchParams.get('labelSelector') ?? '') }];
+      return [
+        200,
+        {
+          apiVersion: 'v1',
+          kind: 'PodList',
+          metadata: { resourceVersion: this.model.nextVersion() },
+          items: this.model.listPods(r.namespace, url.searchParams.get('labelSelector') ?? ''),
+        },
+      ];
     }
     const store = this.store(r.resource);
     if (!store) return [404, status(404, 'NotFound', `no ${r.resource} here`)];
@@ -160,7 +183,14 @@ export class FakeApiServer {
     const notFound = (): [number, KubeObject] => [404, status(404, 'NotFound', `${r.resource} "${r.name}" not found`)];
     const stale = (rv: unknown, current: KubeObject) =>
       rv !== undefined && rv !== '' && rv !== current.metadata.resourceVersion
-        ? ([409, status(409, 'Conflict', `Operation cannot be fulfilled on ${r.resource} "${r.name}": the object has been modified; please apply your changes to the latest version and try again`)] as [number, KubeObject])
+        ? ([
+            409,
+            status(
+              409,
+              'Conflict',
+              `Operation cannot be fulfilled on ${r.resource} "${r.name}": the object has been modified; please apply your changes to the latest version and try again`,
+            ),
+          ] as [number, KubeObject])
         : undefined;
 
     if (r.subresource === 'scale' && r.resource === 'deployments') {
@@ -194,15 +224,29 @@ export class FakeApiServer {
       case 'get':
         return obj ? [200, obj] : notFound();
       case 'list': {
-        const want = (url.searchParams.get('labelSelector') ?? '').split(',').filter(Boolean).map((s) => s.split('='));
-        const items = [...store.entries()].filter(([key, o]) => key.startsWith(`${r.namespace}/`) && want.every(([lk, lv]) => o.metadata.labels?.[lk!] === lv)).map(([, o]) => o);
+        const want = (url.searchParams.get('labelSelector') ?? '')
+          .split(',')
+          .filter(Boolean)
+          .map((s) => s.split('='));
+        const items = [...store.entries()]
+          .filter(([key, o]) => key.startsWith(`${r.namespace}/`) && want.every(([lk, lv]) => o.metadata.labels?.[lk!] === lv))
+          .map(([, o]) => o);
         return [200, { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: this.model.nextVersion() }, items }];
       }
       case 'create': {
         const name = body?.metadata?.name;
         if (!name) return [422, status(422, 'Invalid', 'metadata.name is required')];
         if (store.has(`${r.namespace}/${name}`)) return [409, status(409, 'AlreadyExists', `${r.resource} "${name}" already exists`)];
-        const created = { ...body, metadata: { ...body.metadata, namespace: r.namespace, uid: randomBytes(8).toString('hex'), resourceVersion: this.model.nextVersion(), creationTimestamp: new Date().toISOString() } };
+        const created = {
+          ...body,
+          metadata: {
+            ...body.metadata,
+            namespace: r.namespace,
+            uid: randomBytes(8).toString('hex'),
+            resourceVersion: this.model.nextVersion(),
+            creationTimestamp: new Date().toISOString(),
+          },
+        };
         store.set(`${r.namespace}/${name}`, created);
         return [201, created];
       }
@@ -210,7 +254,10 @@ export class FakeApiServer {
         if (!obj) return notFound();
         const conflict = stale(body?.metadata?.resourceVersion, obj);
         if (conflict) return conflict;
-        const updated = { ...body, metadata: { ...body.metadata, uid: obj.metadata.uid, creationTimestamp: obj.metadata.creationTimestamp, resourceVersion: this.model.nextVersion() } };
+        const updated = {
+          ...body,
+          metadata: { ...body.metadata, uid: obj.metadata.uid, creationTimestamp: obj.metadata.creationTimestamp, resourceVersion: this.model.nextVersion() },
+        };
         if (r.resource === 'deployments') updated.status = obj.status;
         store.set(k, updated);
         return [200, updated];
@@ -223,7 +270,8 @@ export class FakeApiServer {
         const { resourceVersion: _ignored, ...meta } = body?.metadata ?? {};
         const patched = mergePatch(obj, { ...body, ...(body?.metadata ? { metadata: meta } : {}) });
         patched.metadata.resourceVersion = this.model.nextVersion();
-        if (r.resource === 'deployments' && JSON.stringify(patched.spec) !== JSON.stringify(obj.spec)) patched.metadata.generation = obj.metadata.generation + 1;
+        if (r.resource === 'deployments' && JSON.stringify(patched.spec) !== JSON.stringify(obj.spec))
+          patched.metadata.generation = obj.metadata.generation + 1;
         store.set(k, patched);
         return [200, patched];
       }

@@ -54,16 +54,20 @@ export interface Manifests {
 
 /** Reads YAML manifests and resolves which Roles a service account is bound to. */
 export function loadManifests(files: string[], serviceAccount: { name: string; namespace: string }): Manifests {
-  const docs = files.flatMap((f) =>
-    parseAllDocuments(readFileSync(f, 'utf8')).map((d) => {
-      if (d.errors.length) throw new Error(`${f}: ${d.errors[0]!.message}`);
-      return d.toJS() as Record<string, any>;
-    }),
-  ).filter(Boolean);
+  const docs = files
+    .flatMap((f) =>
+      parseAllDocuments(readFileSync(f, 'utf8')).map((d) => {
+        if (d.errors.length) throw new Error(`${f}: ${d.errors[0]!.message}`);
+        return d.toJS() as Record<string, any>;
+      }),
+    )
+    .filter(Boolean);
   const roles = new Map(docs.filter((d) => d.kind === 'Role').map((d) => [`${d.metadata.namespace}/${d.metadata.name}`, d]));
   const rules = new Map<string, Rule[]>();
   for (const b of docs.filter((d) => d.kind === 'RoleBinding')) {
-    const bound = (b.subjects ?? []).some((s: any) => s.kind === 'ServiceAccount' && s.name === serviceAccount.name && s.namespace === serviceAccount.namespace);
+    const bound = (b.subjects ?? []).some(
+      (s: any) => s.kind === 'ServiceAccount' && s.name === serviceAccount.name && s.namespace === serviceAccount.namespace,
+    );
     if (!bound || b.roleRef?.kind !== 'Role') continue;
     const role = roles.get(`${b.metadata.namespace}/${b.roleRef.name}`);
     if (!role) throw new Error(`RoleBinding ${b.metadata.namespace}/${b.metadata.name} names a Role that is not in the manifests`);

@@ -44,7 +44,11 @@ export function memoryFixture(world: MemoryWorld): MemoryFixture {
     etcDir,
     dump,
     customDump,
-    archived: { 'pki/ca.crt': FILES['pki/ca.crt'], 'encryption/key.b64': FILES['encryption/key.b64'], 'service-config.yaml': FILES['config/service-config.yaml'] },
+    archived: {
+      'pki/ca.crt': FILES['pki/ca.crt'],
+      'encryption/key.b64': FILES['encryption/key.b64'],
+      'service-config.yaml': FILES['config/service-config.yaml'],
+    },
     config: { host: { stateDir }, flightctl: { etcDir } },
     async archive({ databaseIncluded }) {
       const file = path.join(dir, `flightctl-backup-2026120${++n}T000000Z.tar.gz`);
@@ -54,7 +58,11 @@ export function memoryFixture(world: MemoryWorld): MemoryFixture {
       for (const [name, text] of Object.entries(FILES)) await w.addFile(name, Buffer.from(text), at);
       await w.addFile(ENTRY.pamVolume, Buffer.from('a volume export'), at);
       if (databaseIncluded) await w.addFile(ENTRY.dump, readFileSync(dump), at);
-      await w.addFile(ENTRY.metadata, Buffer.from(encodeMetadata({ timestamp: new Date(), nanos: 0, version: world.version, deploymentType: 'podman', databaseIncluded })), at);
+      await w.addFile(
+        ENTRY.metadata,
+        Buffer.from(encodeMetadata({ timestamp: new Date(), nanos: 0, version: world.version, deploymentType: 'podman', databaseIncluded })),
+        at,
+      );
       await w.finish();
       await writeSidecar(file, await sha256File(file));
       world.dumps.set(`${file}:${ENTRY.dump}`, { origin: 'backup', devices: world.dumpDevices });

@@ -25,7 +25,12 @@ export function memoryDataStores(proc: MemoryProcess, access: Pick<RestoreContex
   };
 
   return {
-    inspectLive: (name) => proc.read(() => ({ bytes: 1000 * db(name).devices.length, dataDir: '/var/lib/pgsql/data', leftovers: w.databaseNames().filter((n) => n.startsWith(`${name}_restore_`)).length })),
+    inspectLive: (name) =>
+      proc.read(() => ({
+        bytes: 1000 * db(name).devices.length,
+        dataDir: '/var/lib/pgsql/data',
+        leftovers: w.databaseNames().filter((n) => n.startsWith(`${name}_restore_`)).length,
+      })),
     freeBytes: () => proc.read(() => w.freeBytes),
     ping: () => proc.read(() => (access.canConnect() ? 'network' : 'kv-client')),
     reachable: (name) => proc.read(() => void (requireReach(), db(name))),
@@ -99,7 +104,8 @@ export function memoryDataStores(proc: MemoryProcess, access: Pick<RestoreContex
           }),
     swapInStaged: (kvDb, keys) =>
       proc.change(`SWAPDB 0 ${kvDb}`, () => {
-        if (w.kvDb(kvDb).size !== keys) throw new RestoreError('RESTORE_ERR_KV_VERIFY', `the spare KV database ${kvDb} holds ${w.kvDb(kvDb).size} keys, ${keys} were staged`);
+        if (w.kvDb(kvDb).size !== keys)
+          throw new RestoreError('RESTORE_ERR_KV_VERIFY', `the spare KV database ${kvDb} holds ${w.kvDb(kvDb).size} keys, ${keys} were staged`);
         const staged = w.kvDb(kvDb);
         w.kv.set(kvDb, w.kvDb(0));
         w.kv.set(0, staged);

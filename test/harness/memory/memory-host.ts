@@ -20,7 +20,11 @@ export interface HostOptions {
 export function agentProcess(world: MemoryWorld, opts: HostOptions = {}): { proc: MemoryProcess; deps: Omit<EngineDeps, 'signal'> } {
   const proc = new MemoryProcess(world);
   const reach = opts.reachRestartsDatabase === true;
-  const config: Readonly<Config> = configSchema.parse({ log: { level: 'error' }, ...opts.config, host: { ...((opts.config?.host as object) ?? {}), ...(reach ? { endpointStrategy: 'publish-dropin' } : {}) } });
+  const config: Readonly<Config> = configSchema.parse({
+    log: { level: 'error' },
+    ...opts.config,
+    host: { ...((opts.config?.host as object) ?? {}), ...(reach ? { endpointStrategy: 'publish-dropin' } : {}) },
+  });
   const target = new MemoryTarget(proc, reach);
   return {
     proc,

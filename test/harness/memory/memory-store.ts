@@ -20,7 +20,11 @@ export class MemoryRunStore implements RunStore {
           w.intentText = text;
           // A `recorded` crash point: the step's intent is durable, nothing of it is done.
           const crash = w.crashAt;
-          if (crash?.when === 'recorded' && crash.step === w.currentStep && (JSON.parse(text) as { steps: Record<string, unknown> }).steps[crash.step] !== undefined) {
+          if (
+            crash?.when === 'recorded' &&
+            crash.step === w.currentStep &&
+            (JSON.parse(text) as { steps: Record<string, unknown> }).steps[crash.step] !== undefined
+          ) {
             w.crashAt = undefined;
             proc.kill();
           }

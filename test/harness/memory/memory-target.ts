@@ -1,8 +1,18 @@
 import { RestoreError } from '../../../src/lib/errors.js';
-import type { DataEndpoints, DatabaseShell, KvShell, RestoreTarget, ServiceChange, ServiceState, TargetCredentials, VolumeStore } from '../../../src/targets/target.js';
+import type {
+  DataEndpoints,
+  DatabaseShell,
+  KvShell,
+  RestoreTarget,
+  ServiceChange,
+  ServiceState,
+  TargetCredentials,
+  VolumeStore,
+} from '../../../src/targets/target.js';
 import type { MemoryProcess } from './memory-world.js';
 
-const notHere = (what: string) => () => Promise.reject(new RestoreError('RESTORE_ERR_INTERNAL', `the in-memory target has no ${what}: the engine reaches its data through RestoreData`));
+const notHere = (what: string) => () =>
+  Promise.reject(new RestoreError('RESTORE_ERR_INTERNAL', `the in-memory target has no ${what}: the engine reaches its data through RestoreData`));
 
 /** The target port on the in-memory host: services, drop-ins, credentials and a volume. */
 export class MemoryTarget implements RestoreTarget {
@@ -31,7 +41,9 @@ export class MemoryTarget implements RestoreTarget {
       this.volumes = {
         export: notHere('volume export') as VolumeStore['export'],
         import: (_name, _tar) =>
-          w.volume.inUse ? proc.read(() => 'in-use' as const) : proc.change('import the PAM issuer volume', () => ((w.volume.content = 'restored'), 'imported' as const)),
+          w.volume.inUse
+            ? proc.read(() => 'in-use' as const)
+            : proc.change('import the PAM issuer volume', () => ((w.volume.content = 'restored'), 'imported' as const)),
       };
     }
   }
@@ -42,7 +54,13 @@ export class MemoryTarget implements RestoreTarget {
 
   services(): Promise<ServiceState[]> {
     return this.proc.read(() =>
-      [...this.proc.world.services].map(([unit, running]) => ({ unit, installed: true, active: running, activeState: running ? 'active' : 'inactive', subState: running ? 'running' : 'dead' })),
+      [...this.proc.world.services].map(([unit, running]) => ({
+        unit,
+        installed: true,
+        active: running,
+        activeState: running ? 'active' : 'inactive',
+        subState: running ? 'running' : 'dead',
+      })),
     );
   }
 
@@ -85,7 +103,8 @@ export class MemoryTarget implements RestoreTarget {
   /** Where reaching the database restarts it, a drop-in publishes it until the lease is released. */
   endpoints(): Promise<DataEndpoints> {
     const w = this.proc.world;
-    if (!this.reachingDatabaseRestartsIt) return this.proc.read(() => ({ db: { host: '127.0.0.1', port: 5432 }, kv: { host: '127.0.0.1', port: 6379 }, release: async () => [] }));
+    if (!this.reachingDatabaseRestartsIt)
+      return this.proc.read(() => ({ db: { host: '127.0.0.1', port: 5432 }, kv: { host: '127.0.0.1', port: 6379 }, release: async () => [] }));
     const dropin = '/run/containers/systemd/flightctl-db.container.d/10-publish-port.conf';
     return this.proc.change('publish the database', () => {
       w.dropins.add(dropin);

@@ -98,5 +98,12 @@ export async function startSandbox(settings: Record<string, string> = {}): Promi
 
 /** The agent's `host:` configuration section pointing at this sandbox (as an operator's /etc file would). */
 export function sandboxHostConfig(sb: Sandbox, stateDir: string): Record<string, unknown> {
-  return { dbusAddress: sb.busAddress, podmanSocket: sb.podmanSocket, podmanRoot: sb.podmanRoot, dropinDir: sb.dropinDir, quadletDirs: sb.quadletDirs, stateDir };
+  return {
+    dbusAddress: sb.busAddress,
+    podmanSocket: sb.podmanSocket,
+    podmanRoot: sb.podmanRoot,
+    dropinDir: sb.dropinDir,
+    quadletDirs: sb.quadletDirs,
+    stateDir,
+  };
 }

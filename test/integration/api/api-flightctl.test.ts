@@ -8,7 +8,7 @@ import { startApiEnv, type ApiEnv } from './api-env.js';
 const ORG = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
 
 /** With flightctl.apiUrl and a token file, devices are resumed through Flight Control's own API. */
-describe('API: resume through Flight Control\'s API', () => {
+describe("API: resume through Flight Control's API", () => {
   let fc: FakeFlightctlApi;
   let env: ApiEnv;
   let good: string;
@@ -25,7 +25,8 @@ describe('API: resume through Flight Control\'s API', () => {
     await fc?.close();
   });
 
-  const resume = (body: unknown) => request(env.app).post('/v1/devices/resume').set('authorization', `Bearer ${good}`).set('content-type', 'application/json').send(JSON.stringify(body));
+  const resume = (body: unknown) =>
+    request(env.app).post('/v1/devices/resume').set('authorization', `Bearer ${good}`).set('content-type', 'application/json').send(JSON.stringify(body));
 
   it('one device: fieldSelector metadata.name=<name>, in the organization asked for', async () => {
     fc.set({ resumedDevices: 1, status: 200 });
@@ -41,19 +42,24 @@ describe('API: resume through Flight Control\'s API', () => {
     });
   });
 
-  it('selectors are passed on as given, all devices as metadata.name!=\'\' (never an empty selector)', async () => {
+  it("selectors are passed on as given, all devices as metadata.name!='' (never an empty selector)", async () => {
     fc.set({ resumedDevices: 7 });
-    expect((await resume({ labelSelector: 'env=prod,region in (eu,us)', fieldSelector: 'status.summary.status=ConflictPaused', orgId: ORG })).body).toEqual({ resumedDevices: 7 });
+    expect((await resume({ labelSelector: 'env=prod,region in (eu,us)', fieldSelector: 'status.summary.status=ConflictPaused', orgId: ORG })).body).toEqual({
+      resumedDevices: 7,
+    });
     expect(fc.calls.at(-1)!.body).toEqual({ labelSelector: 'env=prod,region in (eu,us)', fieldSelector: 'status.summary.status=ConflictPaused' });
     expect((await resume({ all: true, confirm: 'resume-all', orgId: ORG })).body).toEqual({ resumedDevices: 7 });
     expect(fc.calls.at(-1)!.body).toEqual({ fieldSelector: "metadata.name!=''" });
   });
 
-  it('an error of Flight Control\'s API is a 502 with its status, never its token', async () => {
+  it("an error of Flight Control's API is a 502 with its status, never its token", async () => {
     fc.set({ status: 500 });
     const r = await resume({ name: 'edge-42', orgId: ORG });
     expect(r.status).toBe(502);
-    expect(r.body).toMatchObject({ code: 'RESTORE_ERR_FLIGHTCTL_API', detail: expect.stringMatching(/answered POST \/api\/v1\/deviceactions\/resume with 500/) });
+    expect(r.body).toMatchObject({
+      code: 'RESTORE_ERR_FLIGHTCTL_API',
+      detail: expect.stringMatching(/answered POST \/api\/v1\/deviceactions\/resume with 500/),
+    });
     fc.set({ status: 200 });
     await fc.close();
     const down = await resume({ name: 'edge-42', orgId: ORG });

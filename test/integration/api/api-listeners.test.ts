@@ -38,7 +38,15 @@ describe('API listeners', () => {
     expect(parseListen('http://[::1]:8080')).toMatchObject({ kind: 'http', host: '::1', port: 8080 });
     expect(parseListen('https://0.0.0.0:8443')).toMatchObject({ kind: 'https', host: '0.0.0.0', port: 8443 });
     expect(parseListen('https://[::]:443')).toMatchObject({ kind: 'https', host: '::', port: 443 });
-    for (const bad of ['http://0.0.0.0:8080', 'http://10.1.2.3:8080', 'http://localhost:8080', 'unix:relative.sock', 'ftp://127.0.0.1:21', 'https://127.0.0.1', 'http://127.0.0.1:8080/api']) {
+    for (const bad of [
+      'http://0.0.0.0:8080',
+      'http://10.1.2.3:8080',
+      'http://localhost:8080',
+      'unix:relative.sock',
+      'ftp://127.0.0.1:21',
+      'https://127.0.0.1',
+      'http://127.0.0.1:8080/api',
+    ]) {
       expect(() => parseListen(bad), bad).toThrow(expect.objectContaining({ code: 'RESTORE_ERR_CONFIG_INVALID' }));
     }
   });
@@ -51,10 +59,15 @@ describe('API listeners', () => {
     expect(st.isSocket()).toBe(true);
     expect(st.mode & 0o777).toBe(0o600);
     expect(await get({ socketPath: sock })).toEqual({ status: 200, body: '{"status":"ready"}' });
-    await expect(listen(parseListen(`unix:${sock}`), env.app, { cert: '', key: '' })).rejects.toMatchObject({ code: 'RESTORE_ERR_LISTEN_FAILED', message: expect.stringMatching(/in use/) });
+    await expect(listen(parseListen(`unix:${sock}`), env.app, { cert: '', key: '' })).rejects.toMatchObject({
+      code: 'RESTORE_ERR_LISTEN_FAILED',
+      message: expect.stringMatching(/in use/),
+    });
     // A socket left by a process that was killed: nobody answers on it, so it is replaced.
     const stale = path.join(env.dir, 'run', 'stale.sock');
-    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise((r) => child.stdout!.once('data', r));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
@@ -66,7 +79,23 @@ describe('API listeners', () => {
   it('HTTPS with a certificate from a CA of our own: verified by clients that trust it, refused by others', async () => {
     const d = env.dir;
     const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: d, stdio: 'pipe' });
-    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=test CA');
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=test CA',
+    );
     ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', '/CN=127.0.0.1');
     writeFileSync(path.join(d, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
     ssl('x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-days', '1', '-extfile', 'san.ext');
@@ -75,7 +104,9 @@ describe('API listeners', () => {
     const port = Number(l.bound.split(':').at(-1));
     const ca = execFileSync('cat', [path.join(d, 'ca.crt')]);
     expect(await get({ host: '127.0.0.1', port, ca }, true)).toEqual({ status: 200, body: '{"status":"ready"}' });
-    await expect(get({ host: '127.0.0.1', port }, true)).rejects.toMatchObject({ code: expect.stringMatching(/SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/) });
+    await expect(get({ host: '127.0.0.1', port }, true)).rejects.toMatchObject({
+      code: expect.stringMatching(/SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/),
+    });
     await expect(listen(parseListen('https://127.0.0.1:0'), env.app, { cert: '', key: '' })).rejects.toMatchObject({ code: 'RESTORE_ERR_CONFIG_INVALID' });
   });
 
@@ -87,7 +118,17 @@ describe('API listeners', () => {
   });
 
   it('serve refuses plain HTTP on a non-loopback address before it listens', async () => {
-    const r = await runAgent(['serve', '--listen', 'http://0.0.0.0:18099', '--jwks-file', path.join(env.dir, 'jwks.json'), '--jwt-issuer', 'https://issuer.test', '--state-dir', path.join(env.dir, 'state2')]);
+    const r = await runAgent([
+      'serve',
+      '--listen',
+      'http://0.0.0.0:18099',
+      '--jwks-file',
+      path.join(env.dir, 'jwks.json'),
+      '--jwt-issuer',
+      'https://issuer.test',
+      '--state-dir',
+      path.join(env.dir, 'state2'),
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/RESTORE_ERR_CONFIG_INVALID: api.listen "http:\/\/0.0.0.0:18099": plain HTTP only on loopback/);
   });
@@ -97,7 +138,20 @@ describe('API listeners', () => {
     const a = await generateTestKey('ec');
     const b = await generateTestKey('ed25519');
     writeFileSync(jwks, JSON.stringify(jwksOf(a)));
-    const agent = spawnAgent(['serve', '--listen', 'http://127.0.0.1:0', '--json', '--jwks-file', jwks, '--jwt-issuer', 'https://issuer.test', '--jwt-audience', 'aud.test', '--state-dir', path.join(env.dir, 'state-hup')]);
+    const agent = spawnAgent([
+      'serve',
+      '--listen',
+      'http://127.0.0.1:0',
+      '--json',
+      '--jwks-file',
+      jwks,
+      '--jwt-issuer',
+      'https://issuer.test',
+      '--jwt-audience',
+      'aud.test',
+      '--state-dir',
+      path.join(env.dir, 'state-hup'),
+    ]);
     onTestFinished(() => {
       if (agent.process.exitCode === null) agent.process.kill('SIGKILL');
     });

@@ -31,19 +31,47 @@ describe('API: bad tokens and bad requests', () => {
     },
   });
   const claims = (over: object = {}) => claimsOf({ iss: ISSUER, aud: AUDIENCE, sub: 'operator@example', scope: 'restore:read restore:run', ...over });
-  const post = (path: string, body: string, type = 'application/json') => () => request(env.app).post(path).set('authorization', `Bearer ${good}`).set('content-type', type).send(body);
-  const get = (path: string, headers: Record<string, string> = {}) => () => request(env.app).get(path).set('authorization', `Bearer ${good}`).set(headers);
+  const post =
+    (path: string, body: string, type = 'application/json') =>
+    () =>
+      request(env.app).post(path).set('authorization', `Bearer ${good}`).set('content-type', type).send(body);
+  const get =
+    (path: string, headers: Record<string, string> = {}) =>
+    () =>
+      request(env.app).get(path).set('authorization', `Bearer ${good}`).set(headers);
 
   const cases: Case[] = [
     { name: 'no Authorization header', status: 401, code: 'RESTORE_ERR_UNAUTHENTICATED', send: () => request(env.app).get('/v1/restores') },
-    { name: 'Basic scheme', status: 401, code: 'RESTORE_ERR_UNAUTHENTICATED', send: () => request(env.app).get('/v1/restores').set('authorization', 'Basic b3BlcmF0b3I6eA==') },
-    { name: 'Bearer without a token', status: 401, code: 'RESTORE_ERR_UNAUTHENTICATED', send: () => request(env.app).get('/v1/restores').set('authorization', 'Bearer ') },
-    { name: 'two tokens', status: 401, code: 'RESTORE_ERR_UNAUTHENTICATED', send: () => request(env.app).get('/v1/restores').set('authorization', `Bearer ${good} ${good}`) },
-    { name: 'garbage token', status: 401, code: 'RESTORE_ERR_UNAUTHENTICATED', send: () => request(env.app).get('/v1/restores').set('authorization', 'Bearer not.a.jwt') },
+    {
+      name: 'Basic scheme',
+      status: 401,
+      code: 'RESTORE_ERR_UNAUTHENTICATED',
+      send: () => request(env.app).get('/v1/restores').set('authorization', 'Basic b3BlcmF0b3I6eA=='),
+    },
+    {
+      name: 'Bearer without a token',
+      status: 401,
+      code: 'RESTORE_ERR_UNAUTHENTICATED',
+      send: () => request(env.app).get('/v1/restores').set('authorization', 'Bearer '),
+    },
+    {
+      name: 'two tokens',
+      status: 401,
+      code: 'RESTORE_ERR_UNAUTHENTICATED',
+      send: () => request(env.app).get('/v1/restores').set('authorization', `Bearer ${good} ${good}`),
+    },
+    {
+      name: 'garbage token',
+      status: 401,
+      code: 'RESTORE_ERR_UNAUTHENTICATED',
+      send: () => request(env.app).get('/v1/restores').set('authorization', 'Bearer not.a.jwt'),
+    },
     tokenCase('alg none', 401, async () => unsignedToken(claims())),
     tokenCase('HS256 signed with the public key as the secret', 401, () => hmacToken(env.publicPem, 'HS256', claims(), { kid: env.key.kid })),
     tokenCase('HS512', 401, () => hmacToken('a-shared-secret-of-some-length-0123456789', 'HS512', claims())),
-    tokenCase('signed by a key of another pair (same kid)', 401, () => mintToken({ key: env.otherKey, iss: ISSUER, aud: AUDIENCE, sub: 'x', scope: 'restore:read' })),
+    tokenCase('signed by a key of another pair (same kid)', 401, () =>
+      mintToken({ key: env.otherKey, iss: ISSUER, aud: AUDIENCE, sub: 'x', scope: 'restore:read' }),
+    ),
     tokenCase('unknown kid', 401, () => env.token({ kid: 'no-such-kid' })),
     tokenCase('tampered payload', 401, async () => tamperPayload(await env.token({ scope: 'restore:read' }), { scope: 'restore:read restore:run' })),
     tokenCase('tampered signature', 401, async () => tamperSignature(await env.token())),
@@ -63,35 +91,100 @@ describe('API: bad tokens and bad requests', () => {
     tokenCase('no iat on a call that changes something', 401, () => env.token({ issuedAt: null }), '/v1/restores', true),
     tokenCase('metrics without restore:read', 403, () => env.token({ scope: 'devices:resume' }), '/metrics'),
     { name: 'malformed JSON', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', '{"check": tru') },
-    { name: 'oversized body', status: 413, code: 'RESTORE_ERR_BODY_TOO_LARGE', send: post('/v1/restores', JSON.stringify({ dump: 'x'.repeat(2 * 1024 * 1024) })) },
+    {
+      name: 'oversized body',
+      status: 413,
+      code: 'RESTORE_ERR_BODY_TOO_LARGE',
+      send: post('/v1/restores', JSON.stringify({ dump: 'x'.repeat(2 * 1024 * 1024) })),
+    },
     { name: 'unknown field', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', '{"check": true, "dropEverything": true}') },
     { name: 'field of the wrong type', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', '{"check": "yes"}') },
     { name: 'a JSON array', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', '[]') },
-    { name: 'not JSON content', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', 'check=true', 'application/x-www-form-urlencoded') },
+    {
+      name: 'not JSON content',
+      status: 400,
+      code: 'RESTORE_ERR_REQUEST_INVALID',
+      send: post('/v1/restores', 'check=true', 'application/x-www-form-urlencoded'),
+    },
     { name: 'dump with ..', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', '{"dump": "../outside.sql"}') },
     { name: 'dump as an absolute path', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', '{"dump": "/etc/passwd"}') },
-    { name: 'dump through a link out of the import directory', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', '{"dump": "escape.sql"}') },
+    {
+      name: 'dump through a link out of the import directory',
+      status: 400,
+      code: 'RESTORE_ERR_REQUEST_INVALID',
+      send: post('/v1/restores', '{"dump": "escape.sql"}'),
+    },
     { name: 'dump that does not exist', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', '{"dump": "missing.sql"}') },
     { name: 'dump that is a directory', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/restores', '{"dump": "sub"}') },
-    { name: 'archive with ..', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', detail: /^archive "\.\.\/backups\/x\.tar\.gz" contains "\.\."/, send: post('/v1/restores', '{"archive": "../backups/x.tar.gz"}') },
-    { name: 'archive through a link out of the backup directory', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', detail: /leads out of the backup directory/, send: post('/v1/restores', '{"archive": "escape.tar.gz"}') },
-    { name: 'archive in neither directory', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', detail: /^archive "nope\.tar\.gz" does not exist in the import directory \(.*\) or the backup directory \(.*\)/, send: post('/v1/restores', '{"archive": "nope.tar.gz"}') },
-    { name: 'dump named as it is only in the backup directory', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', detail: /^dump "only-backup\.sql" does not exist in the import directory/, send: post('/v1/restores', '{"dump": "only-backup.sql"}') },
-    { name: 'a dump and an archive', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', detail: /either dump or archive/, send: post('/v1/restores', '{"dump": "backup.sql", "archive": "x.tar.gz"}') },
+    {
+      name: 'archive with ..',
+      status: 400,
+      code: 'RESTORE_ERR_REQUEST_INVALID',
+      detail: /^archive "\.\.\/backups\/x\.tar\.gz" contains "\.\."/,
+      send: post('/v1/restores', '{"archive": "../backups/x.tar.gz"}'),
+    },
+    {
+      name: 'archive through a link out of the backup directory',
+      status: 400,
+      code: 'RESTORE_ERR_REQUEST_INVALID',
+      detail: /leads out of the backup directory/,
+      send: post('/v1/restores', '{"archive": "escape.tar.gz"}'),
+    },
+    {
+      name: 'archive in neither directory',
+      status: 400,
+      code: 'RESTORE_ERR_REQUEST_INVALID',
+      detail: /^archive "nope\.tar\.gz" does not exist in the import directory \(.*\) or the backup directory \(.*\)/,
+      send: post('/v1/restores', '{"archive": "nope.tar.gz"}'),
+    },
+    {
+      name: 'dump named as it is only in the backup directory',
+      status: 400,
+      code: 'RESTORE_ERR_REQUEST_INVALID',
+      detail: /^dump "only-backup\.sql" does not exist in the import directory/,
+      send: post('/v1/restores', '{"dump": "only-backup.sql"}'),
+    },
+    {
+      name: 'a dump and an archive',
+      status: 400,
+      code: 'RESTORE_ERR_REQUEST_INVALID',
+      detail: /either dump or archive/,
+      send: post('/v1/restores', '{"dump": "backup.sql", "archive": "x.tar.gz"}'),
+    },
     { name: 'malformed label selector', status: 400, code: 'RESTORE_ERR_SELECTOR_INVALID', send: get('/v1/devices?labelSelector=env%3D%3D%3Dprod') },
     { name: 'unknown field selector field', status: 400, code: 'RESTORE_ERR_SELECTOR_INVALID', send: get('/v1/devices?fieldSelector=spec.secret%3Dx') },
     { name: 'limit that is no number', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: get('/v1/devices?limit=lots') },
     { name: 'unknown query parameter', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: get('/v1/devices?everything=true') },
     { name: 'resume with no selection', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/devices/resume', '{}') },
     { name: 'resume all without the confirmation', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/devices/resume', '{"all": true}') },
-    { name: 'resume with two selections', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/devices/resume', '{"name": "d1", "all": true, "confirm": "resume-all"}') },
+    {
+      name: 'resume with two selections',
+      status: 400,
+      code: 'RESTORE_ERR_REQUEST_INVALID',
+      send: post('/v1/devices/resume', '{"name": "d1", "all": true, "confirm": "resume-all"}'),
+    },
     { name: 'resume with an empty selector', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: post('/v1/devices/resume', '{"labelSelector": ""}') },
-    { name: 'resume with a malformed selector', status: 400, code: 'RESTORE_ERR_SELECTOR_INVALID', send: post('/v1/devices/resume', '{"labelSelector": "a b c"}') },
+    {
+      name: 'resume with a malformed selector',
+      status: 400,
+      code: 'RESTORE_ERR_SELECTOR_INVALID',
+      send: post('/v1/devices/resume', '{"labelSelector": "a b c"}'),
+    },
     { name: 'a run id that is no run id', status: 404, code: 'RESTORE_ERR_RUN_NOT_FOUND', send: get('/v1/restores/..%2F..%2Fetc') },
     { name: 'a run that does not exist', status: 404, code: 'RESTORE_ERR_RUN_NOT_FOUND', send: get('/v1/restores/20261128T061500Z-00000000') },
-    { name: 'events with a bad Last-Event-ID', status: 400, code: 'RESTORE_ERR_REQUEST_INVALID', send: get('/v1/restores/20261128T061500Z-00000000/events', { 'last-event-id': 'x' }) },
+    {
+      name: 'events with a bad Last-Event-ID',
+      status: 400,
+      code: 'RESTORE_ERR_REQUEST_INVALID',
+      send: get('/v1/restores/20261128T061500Z-00000000/events', { 'last-event-id': 'x' }),
+    },
     { name: 'unknown endpoint', status: 404, code: 'RESTORE_ERR_NOT_FOUND', send: get('/v1/nothing-here') },
-    { name: 'unknown method', status: 404, code: 'RESTORE_ERR_NOT_FOUND', send: () => request(env.app).delete('/v1/restores').set('authorization', `Bearer ${good}`) },
+    {
+      name: 'unknown method',
+      status: 404,
+      code: 'RESTORE_ERR_NOT_FOUND',
+      send: () => request(env.app).delete('/v1/restores').set('authorization', `Bearer ${good}`),
+    },
   ];
 
   it(`has at least 30 cases`, () => expect(cases.length).toBeGreaterThanOrEqual(30));
@@ -141,7 +234,9 @@ describe('API: bad tokens and bad requests', () => {
   it('the OpenAPI document describes every endpoint with the request schemas', async () => {
     const r = await request(env.app).get('/openapi.json');
     expect(r.status).toBe(200);
-    expect(Object.keys(r.body.paths)).toEqual(expect.arrayContaining(['/v1/restores', '/v1/restores/{id}', '/v1/restores/{id}/events', '/v1/devices/resume', '/metrics', '/healthz']));
+    expect(Object.keys(r.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/restores', '/v1/restores/{id}', '/v1/restores/{id}/events', '/v1/devices/resume', '/metrics', '/healthz']),
+    );
     expect(r.body.components.schemas.RestoreRequest.additionalProperties).toBe(false);
   });
 
@@ -164,12 +259,18 @@ describe('API: bad tokens and bad requests', () => {
     expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
     // Another client is not affected; reads are never limited.
     const other = await limited.token({ sub: 'someone-else' });
-    expect((await request(limited.app).post('/v1/devices/resume').set('authorization', `Bearer ${other}`).set('content-type', 'application/json').send('{}')).status).toBe(400);
+    expect(
+      (await request(limited.app).post('/v1/devices/resume').set('authorization', `Bearer ${other}`).set('content-type', 'application/json').send('{}')).status,
+    ).toBe(400);
     expect((await request(limited.app).get('/v1/restores').set('authorization', `Bearer ${t}`)).status).toBe(200);
   });
 
   it('a restore started on a host that is not there is accepted, then fails with the host named', async () => {
-    const r = await request(env.app).post('/v1/restores').set('authorization', `Bearer ${good}`).set('content-type', 'application/json').send('{"check": true, "dump": "backup.sql"}');
+    const r = await request(env.app)
+      .post('/v1/restores')
+      .set('authorization', `Bearer ${good}`)
+      .set('content-type', 'application/json')
+      .send('{"check": true, "dump": "backup.sql"}');
     expect(r.status).toBe(202);
     expect(r.headers.location).toBe(`/v1/restores/${r.body.id}`);
     expect(r.body).toMatchObject({ phase: 'Pending', check: true, requestedBy: 'api:operator@example' });

@@ -48,7 +48,13 @@ describe('serve on the sandbox Quadlets host', () => {
         while ((i = buf.indexOf(sep)) >= 0) {
           const frame = buf.slice(0, i);
           buf = buf.slice(i + sep.length);
-          const data = accept === 'text/event-stream' ? frame.split('\n').find((l) => l.startsWith('data: '))?.slice(6) : frame;
+          const data =
+            accept === 'text/event-stream'
+              ? frame
+                  .split('\n')
+                  .find((l) => l.startsWith('data: '))
+                  ?.slice(6)
+              : frame;
           if (!data?.trim()) continue;
           const e = JSON.parse(data) as (typeof events)[number];
           if (accept === 'text/event-stream') expect(frame).toContain(`id: ${e.seq}\nevent: ${e.type}\n`);
@@ -85,7 +91,9 @@ describe('serve on the sandbox Quadlets host', () => {
     expect(services.services.filter((u) => u.active).map((u) => u.unit)).toEqual(APPS.map((a) => `${a}.service`));
     const summary = (await call(s, 'GET', '/v1/devices/summary')).json() as { total: number; byStatus: Record<string, number> };
     expect(summary.byStatus.AwaitingReconnect).toBeGreaterThan(0);
-    const list = (await call(s, 'GET', '/v1/devices?fieldSelector=status.summary.status%3DAwaitingReconnect&limit=5')).json() as { devices: { summaryStatus: string }[] };
+    const list = (await call(s, 'GET', '/v1/devices?fieldSelector=status.summary.status%3DAwaitingReconnect&limit=5')).json() as {
+      devices: { summaryStatus: string }[];
+    };
     expect(list.devices).toHaveLength(5);
     expect(list.devices.every((d) => d.summaryStatus === 'AwaitingReconnect')).toBe(true);
     const metrics = await call(s, 'GET', '/metrics');
@@ -119,7 +127,11 @@ describe('serve on the sandbox Quadlets host', () => {
     const db = await connectSandboxDb(env.sb);
     try {
       const paused = async () =>
-        (await db.query<{ name: string }>(`SELECT name FROM devices WHERE deleted_at IS NULL AND annotations ? 'device-controller/conflictPaused' ORDER BY name`)).rows.map((r) => r.name);
+        (
+          await db.query<{ name: string }>(
+            `SELECT name FROM devices WHERE deleted_at IS NULL AND annotations ? 'device-controller/conflictPaused' ORDER BY name`,
+          )
+        ).rows.map((r) => r.name);
       const before = await paused();
       expect(before.length).toBeGreaterThan(2);
       const one = await call(s, 'POST', '/v1/devices/resume', { name: before[0] });

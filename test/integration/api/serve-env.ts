@@ -15,7 +15,12 @@ const AUD = 'restore-agent.sandbox';
 export interface Served {
   agent: RunningAgent;
   base: string;
-  call(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; text: string; json: () => Record<string, unknown> }>;
+  call(
+    method: string,
+    p: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Headers; text: string; json: () => Record<string, unknown> }>;
   stop(signal?: NodeJS.Signals): Promise<{ code: number; all: string }>;
 }
 
@@ -33,18 +38,21 @@ export async function serveKit(env: RestoreEnv, printed: string[]): Promise<Serv
   return {
     token,
     async serve(extraArgs = [], extraEnv = {}) {
-      const agent = env.spawn(['serve', '--listen', 'http://127.0.0.1:0', '--jwks-file', jwks, '--jwt-issuer', ISS, '--jwt-audience', AUD, '--json', ...extraArgs], extraEnv);
+      const agent = env.spawn(
+        ['serve', '--listen', 'http://127.0.0.1:0', '--jwks-file', jwks, '--jwt-issuer', ISS, '--jwt-audience', AUD, '--json', ...extraArgs],
+        extraEnv,
+      );
       onTestFinished(() => {
         if (agent.process.exitCode === null && agent.process.signalCode === null) agent.process.kill('SIGKILL');
       });
       let out = '';
       agent.process.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      for (const deadline = Date.now() + 60_000; !out.includes('listening'); ) {
+      for (const deadline = Date.now() + 60_000; !out.includes('listening');) {
         if (Date.now() > deadline || agent.process.exitCode !== null) throw new Error(`serve did not start: ${(await agent.done).stderr.slice(-2000)}`);
         await new Promise((r) => setTimeout(r, 20));
       }
       const base = (JSON.parse(out.split('\n')[0]!) as { listening: string[] }).listening[0]!;
-      for (const deadline = Date.now() + 60_000; ; ) {
+      for (const deadline = Date.now() + 60_000; ;) {
         const h = await fetch(`${base}/healthz`).then((r) => r.json() as Promise<{ status: string }>);
         if (h.status === 'ready') break;
         if (Date.now() > deadline) throw new Error('serve never became ready');

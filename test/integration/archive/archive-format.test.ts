@@ -16,7 +16,10 @@ const LIMITS = { maxEntries: 1000, maxBytes: 64 * 1024 * 1024 };
 
 /** Archives built with Python's tarfile, so that every malformed or hostile shape can be made. */
 function pyTar(file: string, script: string): void {
-  execFileSync('python3', ['-c', `import tarfile, io\nt = tarfile.open(${JSON.stringify(file)}, 'w:gz')\ndef add(name, data=b'x', type=tarfile.REGTYPE, link='', size=None):\n    ti = tarfile.TarInfo(name); ti.type = type; ti.linkname = link\n    if type == tarfile.REGTYPE:\n        ti.size = len(data) if size is None else size\n        t.addfile(ti, io.BytesIO(data))\n    else:\n        t.addfile(ti)\n${script}\nt.close()\n`]);
+  execFileSync('python3', [
+    '-c',
+    `import tarfile, io\nt = tarfile.open(${JSON.stringify(file)}, 'w:gz')\ndef add(name, data=b'x', type=tarfile.REGTYPE, link='', size=None):\n    ti = tarfile.TarInfo(name); ti.type = type; ti.linkname = link\n    if type == tarfile.REGTYPE:\n        ti.size = len(data) if size is None else size\n        t.addfile(ti, io.BytesIO(data))\n    else:\n        t.addfile(ti)\n${script}\nt.close()\n`,
+  ]);
 }
 
 describe('backup archives: format and safe extraction', () => {
@@ -31,7 +34,9 @@ describe('backup archives: format and safe extraction', () => {
       '{\n  "timestamp": "2026-05-21T14:30:22.123Z",\n  "version": "v1.2.0",\n  "deploymentType": "podman",\n  "databaseIncluded": true\n}',
     );
     expect(archiveName(t)).toBe('flightctl-backup-20260521T143022Z.tar.gz');
-    expect(decodeMetadata('{"timestamp":"2026-05-21T14:30:22.123456789Z","version":"v1.2.0","deploymentType":"kubernetes","databaseIncluded":false,"future":1}')).toMatchObject({ deploymentType: 'kubernetes', databaseIncluded: false });
+    expect(
+      decodeMetadata('{"timestamp":"2026-05-21T14:30:22.123456789Z","version":"v1.2.0","deploymentType":"kubernetes","databaseIncluded":false,"future":1}'),
+    ).toMatchObject({ deploymentType: 'kubernetes', databaseIncluded: false });
     expect(() => decodeMetadata('{"timestamp":"yesterday","version":"1","deploymentType":"podman","databaseIncluded":true}')).toThrow(/RFC 3339/);
     expect(() => decodeMetadata('{"timestamp":"2026-05-21T14:30:22Z","version":"1","deploymentType":"vm","databaseIncluded":true}')).toThrow(/deploymentType/);
   });
@@ -49,10 +54,17 @@ describe('backup archives: format and safe extraction', () => {
     await w.finish();
     expect(size).toBe(lines.join('').length);
     const listing = execFileSync('tar', ['-tzvf', file], { encoding: 'utf8' });
-    expect(listing.split('\n').filter(Boolean).map((l) => l.split(/\s+/).slice(-1)[0])).toEqual(['config', 'config/service-config.yaml', 'db', 'db/dump.sql', 'metadata.json']);
+    expect(
+      listing
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(/\s+/).slice(-1)[0]),
+    ).toEqual(['config', 'config/service-config.yaml', 'db', 'db/dump.sql', 'metadata.json']);
     expect(listing).toMatch(new RegExp(`^-rw------- root/root\\s+${size} 2026-05-21 14:30 db/dump\\.sql$`, 'm'));
     expect(listing).toMatch(/^drwxr-xr-x root\/root\s+0 2026-05-21 14:30 db$/m);
-    const py = execFileSync('python3', ['-c', `import tarfile; t = tarfile.open(${JSON.stringify(file)}); print(len(t.extractfile('db/dump.sql').read()))`], { encoding: 'utf8' });
+    const py = execFileSync('python3', ['-c', `import tarfile; t = tarfile.open(${JSON.stringify(file)}); print(len(t.extractfile('db/dump.sql').read()))`], {
+      encoding: 'utf8',
+    });
     expect(Number(py)).toBe(size);
     await writeSidecar(file, await sha256File(file));
     expect(execFileSync('sha256sum', ['-c', `${path.basename(file)}.sha256`], { cwd: dir, encoding: 'utf8' })).toMatch(/: OK/);
@@ -66,7 +78,10 @@ describe('backup archives: format and safe extraction', () => {
     pyTar(file, "add('metadata.json', b'{}')");
     await expect(verifySidecar(file)).rejects.toMatchObject({ code: 'RESTORE_ERR_CHECKSUM_MISMATCH', message: expect.stringMatching(/missing or unreadable/) });
     writeFileSync(`${file}.sha256`, 'not a digest  a.tar.gz\n');
-    await expect(verifySidecar(file)).rejects.toMatchObject({ code: 'RESTORE_ERR_CHECKSUM_MISMATCH', message: expect.stringMatching(/does not hold a SHA-256/) });
+    await expect(verifySidecar(file)).rejects.toMatchObject({
+      code: 'RESTORE_ERR_CHECKSUM_MISMATCH',
+      message: expect.stringMatching(/does not hold a SHA-256/),
+    });
     writeFileSync(`${file}.sha256`, `${'0'.repeat(64)}  a.tar.gz\n`);
     await expect(verifySidecar(file)).rejects.toMatchObject({ code: 'RESTORE_ERR_CHECKSUM_MISMATCH', message: expect.stringMatching(/damaged or incomplete/) });
   });
@@ -109,7 +124,10 @@ describe('backup archives: format and safe extraction', () => {
     await new Promise((r) => gz.end(r));
     writeFileSync(file, Buffer.concat(chunks));
     const out = path.join(dir, 'x-bomb');
-    await expect(extractArchive(file, out, LIMITS)).rejects.toMatchObject({ code: 'RESTORE_ERR_ARCHIVE_INVALID', message: expect.stringMatching(/holds more than/) });
+    await expect(extractArchive(file, out, LIMITS)).rejects.toMatchObject({
+      code: 'RESTORE_ERR_ARCHIVE_INVALID',
+      message: expect.stringMatching(/holds more than/),
+    });
     expect(existsSync(out)).toBe(false);
   });
 
@@ -165,8 +183,14 @@ describe('backup archives: format and safe extraction', () => {
     });
 
     it('fails instead of ending when the archive is not the one verified, or lacks the entry', async () => {
-      await expect(drain(openArchiveEntry(file, 'db/dump.sql', '0'.repeat(64)))).rejects.toMatchObject({ code: 'RESTORE_ERR_CHECKSUM_MISMATCH', message: expect.stringMatching(/changed after it was verified/) });
-      await expect(drain(openArchiveEntry(file, 'db/other.sql', await sha256File(file)))).rejects.toMatchObject({ code: 'RESTORE_ERR_ARCHIVE_INVALID', message: expect.stringMatching(/has no db\/other\.sql/) });
+      await expect(drain(openArchiveEntry(file, 'db/dump.sql', '0'.repeat(64)))).rejects.toMatchObject({
+        code: 'RESTORE_ERR_CHECKSUM_MISMATCH',
+        message: expect.stringMatching(/changed after it was verified/),
+      });
+      await expect(drain(openArchiveEntry(file, 'db/other.sql', await sha256File(file)))).rejects.toMatchObject({
+        code: 'RESTORE_ERR_ARCHIVE_INVALID',
+        message: expect.stringMatching(/has no db\/other\.sql/),
+      });
       const cut = path.join(dir, 'streamed-cut.tar.gz');
       writeFileSync(cut, readFileSync(file).subarray(0, statSync(file).size / 2));
       await expect(drain(openArchiveEntry(cut, 'db/dump.sql', await sha256File(cut)))).rejects.toMatchObject({ code: 'RESTORE_ERR_ARCHIVE_INVALID' });

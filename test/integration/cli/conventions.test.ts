@@ -16,16 +16,26 @@ const dir = mkdtempSync(path.join(tmpdir(), 'conventions-'));
 const stateDir = path.join(dir, 'state');
 mkdirSync(stateDir);
 const CONNECTION = [
-  '--dbus-address', `unix:path=${dir}/no-bus`,
-  '--podman-socket', `${dir}/no-podman.sock`,
-  '--podman-root', `${dir}/podman`,
-  '--dropin-dir', `${dir}/dropins`,
-  '--quadlet-dirs', `${dir}/q1:${dir}/q2`,
-  '--state-dir', stateDir,
-  '--unit-timeout-ms', '2000',
-  '--flightctl-etc', `${dir}/etc`,
-  '--db-name', 'flightctl',
-  '--strategy', 'container-ip',
+  '--dbus-address',
+  `unix:path=${dir}/no-bus`,
+  '--podman-socket',
+  `${dir}/no-podman.sock`,
+  '--podman-root',
+  `${dir}/podman`,
+  '--dropin-dir',
+  `${dir}/dropins`,
+  '--quadlet-dirs',
+  `${dir}/q1:${dir}/q2`,
+  '--state-dir',
+  stateDir,
+  '--unit-timeout-ms',
+  '2000',
+  '--flightctl-etc',
+  `${dir}/etc`,
+  '--db-name',
+  'flightctl',
+  '--strategy',
+  'container-ip',
 ];
 
 describe('one set of CLI conventions', () => {
@@ -37,7 +47,10 @@ describe('one set of CLI conventions', () => {
     ['backup', ['backup']],
     ['serve', ['serve']],
   ])('%s takes the same connection options as every other command, after its name and before it', async (_name, command) => {
-    for (const argv of [[...command, ...CONNECTION, '--json'], [...CONNECTION, '--json', ...command]]) {
+    for (const argv of [
+      [...command, ...CONNECTION, '--json'],
+      [...CONNECTION, '--json', ...command],
+    ]) {
       const r = await runAgent(argv);
       // Whatever it then fails on (no bus, no Podman, no keys to serve with), it is not the options.
       expect(r.stderr, argv.join(' ')).not.toMatch(/unknown option|RESTORE_ERR_USAGE/);
@@ -58,7 +71,10 @@ describe('one set of CLI conventions', () => {
   });
 
   it('-o json and --json give the same bytes, in both binaries', async () => {
-    for (const cmd of [['recover', '--state-dir', stateDir], ['runs', '--state-dir', stateDir]]) {
+    for (const cmd of [
+      ['recover', '--state-dir', stateDir],
+      ['runs', '--state-dir', stateDir],
+    ]) {
       const [a, b] = await Promise.all([runAgent([...cmd, '-o', 'json']), runAgent([...cmd, '--json'])]);
       expect(a.code, a.stderr).toBe(0);
       expect(a.stdout).toBe(b.stdout);
@@ -68,7 +84,12 @@ describe('one set of CLI conventions', () => {
     const [a, b] = await Promise.all([restorectl([...hosts, 'status', '-o', 'json']), restorectl(['status', ...hosts, '--json'])]);
     expect(a.code).toBe(0);
     expect(a.stdout).toBe(b.stdout);
-    expect(JSON.parse(a.stdout)).toEqual({ hosts: [{ host: 'one', target: 'http://127.0.0.1:9' }, { host: 'two', target: 'unix:/nowhere.sock' }] });
+    expect(JSON.parse(a.stdout)).toEqual({
+      hosts: [
+        { host: 'one', target: 'http://127.0.0.1:9' },
+        { host: 'two', target: 'unix:/nowhere.sock' },
+      ],
+    });
   });
 
   it('-o text is text even off a terminal; -o json and -o text together with --json is a usage error', async () => {

@@ -9,7 +9,12 @@ let db: TestDb;
 beforeAll(async () => {
   db = await freshDatabase();
   await addOrganization(db.client, ORG_B);
-  await addDevice(db.client, { name: 'p1', labels: { env: 'prod', region: 'eu' }, status: { summary: { status: 'Online' }, lifecycle: { status: 'Enrolled' } }, alias: 'front-door' });
+  await addDevice(db.client, {
+    name: 'p1',
+    labels: { env: 'prod', region: 'eu' },
+    status: { summary: { status: 'Online' }, lifecycle: { status: 'Enrolled' } },
+    alias: 'front-door',
+  });
   await addDevice(db.client, { name: 'p2', labels: { env: 'prod', region: 'us', canary: 'yes' }, status: { summary: { status: 'ConflictPaused' } } });
   await addDevice(db.client, { name: 's1', labels: { env: 'staging' }, status: { summary: { status: 'ConflictPaused' } }, org: ORG_B });
   await addDevice(db.client, { name: 'n1', status: null });

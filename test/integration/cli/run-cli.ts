@@ -45,7 +45,7 @@ export function spawnNode(script: string, args: string[], env: Record<string, st
 export function spawnAgentScript(script: string, args: string[], env: Record<string, string> = {}): RunningAgent {
   const s = spawnNode(script, args, env);
   const waitForStderr = async (text: string, timeoutMs = 30_000) => {
-    for (const deadline = Date.now() + timeoutMs; !s.stderr().includes(text); ) {
+    for (const deadline = Date.now() + timeoutMs; !s.stderr().includes(text);) {
       if (Date.now() > deadline || s.process.exitCode !== null) throw new Error(`agent never printed "${text}"; stderr: ${s.stderr()}`);
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -76,7 +76,7 @@ export async function spawnHeld(
   onTestFinished(() => {
     if (agent.process.exitCode === null && agent.process.signalCode === null) agent.process.kill('SIGKILL');
   });
-  for (const deadline = Date.now() + timeoutMs; !existsSync(holdFile); ) {
+  for (const deadline = Date.now() + timeoutMs; !existsSync(holdFile);) {
     if (Date.now() > deadline || agent.process.exitCode !== null) {
       if (agent.process.exitCode === null) agent.process.kill('SIGKILL'); // its output is all there is to see
       const r = await agent.done;

@@ -54,7 +54,23 @@ export interface StartOptions {
 /** A CA and a certificate for 127.0.0.1 it signed (openssl, as an operator would). */
 function makeCa(dir: string): Fleet['ca'] {
   const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=fleet test CA');
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=fleet test CA',
+  );
   ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', '/CN=127.0.0.1');
   writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
   ssl('x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-days', '1', '-extfile', 'san.ext');
@@ -64,14 +80,18 @@ function makeCa(dir: string): Fleet['ca'] {
 export async function healthy(url: string, ca?: string, timeoutMs = 60_000): Promise<void> {
   const get = () =>
     new Promise<string>((resolve, reject) => {
-      const opts: https.RequestOptions = url.startsWith('unix:') ? { socketPath: url.slice(5), path: '/healthz' } : { host: '127.0.0.1', port: Number(url.split(':').at(-1)), path: '/healthz', ca: ca ? readFileSync(ca) : undefined };
-      (url.startsWith('https') ? https : http).get(opts, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve(body));
-      }).on('error', reject);
+      const opts: https.RequestOptions = url.startsWith('unix:')
+        ? { socketPath: url.slice(5), path: '/healthz' }
+        : { host: '127.0.0.1', port: Number(url.split(':').at(-1)), path: '/healthz', ca: ca ? readFileSync(ca) : undefined };
+      (url.startsWith('https') ? https : http)
+        .get(opts, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve(body));
+        })
+        .on('error', reject);
     });
-  for (const deadline = Date.now() + timeoutMs; ; ) {
+  for (const deadline = Date.now() + timeoutMs; ;) {
     const body = await get().catch(() => '');
     if (body.includes('ready')) return;
     if (Date.now() > deadline) throw new Error(`agent at ${url} never became ready`);
@@ -100,10 +120,13 @@ export async function startFleet(): Promise<Fleet> {
     const common = ['serve', ...listen, ...tls, '--jwks-file', o.jwks ?? jwks, '--jwt-issuer', ISS, '--jwt-audience', AUD, '--json', '--state-dir', stateDir];
     const agent = o.sandbox
       ? o.sandbox.spawn(common, o.env)
-      : spawnAgent([...common, '--dbus-address', `unix:path=${path.join(dir, name, 'no-bus')}`, '--podman-socket', path.join(dir, name, 'no-podman.sock')], o.env);
+      : spawnAgent(
+          [...common, '--dbus-address', `unix:path=${path.join(dir, name, 'no-bus')}`, '--podman-socket', path.join(dir, name, 'no-podman.sock')],
+          o.env,
+        );
     let out = '';
     agent.process.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    for (const deadline = Date.now() + 60_000; !out.includes('listening'); ) {
+    for (const deadline = Date.now() + 60_000; !out.includes('listening');) {
       if (Date.now() > deadline || agent.process.exitCode !== null) throw new Error(`serve ${name} did not start: ${(await agent.done).stderr.slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 20));
     }

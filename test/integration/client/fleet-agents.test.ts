@@ -20,7 +20,15 @@ import { RESTORECTL, restorectl, spawnRestorectl } from './restorectl-cli.js';
 const STAMPED = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \S+ /;
 
 interface FleetDoc {
-  hosts: Array<{ host: string; result: string; runId: string | null; phase: string | null; error: { code: string; message: string } | null; reason: string | null; batch: number }>;
+  hosts: Array<{
+    host: string;
+    result: string;
+    runId: string | null;
+    phase: string | null;
+    error: { code: string; message: string } | null;
+    reason: string | null;
+    batch: number;
+  }>;
   summary: Record<string, number>;
   ok: boolean;
   stopped: string | null;
@@ -53,7 +61,13 @@ describe('fleet client against real agents (hosts that are not there)', () => {
 
   beforeAll(async () => {
     fleet = await startFleet();
-    const started = await Promise.all([fleet.start('bad1'), fleet.start('bad2'), fleet.start('bad3'), fleet.start('sock', { listen: ['unix'] }), fleet.start('tls', { listen: ['https'] })]);
+    const started = await Promise.all([
+      fleet.start('bad1'),
+      fleet.start('bad2'),
+      fleet.start('bad3'),
+      fleet.start('sock', { listen: ['unix'] }),
+      fleet.start('tls', { listen: ['https'] }),
+    ]);
     bad = started.slice(0, 3);
     [sock, tls] = started.slice(3) as [Agent, Agent];
     down = await deadPort();
@@ -87,10 +101,17 @@ describe('fleet client against real agents (hosts that are not there)', () => {
     // The run each agent recorded is the one the summary names, with the dump from the inventory.
     for (const a of [bad[0]!, sock, tls]) {
       const run = await runsOn(a);
-      expect(run).toMatchObject({ id: doc.hosts.find((h) => h.host === a.name)!.runId, phase: 'Failed', options: { dump: expect.stringMatching(/backup\.sql$/) } });
+      expect(run).toMatchObject({
+        id: doc.hosts.find((h) => h.host === a.name)!.runId,
+        phase: 'Failed',
+        options: { dump: expect.stringMatching(/backup\.sql$/) },
+      });
     }
     const lines = r.stderr.trim().split('\n');
-    expect(lines.slice(0, -2).every((l) => STAMPED.test(l)), r.stderr).toBe(true);
+    expect(
+      lines.slice(0, -2).every((l) => STAMPED.test(l)),
+      r.stderr,
+    ).toBe(true);
     expect(r.stderr).toMatch(/ bad1 preflight failed .*D-Bus/);
     expect(r.stderr).not.toContain('\x1b[');
     expect(lines.at(-2)).toMatch(/^error RESTORE_ERR_FLEET_INCOMPLETE: 4 of 4 hosts did not succeed: bad1 failed \(RESTORE_ERR_DBUS_UNREACHABLE\)/);
@@ -139,7 +160,14 @@ describe('fleet client against real agents (hosts that are not there)', () => {
     const stranger = await mintToken({ key: other, iss: ISS, aud: AUD, sub: 'mallory', scope: 'restore:read restore:run' });
     const wrong = await ctl(['restore', '--host', bad[0]!.url, '--check', '-o', 'json'], { FLIGHTCTL_RESTORE_TOKEN: stranger });
     expect(wrong.code).toBe(25);
-    expect(JSON.parse(wrong.stdout)).toMatchObject({ hosts: [{ result: 'failed', error: { code: 'RESTORE_ERR_UNAUTHENTICATED', message: expect.stringMatching(/missing or invalid bearer token: check the token/) } }] });
+    expect(JSON.parse(wrong.stdout)).toMatchObject({
+      hosts: [
+        {
+          result: 'failed',
+          error: { code: 'RESTORE_ERR_UNAUTHENTICATED', message: expect.stringMatching(/missing or invalid bearer token: check the token/) },
+        },
+      ],
+    });
     expect(wrong.stderr).toMatch(/error RESTORE_ERR_UNAUTHENTICATED: /);
     expect(wrong.all).not.toContain(stranger.split('.')[2]);
 
@@ -158,11 +186,21 @@ describe('fleet client against real agents (hosts that are not there)', () => {
     const perHost = inventory('tokens.ini', [line(bad[0]!, ` restore_agent_token_file=${path.basename(fleet.tokenFile)}`), line(bad[1]!)]);
     const mixed = await ctl(['status', '-i', perHost, '-o', 'json'], { FLIGHTCTL_RESTORE_TOKEN: stranger });
     expect(mixed.code).toBe(32);
-    expect(JSON.parse(mixed.stdout)).toMatchObject({ hosts: [{ host: 'bad1', ok: true }, { host: 'bad2', ok: false, error: { code: 'RESTORE_ERR_UNAUTHENTICATED' } }] });
+    expect(JSON.parse(mixed.stdout)).toMatchObject({
+      hosts: [
+        { host: 'bad1', ok: true },
+        { host: 'bad2', ok: false, error: { code: 'RESTORE_ERR_UNAUTHENTICATED' } },
+      ],
+    });
     // token mint (the operator's way to make one) with --output json, used as is.
     const keyFile = path.join(fleet.dir, 'signer.pem');
-    writeFileSync(keyFile, createPrivateKey({ key: fleet.key.privateJwk as CryptoJwk, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-    const minted = await ctl(['token', 'mint', '--key', keyFile, '--issuer', ISS, '--audience', AUD, '--scope', 'restore:read', '--ttl', '5m', '-o', 'json'], {});
+    writeFileSync(keyFile, createPrivateKey({ key: fleet.key.privateJwk as CryptoJwk, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' }), {
+      mode: 0o600,
+    });
+    const minted = await ctl(
+      ['token', 'mint', '--key', keyFile, '--issuer', ISS, '--audience', AUD, '--scope', 'restore:read', '--ttl', '5m', '-o', 'json'],
+      {},
+    );
     expect(minted.code).toBe(0);
     const { token: mintedToken, expiresAt } = JSON.parse(minted.stdout) as { token: string; expiresAt: string };
     expect(Date.parse(expiresAt) - Date.now()).toBeGreaterThan(200_000);
@@ -178,7 +216,17 @@ describe('fleet client against real agents (hosts that are not there)', () => {
     const env = { FLIGHTCTL_RESTORE_TOKEN: fleet.token, NODE_TLS_REJECT_UNAUTHORIZED: '0' };
     const refused = await ctl(['status', '--host', tls.url, '-o', 'json'], env);
     expect(refused.code).toBe(31);
-    expect(JSON.parse(refused.stdout)).toMatchObject({ hosts: [{ ok: false, error: { code: 'RESTORE_ERR_AGENT_UNREACHABLE', message: expect.stringMatching(/TLS certificate cannot be verified \(\w+\); give the CA bundle .* --ca-file/) } }] });
+    expect(JSON.parse(refused.stdout)).toMatchObject({
+      hosts: [
+        {
+          ok: false,
+          error: {
+            code: 'RESTORE_ERR_AGENT_UNREACHABLE',
+            message: expect.stringMatching(/TLS certificate cannot be verified \(\w+\); give the CA bundle .* --ca-file/),
+          },
+        },
+      ],
+    });
     const ok = await ctl(['status', '--host', tls.url, '--ca-file', fleet.ca.caFile, '-o', 'json'], env);
     expect(ok.code).toBe(0);
     const plainToTls = await ctl(['status', '--host', `https://127.0.0.1:${bad[0]!.url.split(':').at(-1)}`, '--ca-file', fleet.ca.caFile]);
@@ -193,7 +241,10 @@ describe('fleet client against real agents (hosts that are not there)', () => {
     const run = await runsOn(bad[0]!);
     const port = Number(bad[0]!.url.split(':').at(-1));
     const direct = await ctl(['events', run!.id, '--host', bad[0]!.url, '-o', 'json']);
-    const all = direct.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; type: string });
+    const all = direct.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; type: string });
     expect(all.at(-1)!.type).toBe('run-finished');
     const proxy = await startDroppingProxy({ host: '127.0.0.1', port }, { drops: 2, afterLines: 12 });
     try {
@@ -219,7 +270,9 @@ describe('fleet client against real agents (hosts that are not there)', () => {
     expect(status.stdout).toMatch(/\nbad1\s+\d{8}T\d{6}Z-\w+\s+Failed\s+(yes|no)\s/);
     const services = await ctl(['services', '-i', inv, '-o', 'json']);
     expect(services.code).toBe(32);
-    expect(JSON.parse(services.stdout)).toMatchObject({ hosts: [...bad, sock].map((a) => ({ host: a.name, ok: false, error: { code: 'RESTORE_ERR_DBUS_UNREACHABLE' } })) });
+    expect(JSON.parse(services.stdout)).toMatchObject({
+      hosts: [...bad, sock].map((a) => ({ host: a.name, ok: false, error: { code: 'RESTORE_ERR_DBUS_UNREACHABLE' } })),
+    });
     const one = await ctl(['services', '--host', bad[0]!.url]);
     expect(one.code).toBe(9);
 
@@ -244,14 +297,44 @@ describe('fleet client against real agents (hosts that are not there)', () => {
       for (const args of [['backups'], ['backups', 'create']]) {
         const r = await ctl([...args, '--host', `old=${url}`, '-o', 'json']);
         expect(r.code).toBe(27);
-        expect(JSON.parse(r.stdout)).toMatchObject({ hosts: [{ host: 'old', error: { code: 'RESTORE_ERR_NOT_FOUND', message: expect.stringMatching(/old: this agent does not support backups \((GET|POST) \/v1\/backups answered 404/) } }] });
+        expect(JSON.parse(r.stdout)).toMatchObject({
+          hosts: [
+            {
+              host: 'old',
+              error: {
+                code: 'RESTORE_ERR_NOT_FOUND',
+                message: expect.stringMatching(/old: this agent does not support backups \((GET|POST) \/v1\/backups answered 404/),
+              },
+            },
+          ],
+        });
       }
       const oldArchive = await ctl(['restore', '--archive', 'flightctl-backup-20261127T000000Z.tar.gz', '--host', `old=${url}`, '-o', 'json']);
-      expect(JSON.parse(oldArchive.stdout)).toMatchObject({ hosts: [{ error: { code: 'RESTORE_ERR_REQUEST_INVALID', message: 'old: this agent does not restore from archives (it refused the field archive); upgrade it, or restore a dump with --dump' } }] });
+      expect(JSON.parse(oldArchive.stdout)).toMatchObject({
+        hosts: [
+          {
+            error: {
+              code: 'RESTORE_ERR_REQUEST_INVALID',
+              message: 'old: this agent does not restore from archives (it refused the field archive); upgrade it, or restore a dump with --dump',
+            },
+          },
+        ],
+      });
       // A current agent's own refusal of the name is passed on as it is, naming where it looked.
       const missing = await ctl(['restore', '--archive', 'nope.tar.gz', '--host', `east=${bad[0]!.url}`, '-o', 'json']);
       expect(missing.code).toBe(2);
-      expect(JSON.parse(missing.stdout)).toMatchObject({ hosts: [{ error: { code: 'RESTORE_ERR_REQUEST_INVALID', message: expect.stringMatching(/^east: archive "nope\.tar\.gz" does not exist in the import directory \(.*\) or the backup directory \(.*\); give the name/) } }] });
+      expect(JSON.parse(missing.stdout)).toMatchObject({
+        hosts: [
+          {
+            error: {
+              code: 'RESTORE_ERR_REQUEST_INVALID',
+              message: expect.stringMatching(
+                /^east: archive "nope\.tar\.gz" does not exist in the import directory \(.*\) or the backup directory \(.*\); give the name/,
+              ),
+            },
+          },
+        ],
+      });
     } finally {
       old.close();
     }
@@ -268,7 +351,13 @@ describe('fleet client against real agents (hosts that are not there)', () => {
   });
 
   it('Ctrl-C stops starting hosts and leaves the started restores running on their agents; a second Ctrl-C stops waiting (exit 130)', async () => {
-    const hold = await Promise.all(['hold1', 'hold2'].map((n) => fleet.start(n, { env: { FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:before:preflight', FLIGHTCTL_RESTORE_TEST_FAULT_FILE: path.join(fleet.dir, `${n}.held`) } })));
+    const hold = await Promise.all(
+      ['hold1', 'hold2'].map((n) =>
+        fleet.start(n, {
+          env: { FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:before:preflight', FLIGHTCTL_RESTORE_TEST_FAULT_FILE: path.join(fleet.dir, `${n}.held`) },
+        }),
+      ),
+    );
     const inv = inventory('hold.ini', ['[fc]', ...hold.map((a) => line(a)), line(bad[2]!)]);
     const before = await runsOn(bad[2]!);
     const ctlRun = spawnRestorectl(['restore', '-i', inv, '--forks', '2', '--check'], { FLIGHTCTL_RESTORE_TOKEN: fleet.token });
@@ -299,7 +388,12 @@ describe('fleet client against real agents (hosts that are not there)', () => {
     const inv = inventory('pty.ini', ['[fc]', line(bad[0]!), line(sock), `down restore_agent_url=http://127.0.0.1:${down}`]);
     const cmd = `${process.execPath} ${RESTORECTL} restore -i ${inv} --check --forks 1`;
     const r = await new Promise<{ code: number; out: string }>((resolve) => {
-      execFile('script', ['-qec', cmd, '/dev/null'], { env: { PATH: process.env.PATH ?? '', TERM: 'xterm', FLIGHTCTL_RESTORE_TOKEN: fleet.token } }, (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout }));
+      execFile(
+        'script',
+        ['-qec', cmd, '/dev/null'],
+        { env: { PATH: process.env.PATH ?? '', TERM: 'xterm', FLIGHTCTL_RESTORE_TOKEN: fleet.token } },
+        (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout }),
+      );
     });
     printed.push(r.out);
     expect(r.code).toBe(32);
@@ -318,4 +412,3 @@ describe('fleet client against real agents (hosts that are not there)', () => {
     expect(leaks(all, [fleet.token])).toEqual([]);
   });
 });
-

@@ -95,9 +95,16 @@ describe('fleet client on the sandbox Quadlets host', () => {
     const doc = JSON.parse(r.stdout) as { hosts: HostDoc[] };
     const by = Object.fromEntries(doc.hosts.map((h) => [h.host, h]));
     expect(by['fc-real']).toMatchObject({ batch: 1, result: 'succeeded', phase: 'Succeeded', error: null });
-    expect(by['fc-real']!.changedSteps).toEqual(expect.arrayContaining(['load-dump', 'prepare-database', 'stop-services', 'swap-database', 'prepare-kv', 'start-services']));
+    expect(by['fc-real']!.changedSteps).toEqual(
+      expect.arrayContaining(['load-dump', 'prepare-database', 'stop-services', 'swap-database', 'prepare-kv', 'start-services']),
+    );
     expect(by['fc-real']!.downtimeMs).toBeGreaterThan(0);
-    expect(by['fc-broken']).toMatchObject({ batch: 2, result: 'failed', phase: 'Failed', error: { code: 'RESTORE_ERR_DUMP_INVALID', message: expect.stringMatching(/no_such_table/) } });
+    expect(by['fc-broken']).toMatchObject({
+      batch: 2,
+      result: 'failed',
+      phase: 'Failed',
+      error: { code: 'RESTORE_ERR_DUMP_INVALID', message: expect.stringMatching(/no_such_table/) },
+    });
     expect(by['fc-nohost']).toMatchObject({ batch: 2, result: 'failed', error: { code: 'RESTORE_ERR_DBUS_UNREACHABLE' } });
     expect(by['fc-down']).toMatchObject({ batch: 2, result: 'unreachable', runId: null, error: { code: 'RESTORE_ERR_AGENT_UNREACHABLE' } });
 
@@ -111,7 +118,9 @@ describe('fleet client on the sandbox Quadlets host', () => {
     };
     expect(brokenRun.hosts[0]!.run.steps.map((s) => `${s.name}:${s.status}`)).toEqual(['preflight:ok', 'version-check:ok', 'load-dump:failed']);
     // Batch 2 started only after the canary finished.
-    const realRun = JSON.parse((await ctl(['status', by['fc-real']!.runId!, '--host', real.url, '-o', 'json'])).stdout) as { hosts: Array<{ run: { finishedAt: string } }> };
+    const realRun = JSON.parse((await ctl(['status', by['fc-real']!.runId!, '--host', real.url, '-o', 'json'])).stdout) as {
+      hosts: Array<{ run: { finishedAt: string } }>;
+    };
     expect(Date.parse(brokenRun.hosts[0]!.run.startedAt)).toBeGreaterThanOrEqual(Date.parse(realRun.hosts[0]!.run.finishedAt));
 
     // The canary's event stream was cut twice mid-line; each step was still reported exactly once.
@@ -123,7 +132,10 @@ describe('fleet client on the sandbox Quadlets host', () => {
   });
 
   it('check runs on two agents of the host in batches of one (--serial 1), then devices, services and resume over the fleet', async () => {
-    const inv = inventory('checks.ini', [`fc-real restore_agent_url=${real.url}`, `fc-check restore_agent_url=${checker.url}`, '[all:vars]', 'restore_dump=backup.sql'].join('\n'));
+    const inv = inventory(
+      'checks.ini',
+      [`fc-real restore_agent_url=${real.url}`, `fc-check restore_agent_url=${checker.url}`, '[all:vars]', 'restore_dump=backup.sql'].join('\n'),
+    );
     const r = await ctl(['restore', '-i', inv, '--check', '--serial', '1']);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { hosts: HostDoc[]; ok: boolean };
@@ -134,13 +146,22 @@ describe('fleet client on the sandbox Quadlets host', () => {
     ]);
     expect(doc.hosts[0]!.changedSteps).toContain('load-dump');
 
-    const summary = JSON.parse((await ctl(['devices', 'summary', '-i', inv, '-o', 'json'])).stdout) as { hosts: Array<{ summary: { total: number; byStatus: Record<string, number> } }> };
+    const summary = JSON.parse((await ctl(['devices', 'summary', '-i', inv, '-o', 'json'])).stdout) as {
+      hosts: Array<{ summary: { total: number; byStatus: Record<string, number> } }>;
+    };
     expect(summary.hosts[0]!.summary.byStatus.AwaitingReconnect).toBeGreaterThan(0);
     expect(summary.hosts[1]!.summary).toEqual(summary.hosts[0]!.summary);
     const list = await ctl(['devices', 'list', '-i', inv, '--field-selector', 'status.summary.status=AwaitingReconnect', '--max-devices', '3', '-o', 'text']);
     expect(list.code).toBe(0);
-    expect(list.stdout.trim().split('\n').filter((l) => /AwaitingReconnect/.test(l))).toHaveLength(6);
-    const services = JSON.parse((await ctl(['services', '--host', real.url, '-o', 'json'])).stdout) as { hosts: Array<{ services: Array<{ unit: string; active: boolean }> }> };
+    expect(
+      list.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => /AwaitingReconnect/.test(l)),
+    ).toHaveLength(6);
+    const services = JSON.parse((await ctl(['services', '--host', real.url, '-o', 'json'])).stdout) as {
+      hosts: Array<{ services: Array<{ unit: string; active: boolean }> }>;
+    };
     expect(services.hosts[0]!.services.filter((s) => s.active).map((s) => s.unit)).toEqual(expect.arrayContaining(APPS.map((a) => `${a}.service`)));
     const resumed = await ctl(['resume', '--all', '--yes', '--host', checker.url, '-o', 'json']);
     expect(resumed.code).toBe(0);
@@ -150,12 +171,15 @@ describe('fleet client on the sandbox Quadlets host', () => {
   it('one host on a terminal (a pty): step lines above a live bar, then the summary', async () => {
     const cmd = `${process.execPath} ${RESTORECTL} restore --check --wait --dump backup.sql --host ${real.url}`;
     const out = await new Promise<{ code: number; text: string }>((resolve) => {
-      execFile('script', ['-qec', cmd, '/dev/null'], { env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...tokenEnv() } }, (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, text: stdout }));
+      execFile('script', ['-qec', cmd, '/dev/null'], { env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...tokenEnv() } }, (err, stdout) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, text: stdout }),
+      );
     });
     printed.push(out.text);
     expect(out.code).toBe(0);
     expect(out.text).toContain('\x1b[?25l');
-    for (const step of ['preflight', 'version-check', 'load-dump', 'stop-services', 'drop-old-database']) expect(out.text).toMatch(new RegExp(`(ok|changed)\\s+${step}\\s+\\d`));
+    for (const step of ['preflight', 'version-check', 'load-dump', 'stop-services', 'drop-old-database'])
+      expect(out.text).toMatch(new RegExp(`(ok|changed)\\s+${step}\\s+\\d`));
     expect(out.text).toMatch(/127\.0\.0\.1:\d+ \[█{24}\] check succeeded in /);
     expect(out.text).toMatch(/1 host: 1 succeeded/);
   });
@@ -191,7 +215,9 @@ describe('fleet client on the sandbox Quadlets host', () => {
     expect(r.out).toMatch(/fc-real\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0/);
     expect(r.out).toMatch(/fc-nohost\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=1/);
     expect((await restoredFacts(env.sb)).unmarked).toEqual([]);
-    const runs = JSON.parse((await ctl(['status', '--host', broken.url, '--ca-file', fleet.ca.caFile, '-o', 'json'])).stdout) as { hosts: Array<{ run: { phase: string; requestedBy: string } }> };
+    const runs = JSON.parse((await ctl(['status', '--host', broken.url, '--ca-file', fleet.ca.caFile, '-o', 'json'])).stdout) as {
+      hosts: Array<{ run: { phase: string; requestedBy: string } }>;
+    };
     expect(runs.hosts[0]!.run).toMatchObject({ phase: 'Succeeded', requestedBy: 'api:fleet-operator@example' });
   });
 

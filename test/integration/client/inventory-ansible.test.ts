@@ -130,7 +130,21 @@ w[01:12:2]
 
 /** group_vars/ and host_vars/ layered over the inventory file's own variables. */
 const VARS_DIRS: Record<string, string> = {
-  'inventory.ini': ['[web]', 'web1 x=host-in-file', 'web2', '[db]', 'db1', '[prod:children]', 'web', 'db', '[web:vars]', 'x=web-in-file', 'y=web-in-file', '[all:vars]', 'x=all-in-file'].join('\n'),
+  'inventory.ini': [
+    '[web]',
+    'web1 x=host-in-file',
+    'web2',
+    '[db]',
+    'db1',
+    '[prod:children]',
+    'web',
+    'db',
+    '[web:vars]',
+    'x=web-in-file',
+    'y=web-in-file',
+    '[all:vars]',
+    'x=all-in-file',
+  ].join('\n'),
   'group_vars/all.yml': 'x: all-in-dir\ny: all-in-dir\nrestore_agent_ca_file: ca/fleet.crt\n',
   'group_vars/prod.json': '{"z": "prod-in-dir", "restore_agent_url": "https://prod:8443"}',
   'group_vars/web/10-main.yml': 'z: web-in-dir\n',
@@ -207,7 +221,9 @@ describe('host selection agrees with Ansible', () => {
     }
     files.push(path.join(vd, 'inventory.ini'));
     files.push(EXAMPLE);
-    reference = await ansibleSelections(files.map((file) => ({ file, limits: [...LIMITS, 'canary', 'east:west', 'flightctl:!fc-east-02.example.com', 'fc-east-0[1:2].example.com'] })));
+    reference = await ansibleSelections(
+      files.map((file) => ({ file, limits: [...LIMITS, 'canary', 'east:west', 'flightctl:!fc-east-02.example.com', 'fc-east-0[1:2].example.com'] })),
+    );
   });
 
   it('reads the same groups, hosts and variables as ansible-inventory --list', async () => {
@@ -223,8 +239,15 @@ describe('host selection agrees with Ansible', () => {
         const mine = inv.group(name);
         const want = g as { hosts?: string[]; children?: string[] };
         // ansible-inventory shows the hosts put directly in all under ungrouped only.
-        if (name !== 'all') expect(mine.hosts.map((h) => h.name), `${file} ${name} hosts`).toEqual(want.hosts ?? []);
-        expect(mine.children.map((c) => c.name), `${file} ${name} children`).toEqual(want.children ?? []);
+        if (name !== 'all')
+          expect(
+            mine.hosts.map((h) => h.name),
+            `${file} ${name} hosts`,
+          ).toEqual(want.hosts ?? []);
+        expect(
+          mine.children.map((c) => c.name),
+          `${file} ${name} children`,
+        ).toEqual(want.children ?? []);
       }
     }
   });
@@ -238,9 +261,13 @@ describe('host selection agrees with Ansible', () => {
         // Where several groups of one level below all have child groups, Ansible walks that
         // level from a Python set of objects: its order changes from run to run (seen here with
         // nested.ini). There the hosts must be the same; the order cannot be compared.
-        if (Array.isArray(want) && Array.isArray(got) && UNORDERED.has(path.basename(r.file))) expect([...got].sort(), `${path.basename(r.file)} --limit ${limit}`).toEqual([...want].sort());
+        if (Array.isArray(want) && Array.isArray(got) && UNORDERED.has(path.basename(r.file)))
+          expect([...got].sort(), `${path.basename(r.file)} --limit ${limit}`).toEqual([...want].sort());
         else if (Array.isArray(want)) expect(got, `${path.basename(r.file)} --limit ${limit}`).toEqual(want);
-        else expect(got, `${path.basename(r.file)} --limit ${limit}: Ansible says ${want.error}`).toMatchObject({ error: expect.stringMatching(/subscripted pattern/) });
+        else
+          expect(got, `${path.basename(r.file)} --limit ${limit}: Ansible says ${want.error}`).toMatchObject({
+            error: expect.stringMatching(/subscripted pattern/),
+          });
         compared++;
       }
     }
@@ -260,14 +287,20 @@ describe('host selection agrees with Ansible', () => {
     await Promise.all(
       cases.map(async ([f, limit]) => {
         const file = path.isAbsolute(f) ? f : path.join(dir, f);
-        const [a, b] = await Promise.all([ansibleListHosts(file, limit), restorectl(['status', '-i', file, ...(limit ? ['--limit', limit] : []), '--list-hosts', '-o', 'text'])]);
+        const [a, b] = await Promise.all([
+          ansibleListHosts(file, limit),
+          restorectl(['status', '-i', file, ...(limit ? ['--limit', limit] : []), '--list-hosts', '-o', 'text']),
+        ]);
         expect(a.code, `${f} ${limit}: ${a.stderr}`).toBe(0);
         expect(b.stdout, `${f} ${limit}`).toBe(a.stdout);
         expect(b.code).toBe(0);
       }),
     );
     // A pattern that leaves nothing: both refuse.
-    const [a, b] = await Promise.all([ansibleListHosts(path.join(dir, 'flat.ini'), 'nomatch'), restorectl(['status', '-i', path.join(dir, 'flat.ini'), '--limit', 'nomatch', '--list-hosts'])]);
+    const [a, b] = await Promise.all([
+      ansibleListHosts(path.join(dir, 'flat.ini'), 'nomatch'),
+      restorectl(['status', '-i', path.join(dir, 'flat.ini'), '--limit', 'nomatch', '--list-hosts']),
+    ]);
     expect(a.code).not.toBe(0);
     expect(a.stderr).toMatch(/no hosts to target/);
     expect(b.code).toBe(2);

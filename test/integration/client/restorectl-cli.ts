@@ -20,7 +20,7 @@ export function spawnRestorectl(args: string[], env: Record<string, string> = {}
   const output = () => s.stdout() + s.stderr();
   const waitFor = async (text: string | RegExp, timeoutMs = 60_000) => {
     const seen = () => (typeof text === 'string' ? output().includes(text) : text.test(output()));
-    for (const deadline = Date.now() + timeoutMs; !seen(); ) {
+    for (const deadline = Date.now() + timeoutMs; !seen();) {
       if (Date.now() > deadline || s.process.exitCode !== null) throw new Error(`restorectl never printed ${String(text)}; it printed: ${output()}`);
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -38,7 +38,11 @@ describe('PostgreSQL errors are classified by their SQLSTATE', () => {
   it('42501: a table the application user may not read', async () => {
     // Owned by the superuser, no grants: the app user has no privilege on it.
     await adminQuery(servers().pg, db.name, 'CREATE TABLE restricted (id int)');
-    const msg = await expectFailure(withPostgres(appEndpoint(), (c) => c.query('SELECT * FROM restricted')), 'RESTORE_ERR_DB_PERMISSION', '42501');
+    const msg = await expectFailure(
+      withPostgres(appEndpoint(), (c) => c.query('SELECT * FROM restricted')),
+      'RESTORE_ERR_DB_PERMISSION',
+      '42501',
+    );
     expect(msg).toContain('restricted');
   });
 

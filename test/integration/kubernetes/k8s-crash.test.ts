@@ -7,7 +7,13 @@ import { kvKeys, restoredFacts, startKubeEnv, type KubeEnv } from './kube-env.js
 
 const RESTORED = { 'flightctl-api': 3, 'flightctl-alertmanager-proxy': 1, 'flightctl-worker': 2, 'flightctl-periodic': 1, 'flightctl-alert-exporter': 0 };
 const AT_ZERO = { 'flightctl-api': 0, 'flightctl-alertmanager-proxy': 0, 'flightctl-worker': 0, 'flightctl-periodic': 0, 'flightctl-alert-exporter': 0 };
-const RECORDED = { 'flightctl-api': '3', 'flightctl-alertmanager-proxy': '1', 'flightctl-worker': '2', 'flightctl-periodic': '1', 'flightctl-alert-exporter': undefined };
+const RECORDED = {
+  'flightctl-api': '3',
+  'flightctl-alertmanager-proxy': '1',
+  'flightctl-worker': '2',
+  'flightctl-periodic': '1',
+  'flightctl-alert-exporter': undefined,
+};
 
 /**
  * A Job's process killed (kill -9: its pod evicted, its node gone) at a step boundary or in the
@@ -79,7 +85,9 @@ describe('run --target kubernetes: a Job killed mid-run', () => {
     expect(r.stderr).toContain('did not renew it');
     expect(finishedRun(r.stdout).phase).toBe('Succeeded');
     expect(await expectWhole()).toBe('restored');
-    const runs = [...env.api.model.configmaps.values()].filter((c) => c.metadata.name.startsWith('flightctl-restore-run-')).map((c) => JSON.parse(c.data['run.json']));
+    const runs = [...env.api.model.configmaps.values()]
+      .filter((c) => c.metadata.name.startsWith('flightctl-restore-run-'))
+      .map((c) => JSON.parse(c.data['run.json']));
     const killed = runs.find((x) => x.phase !== 'Succeeded');
     expect(killed?.phase).toBe('Recovered');
     expect(killed?.recovery?.actions.join('\n')).toMatch(/started flightctl-api/);

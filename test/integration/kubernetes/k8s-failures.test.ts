@@ -78,7 +78,9 @@ describe('run --target kubernetes: interference and failures', () => {
     expect(Date.now() - t0).toBeLessThan(30_000);
     const run = finishedRun(r.stdout);
     expect(run.error?.code).toBe('RESTORE_ERR_SCALE_TIMEOUT');
-    expect(run.error?.message).toMatch(/could not stop flightctl-worker \(2 of its pods still there 2 s after scaling to 0: flightctl-worker-[0-9a-f]+ \(terminating\)/);
+    expect(run.error?.message).toMatch(
+      /could not stop flightctl-worker \(2 of its pods still there 2 s after scaling to 0: flightctl-worker-[0-9a-f]+ \(terminating\)/,
+    );
     expect(r.stderr).toContain('what to do:');
     expect(run.steps.map((s) => s.name)).not.toContain('swap-database');
     expect(run.finalizers.join('\n')).toMatch(/started flightctl-api/);
@@ -125,7 +127,10 @@ describe('run --target kubernetes: interference and failures', () => {
   it('a custom-format dump is refused in preflight (exit 20) with how to convert it; an archive is refused at once (exit 2)', async () => {
     const s = servers();
     const custom = path.join(env.dir, 'backup.dump');
-    execFileSync(`${PG_BIN_DIR}/pg_dump`, ['-Fc', '-h', s.pg.host, '-p', String(s.pg.port), '-U', 'postgres', '-d', env.database, '-f', custom], { env: { PGPASSWORD: s.pg.adminPassword }, stdio: 'pipe' });
+    execFileSync(`${PG_BIN_DIR}/pg_dump`, ['-Fc', '-h', s.pg.host, '-p', String(s.pg.port), '-U', 'postgres', '-d', env.database, '-f', custom], {
+      env: { PGPASSWORD: s.pg.adminPassword },
+      stdio: 'pipe',
+    });
     const r = await env.agent('run', ['--dump', custom, '--json']);
     printed.push(r.all);
     expect(r.code).toBe(20);
@@ -160,8 +165,15 @@ describe('run --target kubernetes: interference and failures', () => {
     expect(r1.code).toBe(37);
     expect(r1.stdout).toContain('refused the credentials (401)');
     const otherCa = path.join(env.dir, 'kubeconfig-ca');
-    const ssl = execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-days', '1', '-subj', '/CN=another CA'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-    writeFileSync(otherCa, readFileSync(env.kubeconfig, 'utf8').replace(/certificate-authority-data: \S+/, `certificate-authority-data: ${Buffer.from(ssl).toString('base64')}`));
+    const ssl = execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-days', '1', '-subj', '/CN=another CA'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    ).toString();
+    writeFileSync(
+      otherCa,
+      readFileSync(env.kubeconfig, 'utf8').replace(/certificate-authority-data: \S+/, `certificate-authority-data: ${Buffer.from(ssl).toString('base64')}`),
+    );
     const r2 = await env.agent('run', ['--dump', env.dump, '--json', '--kubeconfig', otherCa]);
     printed.push(r2.all);
     expect(r2.code).toBe(37);
@@ -173,7 +185,9 @@ describe('run --target kubernetes: interference and failures', () => {
   it('without a kubeconfig (and not in a cluster) it says how to give one, rather than trying localhost:8080', async () => {
     const r = await runAgent(['run', '--target', 'kubernetes', '--check'], { HOME: env.dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('RESTORE_ERR_CONFIG_INVALID: no kubeconfig: give --kubeconfig (kubernetes.kubeconfig), set KUBECONFIG, or run inside the cluster as a Job');
+    expect(r.stderr).toContain(
+      'RESTORE_ERR_CONFIG_INVALID: no kubeconfig: give --kubeconfig (kubernetes.kubeconfig), set KUBECONFIG, or run inside the cluster as a Job',
+    );
   });
 
   it('nothing printed or stored in the cluster holds a secret', () => {

@@ -33,7 +33,16 @@ describe('deploy/kubernetes: the shipped manifests', () => {
   const configMap = m.docs.find((d) => d.kind === 'ConfigMap')!;
 
   it('are valid Kubernetes objects (the Kubernetes schemas, offline, through kubernetes-models)', () => {
-    expect(m.docs.map((d) => d.kind).sort()).toEqual(['ConfigMap', 'Job', 'PersistentVolumeClaim', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'ServiceAccount']);
+    expect(m.docs.map((d) => d.kind).sort()).toEqual([
+      'ConfigMap',
+      'Job',
+      'PersistentVolumeClaim',
+      'Role',
+      'Role',
+      'RoleBinding',
+      'RoleBinding',
+      'ServiceAccount',
+    ]);
     for (const d of m.docs) {
       const Model = MODELS[`${d.apiVersion}/${d.kind}`];
       expect(Model, `${d.apiVersion} ${d.kind}`).toBeDefined();
@@ -51,7 +60,13 @@ describe('deploy/kubernetes: the shipped manifests', () => {
     expect(pod.restartPolicy).toBe('Never');
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(300);
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(c.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
     expect(pod.serviceAccountName).toBe(SA.name);
     expect(job.metadata.namespace).toBe(SA.namespace);
   });
@@ -82,7 +97,7 @@ describe('deploy/kubernetes: the shipped manifests', () => {
     expect(volumes.backups.persistentVolumeClaim.claimName).toBe(m.docs.find((d) => d.kind === 'PersistentVolumeClaim')!.metadata.name);
   });
 
-  it('the Containerfile: a Node runtime base, the bundle only, no shell in the final image, the Job\'s user', () => {
+  it("the Containerfile: a Node runtime base, the bundle only, no shell in the final image, the Job's user", () => {
     const text = readFileSync(path.join(DEPLOY, 'Containerfile'), 'utf8');
     const stages = text.split(/^FROM /m).slice(1);
     expect(stages).toHaveLength(2);
@@ -94,7 +109,8 @@ describe('deploy/kubernetes: the shipped manifests', () => {
     const user = /^USER (\d+):(\d+)$/m.exec(final);
     expect(Number(user?.[1])).toBe(job.spec.template.spec.securityContext.runAsUser);
     expect(stages[0]).toMatch(/node scripts\/bundle\.mjs \/out/);
-    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/bundle.mjs', 'src/cli/agent.ts']) expect(existsSync(path.join(ROOT, f)), f).toBe(true);
+    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/bundle.mjs', 'src/cli/agent.ts'])
+      expect(existsSync(path.join(ROOT, f)), f).toBe(true);
   });
 });
 
@@ -121,7 +137,11 @@ describe('deploy/kubernetes: the Roles are exactly what the agent uses', () => {
       imagebuilder: true,
       agentScript: path.join(bundleDir, 'agent.mjs'),
       // The test's own timings (the shipped lease is 30 s: a killed holder would be waited for that long).
-      config: { ...agentConfig, kubernetes: { ...agentConfig.kubernetes, leaseDurationSec: 2, scaleTimeoutMs: 5000 }, restore: { ...agentConfig.restore, keepRuns: 1 } },
+      config: {
+        ...agentConfig,
+        kubernetes: { ...agentConfig.kubernetes, leaseDurationSec: 2, scaleTimeoutMs: 5000 },
+        restore: { ...agentConfig.restore, keepRuns: 1 },
+      },
     });
     // Every deployment the Roles name runs, so every name is used.
     env.api.model.operatorScale(env.ns.internal, 'flightctl-alert-exporter', 1);
@@ -142,7 +162,10 @@ describe('deploy/kubernetes: the Roles are exactly what the agent uses', () => {
     expect(finishedRun(full.stdout).phase).toBe('Succeeded');
 
     const hold = path.join(env.dir, 'hold');
-    const killed = env.spawn('run', ['--dump', env.dump, '--json'], { FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:after:stop-services', FLIGHTCTL_RESTORE_TEST_FAULT_FILE: hold });
+    const killed = env.spawn('run', ['--dump', env.dump, '--json'], {
+      FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:after:stop-services',
+      FLIGHTCTL_RESTORE_TEST_FAULT_FILE: hold,
+    });
     onTestFinished(() => void (killed.process.exitCode === null && killed.process.kill('SIGKILL')));
     for (const deadline = Date.now() + 60_000; !existsSync(hold); await new Promise((r) => setTimeout(r, 20))) {
       if (Date.now() > deadline || killed.process.exitCode !== null) throw new Error(`never held: ${(await killed.done).all.slice(-2000)}`);
@@ -171,7 +194,11 @@ describe('deploy/kubernetes: the Roles are exactly what the agent uses', () => {
     for (const [ns, rules] of m.rules) {
       for (const r of rules.filter((x) => x.resourceNames?.length)) {
         for (const verb of r.verbs) {
-          const names = new Set(env.api.requests.filter((q) => q.namespace === ns && q.verb === verb && r.resources.includes(q.resource) && r.apiGroups.includes(q.apiGroup)).map((q) => q.name));
+          const names = new Set(
+            env.api.requests
+              .filter((q) => q.namespace === ns && q.verb === verb && r.resources.includes(q.resource) && r.apiGroups.includes(q.apiGroup))
+              .map((q) => q.name),
+          );
           expect([...names].sort(), `${ns} ${verb} ${r.resources.join(',')}`).toEqual([...r.resourceNames!].sort());
         }
       }

@@ -26,14 +26,21 @@ describe('the PostgreSQL-protocol database shell against psql', () => {
   const s = () => servers();
 
   const psql = (sql: string, database = 'postgres') =>
-    execFileSync(`${PG_BIN_DIR}/psql`, ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', s().pg.host, '-p', String(s().pg.port), '-U', 'postgres', '-d', database, '-f', '-'], {
-      input: sql,
-      env: { PGPASSWORD: s().pg.adminPassword, PGOPTIONS: '-c client_min_messages=warning', PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    }).toString();
+    execFileSync(
+      `${PG_BIN_DIR}/psql`,
+      ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', s().pg.host, '-p', String(s().pg.port), '-U', 'postgres', '-d', database, '-f', '-'],
+      {
+        input: sql,
+        env: { PGPASSWORD: s().pg.adminPassword, PGOPTIONS: '-c client_min_messages=warning', PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    ).toString();
 
   beforeAll(async () => {
-    shell = new ProtocolDatabaseShell(async (database) => ({ host: s().pg.host, port: s().pg.port, user: 'postgres', password: s().pg.adminPassword, database }), async () => undefined);
+    shell = new ProtocolDatabaseShell(
+      async (database) => ({ host: s().pg.host, port: s().pg.port, user: 'postgres', password: s().pg.adminPassword, database }),
+      async () => undefined,
+    );
     await adminQuery(s().pg, 'postgres', `CREATE DATABASE "${source}" OWNER ${APP_USER}`);
     const c = new pg.Client({ host: s().pg.host, port: s().pg.port, user: APP_USER, password: s().pg.appPassword, database: source });
     await c.connect();
@@ -65,10 +72,14 @@ describe('the PostgreSQL-protocol database shell against psql', () => {
 
   it('creates the temporary database with \\gexec and loads a plain pg_dump into it: exactly the dumped database', async () => {
     const dump = path.join(dir, 'source.sql');
-    execFileSync(`${PG_BIN_DIR}/pg_dump`, ['--clean', '--if-exists', '-h', s().pg.host, '-p', String(s().pg.port), '-U', 'postgres', '-d', source, '-f', dump], {
-      env: { PGPASSWORD: s().pg.adminPassword },
-      stdio: 'pipe',
-    });
+    execFileSync(
+      `${PG_BIN_DIR}/pg_dump`,
+      ['--clean', '--if-exists', '-h', s().pg.host, '-p', String(s().pg.port), '-U', 'postgres', '-d', source, '-f', dump],
+      {
+        env: { PGPASSWORD: s().pg.adminPassword },
+        stdio: 'pipe',
+      },
+    );
     const names = swapNames(source, 'aabbccdd');
     made.push(names.temp);
     await shell.sql(createTempDatabaseSql(names));
@@ -94,14 +105,21 @@ describe('the PostgreSQL-protocol database shell against psql', () => {
     made.push(target);
     await adminQuery(s().pg, 'postgres', `CREATE DATABASE "${target}"`);
     const bad = path.join(dir, 'bad.sql');
-    writeFileSync(bad, '-- PostgreSQL database dump\nSET statement_timeout = 0;\nCREATE TABLE t (a int, b text);\nCOPY public.t (a, b) FROM stdin;\n1\tone\nnot-a-number\ttwo\n\\.\nSELECT 1;\n');
-    await expect(shell.load(target, await inspectDump(bad), { jobs: 1, onBytes: () => undefined, recordContainerFile: async () => undefined })).rejects.toMatchObject({
+    writeFileSync(
+      bad,
+      '-- PostgreSQL database dump\nSET statement_timeout = 0;\nCREATE TABLE t (a int, b text);\nCOPY public.t (a, b) FROM stdin;\n1\tone\nnot-a-number\ttwo\n\\.\nSELECT 1;\n',
+    );
+    await expect(
+      shell.load(target, await inspectDump(bad), { jobs: 1, onBytes: () => undefined, recordContainerFile: async () => undefined }),
+    ).rejects.toMatchObject({
       code: 'RESTORE_ERR_DB_QUERY',
       message: expect.stringMatching(/22P02 invalid input syntax for type integer: "not-a-number".*\(line \d+ of bad\.sql\)/),
     });
     const cut = path.join(dir, 'cut.sql');
     writeFileSync(cut, '-- PostgreSQL database dump\nSET statement_timeout = 0;\nCREATE TABLE u (a int);\nCOPY public.u (a) FROM stdin;\n1\n2\n');
-    await expect(shell.load(target, await inspectDump(cut), { jobs: 1, onBytes: () => undefined, recordContainerFile: async () => undefined })).rejects.toMatchObject({
+    await expect(
+      shell.load(target, await inspectDump(cut), { jobs: 1, onBytes: () => undefined, recordContainerFile: async () => undefined }),
+    ).rejects.toMatchObject({
       code: 'RESTORE_ERR_DUMP_INVALID',
       message: expect.stringContaining('ends inside the data of a COPY'),
     });

@@ -74,7 +74,6 @@ export interface KubeEnv {
   stop(): Promise<void>;
 }
 
-
 function pgDump(database: string, file: string): void {
   const s = servers();
   execFileSync(`${PG_BIN_DIR}/pg_dump`, ['--clean', '--if-exists', '-h', s.pg.host, '-p', String(s.pg.port), '-U', 'postgres', '-d', database, '-f', file], {
@@ -85,10 +84,14 @@ function pgDump(database: string, file: string): void {
 
 function psqlLoad(database: string, file: string): void {
   const s = servers();
-  execFileSync(`${PG_BIN_DIR}/psql`, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', s.pg.host, '-p', String(s.pg.port), '-U', 'postgres', '-d', database, '-f', file], {
-    env: { PGPASSWORD: s.pg.adminPassword, PGOPTIONS: '-c client_min_messages=warning', PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    stdio: 'pipe',
-  });
+  execFileSync(
+    `${PG_BIN_DIR}/psql`,
+    ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', s.pg.host, '-p', String(s.pg.port), '-U', 'postgres', '-d', database, '-f', file],
+    {
+      env: { PGPASSWORD: s.pg.adminPassword, PGOPTIONS: '-c client_min_messages=warning', PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      stdio: 'pipe',
+    },
+  );
 }
 
 async function appClient(database: string): Promise<pg.Client> {
@@ -188,8 +191,10 @@ export async function startKubeEnv(opts: KubeEnvOptions = {}): Promise<KubeEnv> 
       configFile,
       kubeconfig,
       secrets: Object.values(secrets),
-      agent: (command, args = [], e = {}) => (opts.agentScript ? spawnAgentScript(opts.agentScript, withTarget(command, args), e).done : runAgent(withTarget(command, args), e)),
-      spawn: (command, args = [], e = {}) => (opts.agentScript ? spawnAgentScript(opts.agentScript, withTarget(command, args), e) : spawnAgent(withTarget(command, args), e)),
+      agent: (command, args = [], e = {}) =>
+        opts.agentScript ? spawnAgentScript(opts.agentScript, withTarget(command, args), e).done : runAgent(withTarget(command, args), e),
+      spawn: (command, args = [], e = {}) =>
+        opts.agentScript ? spawnAgentScript(opts.agentScript, withTarget(command, args), e) : spawnAgent(withTarget(command, args), e),
       async reset() {
         for (const name of await env.databases()) await adminQuery(s.pg, 'postgres', `DROP DATABASE "${name}" WITH (FORCE)`);
         await adminQuery(s.pg, 'postgres', `CREATE DATABASE "${database}" OWNER ${APP_USER}`);
@@ -214,10 +219,15 @@ export async function startKubeEnv(opts: KubeEnvOptions = {}): Promise<KubeEnv> 
         return Object.fromEntries(Object.entries(INITIAL_REPLICAS).map(([name, d]) => [name, api.model.deployment(ns[d.ns], name)?.spec.replicas]));
       },
       annotations() {
-        return Object.fromEntries(Object.entries(INITIAL_REPLICAS).map(([name, d]) => [name, api.model.deployment(ns[d.ns], name)?.metadata.annotations?.[REPLICAS_ANNOTATION]]));
+        return Object.fromEntries(
+          Object.entries(INITIAL_REPLICAS).map(([name, d]) => [name, api.model.deployment(ns[d.ns], name)?.metadata.annotations?.[REPLICAS_ANNOTATION]]),
+        );
       },
       async databases() {
-        const r = await adminQuery(s.pg, 'postgres', `SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $2 ORDER BY 1`, [database, `${database}\\_%`]);
+        const r = await adminQuery(s.pg, 'postgres', `SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $2 ORDER BY 1`, [
+          database,
+          `${database}\\_%`,
+        ]);
         return r.rows.map((x: { datname: string }) => x.datname);
       },
       live: () => appClient(database),
@@ -226,7 +236,8 @@ export async function startKubeEnv(opts: KubeEnvOptions = {}): Promise<KubeEnv> 
       },
       async stop() {
         await api.stop();
-        for (const name of await env.databases().catch(() => [])) await adminQuery(s.pg, 'postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => undefined);
+        for (const name of await env.databases().catch(() => []))
+          await adminQuery(s.pg, 'postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => undefined);
         rmSync(dir, { recursive: true, force: true });
       },
     };

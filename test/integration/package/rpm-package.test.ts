@@ -36,9 +36,20 @@ describe('the RPM built by npm run package', () => {
   afterAll(() => pkg?.remove());
 
   it('lays out the binaries, the bundle, the unit and a root-only %config(noreplace) configuration', async () => {
-    const lines = (await rpmQuery(pkg.rpm, '--qf', '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} f=%{FILEFLAGS:fflags} %{FILENAMES} -> %{FILELINKTOS}\n]')).trim().split('\n');
-    const files = Object.fromEntries(lines.map((l) => { const [mode, owner, flags, name, , link] = l.split(' '); return [name!, { mode, owner, flags, link }]; }));
-    const ours = Object.keys(files).filter((f) => !f.startsWith(`${LICENSES}/`)).sort();
+    const lines = (
+      await rpmQuery(pkg.rpm, '--qf', '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} f=%{FILEFLAGS:fflags} %{FILENAMES} -> %{FILELINKTOS}\n]')
+    )
+      .trim()
+      .split('\n');
+    const files = Object.fromEntries(
+      lines.map((l) => {
+        const [mode, owner, flags, name, , link] = l.split(' ');
+        return [name!, { mode, owner, flags, link }];
+      }),
+    );
+    const ours = Object.keys(files)
+      .filter((f) => !f.startsWith(`${LICENSES}/`))
+      .sort();
     expect(ours).toEqual([
       `/etc/${NAME}`,
       `/etc/${NAME}/config.yaml`,
@@ -81,26 +92,41 @@ describe('the RPM built by npm run package', () => {
     const requires = (await rpmQuery(pkg.rpm, '--requires')).trim().split('\n');
     expect(requires).toContain('nodejs >= 20');
     expect(requires).toContain('systemd');
-    expect(requires.filter((r) => !r.startsWith('rpmlib(') && r !== '/bin/sh').sort()).toEqual(['/usr/bin/node', `config(${NAME}) = ${VERSION}-1`, 'nodejs >= 20', 'systemd']);
+    expect(requires.filter((r) => !r.startsWith('rpmlib(') && r !== '/bin/sh').sort()).toEqual([
+      '/usr/bin/node',
+      `config(${NAME}) = ${VERSION}-1`,
+      'nodejs >= 20',
+      'systemd',
+    ]);
     const elf = walk(pkg.payload).filter((f) => lstatSync(f).isFile() && startsWithElf(f));
     expect(elf).toEqual([]);
     expect(walk(pkg.payload).filter((f) => f.endsWith('.node'))).toEqual([]);
   });
 
   it('declares every bundled npm package with the version of the lock file, and ships its licence', async () => {
-    const lock = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string; dev?: boolean; name?: string }> };
-    const provides = (await rpmQuery(pkg.rpm, '--provides')).trim().split('\n').filter((p) => p.startsWith('bundled('));
+    const lock = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { version: string; dev?: boolean; name?: string }>;
+    };
+    const provides = (await rpmQuery(pkg.rpm, '--provides'))
+      .trim()
+      .split('\n')
+      .filter((p) => p.startsWith('bundled('));
     // A package copied at several places in node_modules (same name and version) is one Provides.
     expect(provides.length).toBe(new Set(pkg.manifest.packages.map((p) => `${p.name}@${p.version}`)).size);
     expect(provides.length).toBeGreaterThan(50);
-    const locked = new Set(Object.entries(lock.packages).filter(([k, v]) => k && !v.dev).map(([k, v]) => `${v.name ?? k.slice(k.lastIndexOf('node_modules/') + 13)}@${v.version}`));
+    const locked = new Set(
+      Object.entries(lock.packages)
+        .filter(([k, v]) => k && !v.dev)
+        .map(([k, v]) => `${v.name ?? k.slice(k.lastIndexOf('node_modules/') + 13)}@${v.version}`),
+    );
     for (const p of provides) {
       const m = /^bundled\(npm\((.+)\)\) = (.+)$/.exec(p);
       expect(m, p).not.toBeNull();
       expect(locked.has(`${m![1]}@${m![2]}`), `${p} is a production package of package-lock.json`).toBe(true);
     }
     const names = new Set(provides.map((p) => /npm\((.+)\)\)/.exec(p)![1]));
-    for (const dep of ['express', 'jose', 'pg', 'ioredis', 'dbus-next', 'dockerode', 'winston', 'zod', 'commander', 'yaml', 'prom-client']) expect(names, dep).toContain(dep);
+    for (const dep of ['express', 'jose', 'pg', 'ioredis', 'dbus-next', 'dockerode', 'winston', 'zod', 'commander', 'yaml', 'prom-client'])
+      expect(names, dep).toContain(dep);
     for (const dev of ['vitest', 'typescript', 'esbuild', 'supertest', 'autocannon', 'supports-color']) expect(names, dev).not.toContain(dev);
     const licenceDir = path.join(pkg.payload, LICENSES.slice(1));
     for (const p of pkg.manifest.packages) {
@@ -120,7 +146,10 @@ describe('the RPM built by npm run package', () => {
       const text = readFileSync(path.join(pkg.payload, LIB.slice(1), file), 'utf8');
       expect(text.split('\n')[0]).toBe('#!/usr/bin/node');
       const loaded = new Set([...text.matchAll(/\brequire\("([^"]+)"\)|^import .* from ['"]([^'"]+)['"];?$/gm)].map((m) => m[1] ?? m[2]!));
-      expect([...loaded].filter((m) => !builtins.has(m)), file).toEqual([]);
+      expect(
+        [...loaded].filter((m) => !builtins.has(m)),
+        file,
+      ).toEqual([]);
     }
   });
 
@@ -133,13 +162,21 @@ describe('the RPM built by npm run package', () => {
     expect((await exec(process.execPath, [bin('flightctl-restorectl'), '--version'], { cwd: pkg.dir, env })).stdout.trim()).toBe(VERSION);
 
     // The shipped configuration: serve refuses to start until keys and an issuer are set, and says so.
-    const unconfigured = await exec(process.execPath, [bin(NAME), 'serve', '--config', path.join(pkg.payload, `etc/${NAME}/config.yaml`), '--listen', 'http://127.0.0.1:0'], { cwd: pkg.dir, env });
+    const unconfigured = await exec(
+      process.execPath,
+      [bin(NAME), 'serve', '--config', path.join(pkg.payload, `etc/${NAME}/config.yaml`), '--listen', 'http://127.0.0.1:0'],
+      { cwd: pkg.dir, env },
+    );
     expect(unconfigured.code).toBe(2);
     expect(unconfigured.stderr).toMatch(/RESTORE_ERR_CONFIG_INVALID: api\.jwtIssuers: .*\n\s+what to do: /);
 
     const openssl = await exec('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path.join(pkg.dir, 'signer.key')]);
     expect(openssl.code).toBe(0);
-    const minted = await exec(process.execPath, [bin('flightctl-restorectl'), 'token', 'mint', '--key', path.join(pkg.dir, 'signer.key'), '--issuer', 'https://iss.test', '--audience', 'agent.test'], { cwd: pkg.dir, env });
+    const minted = await exec(
+      process.execPath,
+      [bin('flightctl-restorectl'), 'token', 'mint', '--key', path.join(pkg.dir, 'signer.key'), '--issuer', 'https://iss.test', '--audience', 'agent.test'],
+      { cwd: pkg.dir, env },
+    );
     expect(minted.code, minted.stderr).toBe(0);
     expect(minted.stdout.trim().split('.')).toHaveLength(3);
 
@@ -147,11 +184,15 @@ describe('the RPM built by npm run package', () => {
     writeFileSync(jwks, JSON.stringify(jwksOf(await generateTestKey('ec'))));
     const state = mkdtempSync(path.join(pkg.dir, 'state-'));
     // A notification socket that is not there: systemd-notify fails, serve says so and serves anyway.
-    const serve = spawn(process.execPath, [bin(NAME), 'serve', '--listen', 'http://127.0.0.1:0', '--jwks-file', jwks, '--jwt-issuer', 'https://iss.test', '--state-dir', state, '--json'], {
-      cwd: pkg.dir,
-      env: { ...env, NOTIFY_SOCKET: path.join(pkg.dir, 'no-notify-socket') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const serve = spawn(
+      process.execPath,
+      [bin(NAME), 'serve', '--listen', 'http://127.0.0.1:0', '--jwks-file', jwks, '--jwt-issuer', 'https://iss.test', '--state-dir', state, '--json'],
+      {
+        cwd: pkg.dir,
+        env: { ...env, NOTIFY_SOCKET: path.join(pkg.dir, 'no-notify-socket') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     try {
       let out = '';
       let err = '';
@@ -168,7 +209,11 @@ describe('the RPM built by npm run package', () => {
         if (Date.now() > deadline) throw new Error(`no warning about the failed notification: ${err.slice(-2000)}`);
       }
       const warning = JSON.parse(err.split('\n').find((l) => l.includes('systemd was not told'))!) as Record<string, string>;
-      expect(warning).toMatchObject({ level: 'warn', error: expect.stringContaining('systemd-notify: Failed to notify init system'), hint: expect.stringContaining('NotifyAccess=all') });
+      expect(warning).toMatchObject({
+        level: 'warn',
+        error: expect.stringContaining('systemd-notify: Failed to notify init system'),
+        hint: expect.stringContaining('NotifyAccess=all'),
+      });
       const exited = new Promise<number | null>((resolve) => serve.on('exit', (code) => resolve(code)));
       serve.kill('SIGTERM');
       expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000))])).toBe(0);

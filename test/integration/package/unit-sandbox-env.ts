@@ -39,9 +39,12 @@ async function privateVarLib(sb: Sandbox): Promise<void> {
     mkdirSync(path.join(hold, d), { recursive: true });
   }
   await sb.nsExec([
-    '/bin/sh', '-c',
+    '/bin/sh',
+    '-c',
     'set -e; for d in containers cni; do mount --move /var/lib/$d "$2/$d"; done; mount --bind "$1" /var/lib; for d in containers cni; do mount --move "$2/$d" /var/lib/$d; done',
-    'var-lib', own, hold,
+    'var-lib',
+    own,
+    hold,
   ]);
 }
 
@@ -74,7 +77,12 @@ export async function installOnSandbox(sb: Sandbox, pkg: BuiltPackage, api: { jw
   );
   const testEnv = path.join(dropins, '60-test-environment.conf');
   const setTestEnvironment = (env: Record<string, string>) =>
-    writeFileSync(testEnv, `[Service]\n${Object.entries(env).map(([k, v]) => `Environment=${k}=${v}\n`).join('')}`);
+    writeFileSync(
+      testEnv,
+      `[Service]\n${Object.entries(env)
+        .map(([k, v]) => `Environment=${k}=${v}\n`)
+        .join('')}`,
+    );
   setTestEnvironment({});
   chmodSync(test, 0o700);
   return { setTestEnvironment };
@@ -113,5 +121,10 @@ export function callSocket(socket: string, method: string, p: string, opts: { to
 /** `systemctl show` properties of a unit, read inside the sandbox. */
 export async function unitProperties(sb: Sandbox, unit: string, names: string[]): Promise<Record<string, string>> {
   const { stdout } = await sb.nsExec(['systemctl', 'show', `--property=${names.join(',')}`, '--', unit]);
-  return Object.fromEntries(stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }

@@ -193,10 +193,20 @@ describe('the unit on the sandbox Quadlets host', () => {
     };
     // The volume's content belongs to uid 1001 and only it may read it: the agent needs its capabilities.
     const pam = (content: string) =>
-      env.sb.nsExec(['/bin/sh', '-c', `podman volume create --ignore flightctl-pam-issuer-etc >/dev/null; d=$(podman volume inspect -f '{{.Mountpoint}}' flightctl-pam-issuer-etc)
-        rm -rf "$d/private"; mkdir "$d/private"; printf '%s' '${content}' > "$d/private/shadow"; chown -R 1001:1001 "$d/private"; chmod 700 "$d/private"; chmod 600 "$d/private/shadow"`]);
+      env.sb.nsExec([
+        '/bin/sh',
+        '-c',
+        `podman volume create --ignore flightctl-pam-issuer-etc >/dev/null; d=$(podman volume inspect -f '{{.Mountpoint}}' flightctl-pam-issuer-etc)
+        rm -rf "$d/private"; mkdir "$d/private"; printf '%s' '${content}' > "$d/private/shadow"; chown -R 1001:1001 "$d/private"; chmod 700 "$d/private"; chmod 600 "$d/private/shadow"`,
+      ]);
     const pamNow = async () =>
-      (await env.sb.nsExec(['/bin/sh', '-c', `d=$(podman volume inspect -f '{{.Mountpoint}}' flightctl-pam-issuer-etc); stat -c '%u:%g %a' "$d/private" "$d/private/shadow"; cat "$d/private/shadow"`])).stdout;
+      (
+        await env.sb.nsExec([
+          '/bin/sh',
+          '-c',
+          `d=$(podman volume inspect -f '{{.Mountpoint}}' flightctl-pam-issuer-etc); stat -c '%u:%g %a' "$d/private" "$d/private/shadow"; cat "$d/private/shadow"`,
+        ])
+      ).stdout;
     writeEtc('original');
     await pam('original');
     const backup = await api('POST', '/v1/backups', {});
@@ -208,12 +218,17 @@ describe('the unit on the sandbox Quadlets host', () => {
     writeEtc('changed');
     await pam('changed');
     const name = path.basename(made.archive);
-    for (const f of [name, `${name}.sha256`]) copyFileSync(path.join(hostPath(env.sb, `${STATE_DIR}/backups`), f), path.join(hostPath(env.sb, `${STATE_DIR}/imports`), f));
+    for (const f of [name, `${name}.sha256`])
+      copyFileSync(path.join(hostPath(env.sb, `${STATE_DIR}/backups`), f), path.join(hostPath(env.sb, `${STATE_DIR}/imports`), f));
     const started = await api('POST', '/v1/restores', { archive: name });
     expect(started.status, started.text).toBe(202);
     const done = await waitRun(started.json<RunView>().id, (r) => !['Pending', 'Running'].includes(r.phase), 180_000);
     expect(done.phase, JSON.stringify(done.error)).toBe('Succeeded');
-    expect(Object.fromEntries(done.steps.map((st) => [st.name, st.status]))).toMatchObject({ 'restore-pki': 'changed', 'restore-config': 'changed', 'restore-pam-volume': 'changed' });
+    expect(Object.fromEntries(done.steps.map((st) => [st.name, st.status]))).toMatchObject({
+      'restore-pki': 'changed',
+      'restore-config': 'changed',
+      'restore-pam-volume': 'changed',
+    });
     expect(readFileSync(path.join(etc, 'pki', 'ca.crt'), 'utf8')).toBe('ca original\n');
     expect(readFileSync(path.join(etc, 'service-config.yaml'), 'utf8')).toContain('original.example.com');
     expect(await pamNow()).toBe('1001:1001 700\n1001:1001 600\noriginal');
@@ -225,8 +240,25 @@ describe('the unit on the sandbox Quadlets host', () => {
     // The CLI from the same payload, inside the sandbox's namespaces, with the same state directory.
     const cli = spawn(
       'nsenter',
-      ['-t', String(env.sb.nsPid), '-m', '-p', '--', '/usr/bin/node', `${TEST_DIR}/payload/usr/bin/${NAME}`, 'run', '--dump', `${STATE_DIR}/imports/backup.sql`, '--json', '--config', `${TEST_DIR}/config.yaml`],
-      { env: { PATH: '/usr/bin:/bin', FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:before:load-dump', FLIGHTCTL_RESTORE_TEST_FAULT_FILE: holdFile }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [
+        '-t',
+        String(env.sb.nsPid),
+        '-m',
+        '-p',
+        '--',
+        '/usr/bin/node',
+        `${TEST_DIR}/payload/usr/bin/${NAME}`,
+        'run',
+        '--dump',
+        `${STATE_DIR}/imports/backup.sql`,
+        '--json',
+        '--config',
+        `${TEST_DIR}/config.yaml`,
+      ],
+      {
+        env: { PATH: '/usr/bin:/bin', FLIGHTCTL_RESTORE_TEST_FAULT: 'hold:before:load-dump', FLIGHTCTL_RESTORE_TEST_FAULT_FILE: holdFile },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     let printed = '';
     cli.stdout.on('data', (d: Buffer) => (printed += d.toString()));
@@ -304,7 +336,9 @@ describe('the unit on the sandbox Quadlets host', () => {
     // The console also holds the sandbox's own set-up output, which names the Podman secrets.
     const logged = readFileSync(path.join(env.sb.dir, 'console.log'), 'utf8');
     const runs = path.join(hostPath(env.sb, STATE_DIR), 'runs');
-    const journal = readdirSync(runs).map((f) => readFileSync(path.join(runs, f), 'utf8')).join('\n');
+    const journal = readdirSync(runs)
+      .map((f) => readFileSync(path.join(runs, f), 'utf8'))
+      .join('\n');
     expect(leaks(answered, env.secrets)).toEqual([]);
     expect(leaks(logged, env.secrets, { allowPasswordWord: true })).toEqual([]);
     expect(leaks(journal, env.secrets)).toEqual([]);

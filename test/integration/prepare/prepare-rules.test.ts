@@ -15,7 +15,12 @@ async function device(db: TestDb, name: string, org = DEFAULT_ORG) {
        LEFT JOIN device_timestamps t ON t.org_id = d.org_id AND t.name = d.name WHERE d.org_id = $1 AND d.name = $2`,
     [org, name],
   );
-  return rows[0] as { annotations: Record<string, string> | null; status: Record<string, unknown> | null; resource_version: string | null; last_seen: Date | null };
+  return rows[0] as {
+    annotations: Record<string, string> | null;
+    status: Record<string, unknown> | null;
+    resource_version: string | null;
+    last_seen: Date | null;
+  };
 }
 
 describe('prepare: every rule of FLIGHTCTL.md §3 (current schema)', () => {
@@ -116,7 +121,12 @@ describe('prepare: every rule of FLIGHTCTL.md §3 (current schema)', () => {
     expect(result).toMatchObject({ devicesUpdated: 4, kvKeysWritten: 4, organizations: 2 });
     const kv = await dumpKv(redis);
     expect([...kv.keys()].sort()).toEqual(
-      [`v1/${DEFAULT_ORG}/device/a1/awaiting-reconnect`, `v1/${DEFAULT_ORG}/device/a2/awaiting-reconnect`, `v1/${ORG_B}/device/a1/awaiting-reconnect`, `v1/${ORG_B}/device/shared/awaiting-reconnect`].sort(),
+      [
+        `v1/${DEFAULT_ORG}/device/a1/awaiting-reconnect`,
+        `v1/${DEFAULT_ORG}/device/a2/awaiting-reconnect`,
+        `v1/${ORG_B}/device/a1/awaiting-reconnect`,
+        `v1/${ORG_B}/device/shared/awaiting-reconnect`,
+      ].sort(),
     );
     for (const v of kv.values()) expect(v).toEqual({ value: 'true', ttl: -1 });
   });

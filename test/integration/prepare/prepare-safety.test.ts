@@ -56,11 +56,23 @@ describe('prepare: idempotence, check mode and partial runs', () => {
     await redis.set('pre-existing', 'kept');
     const before = await snapshotTables(db.client);
     const check = await prepare(prepareOptions(db.name, { check: true }));
-    expect(check).toMatchObject({ checkMode: true, devicesUpdated: 3, enrollmentRequestsUpdated: 1, kvKeysWritten: 4, organizations: 2, eventCreated: true, lastSeenCleared: 3 });
+    expect(check).toMatchObject({
+      checkMode: true,
+      devicesUpdated: 3,
+      enrollmentRequestsUpdated: 1,
+      kvKeysWritten: 4,
+      organizations: 2,
+      eventCreated: true,
+      lastSeenCleared: 3,
+    });
     expect(await snapshotTables(db.client)).toEqual(before);
     expect([...(await dumpKv(redis)).keys()]).toEqual(['pre-existing']);
     const real = await prepare(prepareOptions(db.name));
-    expect(real).toMatchObject({ devicesUpdated: check.devicesUpdated, enrollmentRequestsUpdated: check.enrollmentRequestsUpdated, kvKeysWritten: check.kvKeysWritten });
+    expect(real).toMatchObject({
+      devicesUpdated: check.devicesUpdated,
+      enrollmentRequestsUpdated: check.enrollmentRequestsUpdated,
+      kvKeysWritten: check.kvKeysWritten,
+    });
   });
 
   it('the SQL part runs alone on any database name and leaves the KV store alone', async () => {
@@ -89,7 +101,7 @@ describe('prepare: idempotence, check mode and partial runs', () => {
     expect(rest.kvKeysWritten).toBe(4);
   });
 
-  it('a PostgreSQL failure while the keys are written is reported as the database\'s, not the KV store\'s', async () => {
+  it("a PostgreSQL failure while the keys are written is reported as the database's, not the KV store's", async () => {
     // Reading device names fails from inside the server: a policy that raises on every row read.
     await db.client.query(`CREATE FUNCTION refuse_read() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'device names are off limits'; END $$`);
     await db.client.query('CREATE POLICY refuse ON devices USING (refuse_read())');

@@ -6,7 +6,13 @@ import { PROJECT_ROOT, startSandbox, type Sandbox } from '../../harness/quadlet-
 import { SystemdClient } from '../../../src/targets/quadlet/systemd.js';
 
 const AGENT = path.join(PROJECT_ROOT, 'dist', 'src', 'cli', 'agent.js');
-const APPS = ['flightctl-api.service', 'flightctl-worker.service', 'flightctl-periodic.service', 'flightctl-alert-exporter.service', 'flightctl-alertmanager-proxy.service'];
+const APPS = [
+  'flightctl-api.service',
+  'flightctl-worker.service',
+  'flightctl-periodic.service',
+  'flightctl-alert-exporter.service',
+  'flightctl-alertmanager-proxy.service',
+];
 
 interface Run {
   code: number;
@@ -21,20 +27,31 @@ describe('CLI on the sandbox Quadlets host (built binary)', () => {
   const successOutput: string[] = [];
 
   const flags = () => [
-    '--dbus-address', sb.busAddress,
-    '--podman-socket', sb.podmanSocket,
-    '--podman-root', sb.podmanRoot,
-    '--dropin-dir', sb.dropinDir,
-    '--quadlet-dirs', sb.quadletDirs.join(':'),
-    '--state-dir', stateDir,
+    '--dbus-address',
+    sb.busAddress,
+    '--podman-socket',
+    sb.podmanSocket,
+    '--podman-root',
+    sb.podmanRoot,
+    '--dropin-dir',
+    sb.dropinDir,
+    '--quadlet-dirs',
+    sb.quadletDirs.join(':'),
+    '--state-dir',
+    stateDir,
   ];
   const cli = (args: string[], extraFlags = true): Promise<Run> =>
     new Promise((resolve) => {
-      execFile('node', [AGENT, ...args, ...(extraFlags ? flags() : [])], { timeout: 110_000, env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: '' } }, (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-        if (code === 0) successOutput.push(stdout, stderr);
-        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-      });
+      execFile(
+        'node',
+        [AGENT, ...args, ...(extraFlags ? flags() : [])],
+        { timeout: 110_000, env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: '' } },
+        (err, stdout, stderr) => {
+          const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+          if (code === 0) successOutput.push(stdout, stderr);
+          resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+        },
+      );
     });
   const state = (u: string) => sd.status(u).then((s) => s.activeState);
 
@@ -55,7 +72,9 @@ describe('CLI on the sandbox Quadlets host (built binary)', () => {
     writeFileSync(path.join(dir, '50-test.conf'), '[Container]\nEnvironment=X=1\n');
     const r = await cli(['services', '--json']);
     expect(r.code).toBe(0);
-    const doc = JSON.parse(r.stdout) as { services: { unit: string; loadState: string; activeState: string; sourcePath: string; quadletDropIns: { file: string }[] }[] };
+    const doc = JSON.parse(r.stdout) as {
+      services: { unit: string; loadState: string; activeState: string; sourcePath: string; quadletDropIns: { file: string }[] }[];
+    };
     expect(doc.services.map((s) => s.unit)).toEqual([...APPS, 'flightctl-db.service', 'flightctl-kv.service']);
     for (const s of doc.services) {
       expect(s).toMatchObject({ loadState: 'loaded', activeState: 'active' });
@@ -150,7 +169,11 @@ describe('CLI on the sandbox Quadlets host (built binary)', () => {
   it('endpoints --strategy publish-dropin: publishes on 127.0.0.1, connects, removes again', async () => {
     const r = await cli(['endpoints', '--strategy', 'publish-dropin', '--json']);
     expect(r.code).toBe(0);
-    const doc = JSON.parse(r.stdout) as { db: { host: string; dropin: string; reachable: boolean }; kv: { host: string; reachable: boolean }; removed: { removed: boolean }[] };
+    const doc = JSON.parse(r.stdout) as {
+      db: { host: string; dropin: string; reachable: boolean };
+      kv: { host: string; reachable: boolean };
+      removed: { removed: boolean }[];
+    };
     expect(doc.db).toMatchObject({ host: '127.0.0.1', reachable: true });
     expect(doc.kv).toMatchObject({ host: '127.0.0.1', reachable: true });
     expect(doc.removed.map((x) => x.removed)).toEqual([true, true]);
@@ -218,8 +241,11 @@ describe('CLI on the sandbox Quadlets host (built binary)', () => {
   it('without --dbus-address the bus comes from DBUS_SYSTEM_BUS_ADDRESS', async () => {
     const noBusFlag = flags().slice(2);
     const r = await new Promise<Run>((resolve) =>
-      execFile('node', [AGENT, 'services', '--json', ...noBusFlag], { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress } }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      execFile(
+        'node',
+        [AGENT, 'services', '--json', ...noBusFlag],
+        { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: sb.busAddress } },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       ),
     );
     expect(r.code, r.stderr).toBe(0);

@@ -81,7 +81,14 @@ function writeFileDriverStore(entries: Map<string, Secret>, opts: { withData: bo
   const index = { secrets: {} as Record<string, unknown>, nameToID: {} as Record<string, string>, idToName: {} as Record<string, string> };
   const data: Record<string, string> = {};
   for (const [name, s] of entries) {
-    index.secrets[s.id] = { name, id: s.id, createdAt: '2025-03-04T10:11:12Z', updatedAt: '2025-03-04T10:11:12Z', driver: 'file', driverOptions: { path: path.join(base, 'filedriver') } };
+    index.secrets[s.id] = {
+      name,
+      id: s.id,
+      createdAt: '2025-03-04T10:11:12Z',
+      updatedAt: '2025-03-04T10:11:12Z',
+      driver: 'file',
+      driverOptions: { path: path.join(base, 'filedriver') },
+    };
     index.nameToID[name] = s.id;
     index.idToName[s.id] = name;
     if (opts.withData) data[s.id] = Buffer.from(s.value, 'utf8').toString('base64');

@@ -95,7 +95,9 @@ describe('restore scenario harness (sandbox Quadlets host)', () => {
     expect(Number(rows[0]!.ts)).toBe(2000);
     expect(rows[0]!.labels).toBe(rows[0]!.want);
     expect(Number(rows[0]!.seen)).toBe(2000 - Number(rows[0]!.awaiting));
-    const label = await db.query(`SELECT 1 FROM devices WHERE labels ? 'region' AND labels ? 'env' AND annotations ? 'device-controller/renderedVersion' LIMIT 1`);
+    const label = await db.query(
+      `SELECT 1 FROM devices WHERE labels ? 'region' AND labels ? 'env' AND annotations ? 'device-controller/renderedVersion' LIMIT 1`,
+    );
     expect(label.rowCount).toBe(1);
   });
 
@@ -129,7 +131,9 @@ describe('restore scenario harness (sandbox Quadlets host)', () => {
     expect(changes.softDeleted.length).toBeGreaterThan(0);
     expect(changes.hardDeleted.length).toBeGreaterThan(0);
     expect(changes.statusChanged.length).toBeGreaterThan(0);
-    const added = await db.query(`SELECT d.name FROM devices d JOIN device_timestamps t USING (org_id, name) WHERE d.name LIKE 'after-dump-%' AND t.last_seen IS NOT NULL`);
+    const added = await db.query(
+      `SELECT d.name FROM devices d JOIN device_timestamps t USING (org_id, name) WHERE d.name LIKE 'after-dump-%' AND t.last_seen IS NOT NULL`,
+    );
     expect(added.rowCount).toBe(changes.addedDevices.length);
     const hard = await db.query(`SELECT 1 FROM devices WHERE name = ANY ($1)`, [changes.hardDeleted.map((d) => d.name)]);
     expect(hard.rowCount).toBe(0);
@@ -170,6 +174,8 @@ describe('restore scenario harness (sandbox Quadlets host)', () => {
     const truncated = path.join(sb.dir, 'truncated.dump');
     writeFileSync(truncated, readFileSync(dumps.custom).subarray(0, 4096), { mode: 0o600 });
     await adminSql(sb, 'CREATE DATABASE restored_truncated OWNER flightctl_app TEMPLATE template0');
-    await expect(loadDump(sb, { format: 'custom', file: truncated, database: 'restored_truncated' })).rejects.toThrow(/pg_restore into restored_truncated exited 1/);
+    await expect(loadDump(sb, { format: 'custom', file: truncated, database: 'restored_truncated' })).rejects.toThrow(
+      /pg_restore into restored_truncated exited 1/,
+    );
   });
 });

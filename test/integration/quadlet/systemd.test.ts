@@ -5,7 +5,13 @@ import { RestoreError } from '../../../src/lib/errors.js';
 import { SystemdClient } from '../../../src/targets/quadlet/systemd.js';
 import { startSandbox, type Sandbox } from '../../harness/quadlet-host/sandbox.js';
 
-const APPS = ['flightctl-api.service', 'flightctl-worker.service', 'flightctl-periodic.service', 'flightctl-alert-exporter.service', 'flightctl-alertmanager-proxy.service'];
+const APPS = [
+  'flightctl-api.service',
+  'flightctl-worker.service',
+  'flightctl-periodic.service',
+  'flightctl-alert-exporter.service',
+  'flightctl-alertmanager-proxy.service',
+];
 
 describe('systemd over D-Bus (sandbox Quadlets host)', () => {
   let sb: Sandbox;
@@ -64,7 +70,7 @@ describe('systemd over D-Bus (sandbox Quadlets host)', () => {
   it('gives up on a unit that does not stop in time (bounded wait)', async () => {
     writeFileSync(
       path.join(sb.unitDir, 'qh-stubborn.service'),
-      "[Service]\nExecStart=/bin/sh -c \"trap '' TERM; while :; do sleep 1; done\"\nKillMode=process\nTimeoutStopSec=60\n",
+      '[Service]\nExecStart=/bin/sh -c "trap \'\' TERM; while :; do sleep 1; done"\nKillMode=process\nTimeoutStopSec=60\n',
     );
     await sd.reload();
     expect((await sd.runJob('StartUnit', 'qh-stubborn.service', 10_000)).ok).toBe(true);

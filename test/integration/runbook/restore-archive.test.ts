@@ -41,15 +41,53 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
     mkdirSync(path.join(dir, 'pki', 'flightctl-api'), { recursive: true });
     mkdirSync(path.join(dir, 'encryption'), { mode: 0o700 });
     const ssl = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
-    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'pki/ca.key', '-out', 'pki/ca.crt', '-days', '1', '-subj', `/CN=ca-${variant}`);
-    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'pki/flightctl-api/server.key', '-out', 'pki/flightctl-api/server.crt', '-days', '1', '-subj', `/CN=api-${variant}`);
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'pki/ca.key',
+      '-out',
+      'pki/ca.crt',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=ca-${variant}`,
+    );
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'pki/flightctl-api/server.key',
+      '-out',
+      'pki/flightctl-api/server.crt',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=api-${variant}`,
+    );
     writeFileSync(path.join(dir, 'encryption', 'key.b64'), `${Buffer.from(`key-${variant}`).toString('base64')}\n`, { mode: 0o600 });
-    writeFileSync(path.join(dir, 'service-config.yaml'), `global:\n  baseDomain: ${variant}.example.com\ndb:\n  type: builtin\n  name: flightctl\n`, { mode: 0o644 });
+    writeFileSync(path.join(dir, 'service-config.yaml'), `global:\n  baseDomain: ${variant}.example.com\ndb:\n  type: builtin\n  name: flightctl\n`, {
+      mode: 0o644,
+    });
   }
 
   async function pamVolume(content: string): Promise<void> {
     await env.sb.nsExec(['podman', 'volume', 'create', '--ignore', 'flightctl-pam-issuer-etc']);
-    await env.sb.nsExec(['sh', '-c', `d=$(podman volume inspect flightctl-pam-issuer-etc -f '{{.Mountpoint}}'); printf '%s\\n' '${content}' > $d/passwd; chmod 644 $d/passwd; ln -sfn ../usr/share/zoneinfo/UTC $d/localtime`]);
+    await env.sb.nsExec([
+      'sh',
+      '-c',
+      `d=$(podman volume inspect flightctl-pam-issuer-etc -f '{{.Mountpoint}}'); printf '%s\\n' '${content}' > $d/passwd; chmod 644 $d/passwd; ln -sfn ../usr/share/zoneinfo/UTC $d/localtime`,
+    ]);
   }
 
   async function pamPasswd(): Promise<string> {
@@ -93,7 +131,9 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
     expect(listing.find((l) => l.endsWith(' pki/ca.key'))).toMatch(/^-rw------- root\/root /);
     const metadata = execFileSync('tar', ['-xzOf', archive, 'metadata.json'], { encoding: 'utf8' });
     expect(Object.keys(JSON.parse(metadata))).toEqual(['timestamp', 'version', 'deploymentType', 'databaseIncluded']);
-    expect(metadata).toMatch(/^\{\n {2}"timestamp": "\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z",\n {2}"version": "[^"]*",\n {2}"deploymentType": "podman",\n {2}"databaseIncluded": true\n\}$/);
+    expect(metadata).toMatch(
+      /^\{\n {2}"timestamp": "\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z",\n {2}"version": "[^"]*",\n {2}"deploymentType": "podman",\n {2}"databaseIncluded": true\n\}$/,
+    );
     const dumpHead = execFileSync('sh', ['-c', `tar -xzOf ${archive} db/dump.sql | head -c 20000`], { encoding: 'utf8' });
     expect(dumpHead).toMatch(/^--\n-- PostgreSQL database dump/);
     expect(dumpHead).toMatch(/DROP TABLE IF EXISTS/);
@@ -113,13 +153,23 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
     expect(r.code, r.stderr).toBe(0);
     const run = finishedRun(r.stdout);
     expect(run.phase).toBe('Succeeded');
-    expect(statuses(run)).toMatchObject({ 'unpack-archive': 'ok', 'load-dump': 'changed', 'swap-database': 'changed', 'restore-pki': 'changed', 'restore-encryption': 'changed', 'restore-config': 'changed', 'restore-pam-volume': 'changed', 'wait-for-database': 'skipped' });
+    expect(statuses(run)).toMatchObject({
+      'unpack-archive': 'ok',
+      'load-dump': 'changed',
+      'swap-database': 'changed',
+      'restore-pki': 'changed',
+      'restore-encryption': 'changed',
+      'restore-config': 'changed',
+      'restore-pam-volume': 'changed',
+      'wait-for-database': 'skipped',
+    });
     const facts = await restoredFacts(env.sb);
     expect(facts.devices.has('after-backup-1')).toBe(false);
     expect(facts.unmarked).toEqual([]);
     const original = path.join(env.dir, 'etc-original');
     execFileSync('sh', ['-c', `mkdir -p ${original} && tar -xzf ${archive} -C ${original} pki encryption config`]);
-    for (const f of ['pki/ca.crt', 'pki/ca.key', 'pki/flightctl-api/server.key', 'encryption/key.b64']) expect(readFileSync(path.join(etc, f), 'utf8'), f).toBe(readFileSync(path.join(original, f), 'utf8'));
+    for (const f of ['pki/ca.crt', 'pki/ca.key', 'pki/flightctl-api/server.key', 'encryption/key.b64'])
+      expect(readFileSync(path.join(etc, f), 'utf8'), f).toBe(readFileSync(path.join(original, f), 'utf8'));
     expect(readFileSync(path.join(etc, 'service-config.yaml'), 'utf8')).toBe(readFileSync(path.join(original, 'config', 'service-config.yaml'), 'utf8'));
     expect(readFileSync(path.join(etc, 'pki', 'kept-local.crt'), 'utf8')).toBe('not in the archive\n');
     expect(await pamPasswd()).toBe('root:x:0:0:original');
@@ -144,7 +194,13 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
     }
     return s;
   }
-  const meta = (over: object = {}) => ({ timestamp: '2026-05-21T14:30:22.123456789Z', version: 'v1.2.0', deploymentType: 'podman' as const, databaseIncluded: true, ...over });
+  const meta = (over: object = {}) => ({
+    timestamp: '2026-05-21T14:30:22.123456789Z',
+    version: 'v1.2.0',
+    deploymentType: 'podman' as const,
+    databaseIncluded: true,
+    ...over,
+  });
 
   it("restores an archive written as Flight Control's own backup writes it", async () => {
     await env.reset();
@@ -233,7 +289,13 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
     printed.push(r.all);
     expect(r.code, r.stderr).toBe(0);
     const run = finishedRun(r.stdout);
-    expect(statuses(run)).toMatchObject({ 'load-dump': 'skipped', 'prepare-database': 'skipped', 'wait-for-database': 'changed', 'swap-database': 'skipped', 'prepare-kv': 'changed' });
+    expect(statuses(run)).toMatchObject({
+      'load-dump': 'skipped',
+      'prepare-database': 'skipped',
+      'wait-for-database': 'changed',
+      'swap-database': 'skipped',
+      'prepare-kv': 'changed',
+    });
     const facts = await restoredFacts(env.sb);
     expect(facts.unmarked).toEqual([]);
     expect((await env.snapshot()).kv).toEqual(facts.expectedKeys);
@@ -261,17 +323,25 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
       const r = await agent(['run', '--archive', archive, ...etcArgs(), '--json']);
       expect(r.code, r.stderr).toBe(0);
       const step = finishedRun(r.stdout).steps.find((s) => s.name === 'restore-pam-volume')!;
-      expect(step).toMatchObject({ status: 'ok', data: { volume: 'in-use' }, warnings: [expect.stringMatching(/in use by a running container and was NOT replaced/)] });
+      expect(step).toMatchObject({
+        status: 'ok',
+        data: { volume: 'in-use' },
+        warnings: [expect.stringMatching(/in use by a running container and was NOT replaced/)],
+      });
       expect(await pamPasswd()).toBe('root:x:0:0:in-use');
     } finally {
       await env.sb.nsExec(['podman', 'rm', '-f', '-t', '0', 'pam-user']);
     }
   });
 
-  it('killed while restoring Flight Control\'s files: recover completes them from the extracted archive', async () => {
+  it("killed while restoring Flight Control's files: recover completes them from the extracted archive", async () => {
     await env.reset();
     writeEtc(etc, 'before-crash');
-    const running = await spawnHeld((fault) => env.spawn(['run', '--archive', archive, ...etcArgs(), '--json'], fault), 'before:restore-encryption', path.join(env.dir, 'hold-files'));
+    const running = await spawnHeld(
+      (fault) => env.spawn(['run', '--archive', archive, ...etcArgs(), '--json'], fault),
+      'before:restore-encryption',
+      path.join(env.dir, 'hold-files'),
+    );
     running.process.kill('SIGKILL');
     printed.push((await running.done).all);
     expect(readdirSync(env.stateDir).filter((f) => f.startsWith('extract-'))).toHaveLength(1);
@@ -392,7 +462,9 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
 
   it('nothing printed or journaled holds a secret, a key, or the word Flight Control treats as a leak', () => {
     expect(printed.length).toBeGreaterThan(8);
-    const keyLines = readFileSync(path.join(etc, 'pki', 'ca.key'), 'utf8').split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
+    const keyLines = readFileSync(path.join(etc, 'pki', 'ca.key'), 'utf8')
+      .split('\n')
+      .filter((l) => l.length > 20 && !l.startsWith('-----'));
     expect(leaks(printed.join('\n'), [...env.secrets, ...keyLines])).toEqual([]);
     expect(leaks(env.journalText(), [...env.secrets, ...keyLines])).toEqual([]);
   });

@@ -37,7 +37,10 @@ describe('run: free space in the database volume (sandbox Quadlets host)', () =>
     expect(r.code).toBe(21);
     const run = finishedRun(r.stdout);
     expect(statuses(run)).toEqual({ preflight: 'failed' });
-    expect(run.error).toMatchObject({ code: 'RESTORE_ERR_INSUFFICIENT_SPACE', message: expect.stringMatching(/^the database volume has [\d.]+ MiB free, the restore needs [\d.]+ MiB/) });
+    expect(run.error).toMatchObject({
+      code: 'RESTORE_ERR_INSUFFICIENT_SPACE',
+      message: expect.stringMatching(/^the database volume has [\d.]+ MiB free, the restore needs [\d.]+ MiB/),
+    });
     expect(r.stderr).toMatch(/what to do: Free space in the database's volume/);
     expect(await env.snapshot()).toEqual(before);
     expect(leaks(r.all, env.secrets)).toEqual([]);

@@ -78,7 +78,11 @@ export interface RestoreEnv {
   stop(): Promise<void>;
 }
 
-export async function startRestoreEnv(opts: { devices: number; strategy?: 'container-ip' | 'publish-dropin'; sandboxEnv?: Record<string, string> }): Promise<RestoreEnv> {
+export async function startRestoreEnv(opts: {
+  devices: number;
+  strategy?: 'container-ip' | 'publish-dropin';
+  sandboxEnv?: Record<string, string>;
+}): Promise<RestoreEnv> {
   const sb = await startSandbox(opts.sandboxEnv);
   try {
     const dir = mkdtempSync(path.join(sb.dir, 'restore-'));

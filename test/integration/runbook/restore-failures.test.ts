@@ -58,7 +58,9 @@ describe('run: failures (sandbox Quadlets host)', () => {
     const r = await run(['--dump', env.dumps.plain], { FLIGHTCTL_RESTORE_TEST_FAULT: 'fail:before:swap-database' });
     expect(r.code).toBe(1);
     expect(r.run).toMatchObject({ phase: 'Failed', error: { code: 'RESTORE_ERR_INTERNAL', message: 'injected failure at before:swap-database' } });
-    expect(r.run.finalizers.join('\n')).toMatch(/dropped the temporary database flightctl_restore_.*\n.*emptied the spare KV database 1\n.*started flightctl-api.service/);
+    expect(r.run.finalizers.join('\n')).toMatch(
+      /dropped the temporary database flightctl_restore_.*\n.*emptied the spare KV database 1\n.*started flightctl-api.service/,
+    );
     const after = await env.snapshot();
     expect(after.live).toEqual(before.live);
     expect(after.databases).toEqual(before.databases);
@@ -71,7 +73,9 @@ describe('run: failures (sandbox Quadlets host)', () => {
     const r = await run(['--dump', env.dumps.plain], { FLIGHTCTL_RESTORE_TEST_FAULT: 'fail:before:prepare-kv' });
     expect(r.code).toBe(1);
     expect(r.run.phase).toBe('Failed');
-    expect(r.run.finalizers.join('\n')).toMatch(/completed the preparation of flightctl: \d+ awaiting-reconnect keys written\n.*kept the previous database as flightctl_old_/);
+    expect(r.run.finalizers.join('\n')).toMatch(
+      /completed the preparation of flightctl: \d+ awaiting-reconnect keys written\n.*kept the previous database as flightctl_old_/,
+    );
     const facts = await restoredFacts(env.sb);
     const snap = await env.snapshot();
     expect(facts.unmarked).toEqual([]);
@@ -114,7 +118,11 @@ describe('run: failures (sandbox Quadlets host)', () => {
     await env.reset();
     const before = await env.snapshot();
     // Whatever fails below, the held run does not outlive the test.
-    const first = await spawnHeld((fault) => env.spawn(['run', '--dump', env.dumps.plain, '--json'], fault), 'before:stop-services', path.join(env.dir, 'hold-two'));
+    const first = await spawnHeld(
+      (fault) => env.spawn(['run', '--dump', env.dumps.plain, '--json'], fault),
+      'before:stop-services',
+      path.join(env.dir, 'hold-two'),
+    );
     const refused = await env.agent(['run', '--dump', env.dumps.plain, '--json']);
     printed.push(refused.all);
     expect(refused.code).toBe(19);

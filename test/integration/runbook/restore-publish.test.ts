@@ -43,7 +43,9 @@ describe('run with publish-dropin (sandbox Quadlets host)', () => {
     // The KV store keeps nothing on disk: publishing it would restart it and lose the keys, so
     // they go in through its own client, and only the database is published.
     expect(run.steps.find((s) => s.name === 'prepare-kv')?.data).toMatchObject({ method: 'client-pipe' });
-    expect(run.steps.find((s) => s.name === 'start-services')?.data?.dropinsRemoved).toEqual([expect.stringMatching(/flightctl-db.container.d\/10-publish-port.conf$/)]);
+    expect(run.steps.find((s) => s.name === 'start-services')?.data?.dropinsRemoved).toEqual([
+      expect.stringMatching(/flightctl-db.container.d\/10-publish-port.conf$/),
+    ]);
     expect(r.all).toMatch(/publish-dropin: the database restarts to publish its port/);
     const snap = await env.snapshot();
     expect(snap.dropins).toEqual([]);
@@ -55,7 +57,12 @@ describe('run with publish-dropin (sandbox Quadlets host)', () => {
 
   it('killed with the ports published: recover removes the drop-ins and starts everything', async () => {
     await env.reset();
-    const agent = await spawnHeld((fault) => env.spawn(['run', '--dump', env.dumps.plain, '--json'], fault), 'before:swap-database', path.join(env.dir, 'hold'), 90_000);
+    const agent = await spawnHeld(
+      (fault) => env.spawn(['run', '--dump', env.dumps.plain, '--json'], fault),
+      'before:swap-database',
+      path.join(env.dir, 'hold'),
+      90_000,
+    );
     expect((await scanForOurs(env.sb.dropinDir)).map((d) => d.unit)).toEqual(['flightctl-db.service']);
     agent.process.kill('SIGKILL');
     printed.push((await agent.done).all);

@@ -77,7 +77,10 @@ describe('run: Flight Control versions (sandbox Quadlets host)', () => {
       fc.set({ version: 'v1.1.3' });
       const ok = await env.agent(['run', '--check', '--dump', env.dumps.plain, '--json'], apiEnv);
       expect(ok.code, ok.stderr).toBe(0);
-      expect(finishedRun(ok.stdout).steps.find((s) => s.name === 'version-check')).toMatchObject({ status: 'ok', data: { version: '1.1.3', source: `GET ${fc.url}/api/v1/version` } });
+      expect(finishedRun(ok.stdout).steps.find((s) => s.name === 'version-check')).toMatchObject({
+        status: 'ok',
+        data: { version: '1.1.3', source: `GET ${fc.url}/api/v1/version` },
+      });
       fc.set({ version: 'v3.0.0' });
       const refused = await env.agent(['run', '--check', '--dump', env.dumps.plain, '--json'], apiEnv);
       expect(refused.code).toBe(22);

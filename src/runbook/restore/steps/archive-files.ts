@@ -17,7 +17,11 @@ export function extracted(ctx: RestoreContext): string {
  * point of no return). Each apply ends in the same state when it runs again, so completing it
  * after an interruption is the apply once more, its warnings included.
  */
-export function archiveFileStep(def: { name: StepName; check(ctx: RestoreContext): Promise<StepOutcome>; apply(ctx: RestoreContext): Promise<StepOutcome> }): Step<RestoreContext> {
+export function archiveFileStep(def: {
+  name: StepName;
+  check(ctx: RestoreContext): Promise<StepOutcome>;
+  apply(ctx: RestoreContext): Promise<StepOutcome>;
+}): Step<RestoreContext> {
   return defineStep<RestoreContext>({
     name: def.name,
     skip: notArchive,

@@ -11,7 +11,9 @@ export const noDump = (ctx: RestoreContext) =>
 function asDumpError(err: unknown, file: string): unknown {
   if (!isRestoreError(err)) return err;
   if (['RESTORE_ERR_DB_QUERY', 'RESTORE_ERR_EXEC_FAILED', 'RESTORE_ERR_DB_PERMISSION'].includes(err.code)) {
-    return new RestoreError('RESTORE_ERR_DUMP_INVALID', `loading ${file} failed, the temporary database is dropped and nothing else changed: ${err.message}`, { dump: file });
+    return new RestoreError('RESTORE_ERR_DUMP_INVALID', `loading ${file} failed, the temporary database is dropped and nothing else changed: ${err.message}`, {
+      dump: file,
+    });
   }
   return err;
 }
@@ -48,7 +50,8 @@ export const loadDumpStep = defineStep<RestoreContext, z.infer<typeof intentSche
     }
     await ctx.record({ database: names.temp });
     const schema = await ctx.data.schemaOf(names.temp);
-    if (!schema) throw new RestoreError('RESTORE_ERR_DUMP_INVALID', `${dump.path} is not a Flight Control database dump: it has no devices table`, { dump: dump.path });
+    if (!schema)
+      throw new RestoreError('RESTORE_ERR_DUMP_INVALID', `${dump.path} is not a Flight Control database dump: it has no devices table`, { dump: dump.path });
     if (ctx.state.runningSchema && schema !== ctx.state.runningSchema) {
       const what = `the dump has Flight Control's ${schema} schema, the running Flight Control expects ${ctx.state.runningSchema}`;
       if (!ctx.options.force) throw new RestoreError('RESTORE_ERR_VERSION_MISMATCH', `${what}: it is a backup of another version`, { schema });
@@ -67,7 +70,10 @@ export const loadDumpStep = defineStep<RestoreContext, z.infer<typeof intentSche
     if (!exist.has(database)) return [];
     // Never the last copy: a host whose live database went missing keeps the loaded one.
     if (!exist.has(ctx.names.live) && !exist.has(ctx.names.old)) {
-      throw new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `neither ${ctx.names.live} nor a previous copy of it exists; ${database} is kept: rename it to ${ctx.names.live} or restore by hand`);
+      throw new RestoreError(
+        'RESTORE_ERR_RECOVERY_INCOMPLETE',
+        `neither ${ctx.names.live} nor a previous copy of it exists; ${database} is kept: rename it to ${ctx.names.live} or restore by hand`,
+      );
     }
     await ctx.data.drop(database);
     return [`dropped the temporary database ${database}; ${ctx.names.live} is the original database`];

@@ -10,7 +10,8 @@ async function preflight(ctx: RestoreContext): Promise<StepOutcome> {
   const host = await target.preflight();
   for (const w of host.warnings) ctx.warn(w);
   const live = await stores.inspectLive(names.live);
-  if (live.leftovers > 0) ctx.warn(`${live.leftovers} temporary database(s) ${names.live}_restore_* from an earlier run exist; run "flightctl-restore-agent recover" or drop them`);
+  if (live.leftovers > 0)
+    ctx.warn(`${live.leftovers} temporary database(s) ${names.live}_restore_* from an earlier run exist; run "flightctl-restore-agent recover" or drop them`);
 
   const parts = [host.msg, `database ${names.live} ${formatBytes(live.bytes)}`];
   if (!ctx.canConnect()) {
@@ -37,7 +38,9 @@ async function preflight(ctx: RestoreContext): Promise<StepOutcome> {
     const needed = Math.ceil(live.bytes * ctx.config.restore.spaceFactor) + (dump.format === 'custom' ? dump.size : 0);
     const kind = dump.format === 'plain' ? 'plain SQL' : 'custom format';
     if (free === undefined) {
-      ctx.warn(`the free space of the database's volume cannot be told on this ${target.kind} target: make sure ${formatBytes(needed)} fit (a second copy of ${names.live})`);
+      ctx.warn(
+        `the free space of the database's volume cannot be told on this ${target.kind} target: make sure ${formatBytes(needed)} fit (a second copy of ${names.live})`,
+      );
       parts.push(`dump ${kind} ${formatBytes(dump.size)}`, `${formatBytes(needed)} needed (free space unknown)`);
       Object.assign(data, { dumpFormat: dump.format, dumpBytes: dump.size, neededBytes: needed });
     } else if (free < needed) {

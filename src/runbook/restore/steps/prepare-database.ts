@@ -20,7 +20,11 @@ export const prepareDatabaseStep = defineStep<RestoreContext, z.infer<typeof int
   skip: (ctx) => (externalDatabase(ctx) ? 'external database: it is prepared in wait-for-database, once the operator has restored it' : undefined),
   async check(ctx) {
     if (loadsDump(ctx)) return { changed: true, msg: `would mark every device of ${ctx.names.temp} AwaitingReconnect (counted once it is loaded)` };
-    if (!ctx.canConnect()) return { changed: true, msg: `would mark the devices of ${ctx.names.live} AwaitingReconnect (not counted: the database is reached only inside the stop window, where reaching it restarts it)` };
+    if (!ctx.canConnect())
+      return {
+        changed: true,
+        msg: `would mark the devices of ${ctx.names.live} AwaitingReconnect (not counted: the database is reached only inside the stop window, where reaching it restarts it)`,
+      };
     const counts = await ctx.data.markDevices(ctx.names.live, true);
     const changed = counts.devicesUpdated + counts.enrollmentRequestsUpdated > 0;
     return {

@@ -19,9 +19,15 @@ export const prepareKvStep = defineStep<RestoreContext>({
   async check(ctx) {
     if (loadsDump(ctx)) {
       const staged = !ctx.target.reachingDatabaseRestartsIt && ctx.config.kv.stagingDb !== 0;
-      return { changed: true, msg: staged ? `would swap the staged keys in (SWAPDB 0 ${ctx.config.kv.stagingDb}) and empty the rest` : 'would flush the KV store and write the keys of the restored devices' };
+      return {
+        changed: true,
+        msg: staged
+          ? `would swap the staged keys in (SWAPDB 0 ${ctx.config.kv.stagingDb}) and empty the rest`
+          : 'would flush the KV store and write the keys of the restored devices',
+      };
     }
-    if (!ctx.canConnect()) return { changed: true, msg: 'would flush the KV store and write the keys (not compared: the store is reached only inside the stop window here)' };
+    if (!ctx.canConnect())
+      return { changed: true, msg: 'would flush the KV store and write the keys (not compared: the store is reached only inside the stop window here)' };
     const c = await ctx.data.keys(ctx.names.live, ctx.signal);
     if (!c) return { changed: true, msg: 'would flush the KV store and write the keys (not compared: the store is reached through its own client)' };
     return kvIsComplete(c)
@@ -33,7 +39,12 @@ export const prepareKvStep = defineStep<RestoreContext>({
     const staged = ctx.state.staged;
     if (staged) {
       const out = await ctx.data.swapInStaged(staged.db, staged.keys);
-      if (out.swapped) return { changed: true, msg: `swapped in ${out.keys} staged keys (SWAPDB 0 ${staged.db}) and emptied the rest`, data: { keys: out.keys, method: 'swapdb' } };
+      if (out.swapped)
+        return {
+          changed: true,
+          msg: `swapped in ${out.keys} staged keys (SWAPDB 0 ${staged.db}) and emptied the rest`,
+          data: { keys: out.keys, method: 'swapdb' },
+        };
       ctx.warn(`${out.reason}: writing the keys instead`);
     }
     return writeKeys(ctx);

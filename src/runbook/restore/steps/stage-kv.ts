@@ -9,16 +9,25 @@ export const stageKvStep = defineStep<RestoreContext, z.infer<typeof intentSchem
   name: 'stage-kv',
   skip(ctx) {
     if (!loadsDump(ctx)) return 'no database is loaded beside the live one: the keys are written in prepare-kv';
-    if (ctx.target.reachingDatabaseRestartsIt) return 'the KV store is reached only through its own client here: the keys are written in prepare-kv, inside the stop window';
+    if (ctx.target.reachingDatabaseRestartsIt)
+      return 'the KV store is reached only through its own client here: the keys are written in prepare-kv, inside the stop window';
     if (ctx.config.kv.stagingDb === 0) return 'staging is off (kv.stagingDb: 0): the keys are written in prepare-kv';
     return undefined;
   },
   async check(ctx) {
-    return { changed: true, msg: `would write the restored devices' awaiting-reconnect keys into KV database ${ctx.config.kv.stagingDb} while the services run` };
+    return {
+      changed: true,
+      msg: `would write the restored devices' awaiting-reconnect keys into KV database ${ctx.config.kv.stagingDb} while the services run`,
+    };
   },
   async apply(ctx) {
     const stagingDb = ctx.config.kv.stagingDb;
-    const out = await ctx.data.stageKeys(ctx.names.temp, stagingDb, (written, expected) => ctx.progress({ done: written, total: expected, unit: 'keys' }), ctx.signal);
+    const out = await ctx.data.stageKeys(
+      ctx.names.temp,
+      stagingDb,
+      (written, expected) => ctx.progress({ done: written, total: expected, unit: 'keys' }),
+      ctx.signal,
+    );
     if (!out.staged) {
       // A store configured with fewer databases has no spare one: write the keys later instead.
       ctx.warn(`the KV store has no database ${stagingDb}: the keys are written in prepare-kv, inside the stop window`);
@@ -26,7 +35,11 @@ export const stageKvStep = defineStep<RestoreContext, z.infer<typeof intentSchem
       return { changed: false, msg: `no KV database ${stagingDb}; keys are written in prepare-kv` };
     }
     ctx.state.staged = { db: stagingDb, keys: out.keys };
-    return { changed: true, msg: `staged ${out.keys} awaiting-reconnect keys in KV database ${stagingDb}, verified`, data: { kvDb: stagingDb, keys: out.keys } };
+    return {
+      changed: true,
+      msg: `staged ${out.keys} awaiting-reconnect keys in KV database ${stagingDb}, verified`,
+      data: { kvDb: stagingDb, keys: out.keys },
+    };
   },
   intent: { schema: intentSchema, before: (ctx) => ({ kvDb: ctx.config.kv.stagingDb }) },
   // Swapped in, the spare database is empty; rolled back or completed without it, it is emptied.

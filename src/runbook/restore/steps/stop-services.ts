@@ -34,7 +34,11 @@ export const stopServicesStep = defineStep<RestoreContext, Record<string, never>
   async check(ctx) {
     if (!(await windowHasWork(ctx))) return { changed: false, msg: 'nothing to change: the services keep running' };
     const running = await runningServices(ctx);
-    return { changed: running.length > 0, msg: running.length ? `would stop ${running.join(', ')}` : 'no application service is running', data: { units: running } };
+    return {
+      changed: running.length > 0,
+      msg: running.length ? `would stop ${running.join(', ')}` : 'no application service is running',
+      data: { units: running },
+    };
   },
   async apply(ctx) {
     if (!(await windowHasWork(ctx))) {
@@ -51,7 +55,9 @@ export const stopServicesStep = defineStep<RestoreContext, Record<string, never>
     const stopped = changes.filter((c) => c.action === 'stopped').map((c) => c.unit);
     return {
       changed: stopped.length > 0,
-      msg: stopped.length ? `stopped ${stopped.length} application services concurrently in ${formatMs(performance.now() - ctx.state.stoppedAt)}: ${stopped.join(', ')}` : 'no application service was running',
+      msg: stopped.length
+        ? `stopped ${stopped.length} application services concurrently in ${formatMs(performance.now() - ctx.state.stoppedAt)}: ${stopped.join(', ')}`
+        : 'no application service was running',
       data: { stopped, notInstalled: changes.filter((c) => c.action === 'not-installed').map((c) => c.unit) },
     };
   },

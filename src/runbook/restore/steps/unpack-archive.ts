@@ -46,7 +46,8 @@ async function unpack(ctx: RestoreContext, extract: boolean): Promise<StepOutcom
   if (dir) await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
   const x = await extractArchive(archive, dir, { ...limits, leaveInArchive: { names: [ENTRY.dump], headBytes: DUMP_HEAD_BYTES } });
   try {
-    if (x.metadata === undefined) throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} has no metadata.json: it is not a Flight Control backup`);
+    if (x.metadata === undefined)
+      throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} has no metadata.json: it is not a Flight Control backup`);
     const metadata = decodeMetadata(x.metadata);
     if (metadata.deploymentType !== ctx.target.deploymentType) {
       throw new RestoreError(
@@ -58,7 +59,8 @@ async function unpack(ctx: RestoreContext, extract: boolean): Promise<StepOutcom
     if (x.entries.get(ENTRY.pki)?.type !== 'directory') missing.push('pki/');
     if (x.entries.get(ENTRY.serviceConfig)?.type !== 'file') missing.push(ENTRY.serviceConfig);
     if (metadata.databaseIncluded && x.entries.get(ENTRY.dump)?.type !== 'file') missing.push(`${ENTRY.dump} (metadata says the database is included)`);
-    if (missing.length) throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} lacks ${missing.join(', ')}: every Flight Control backup has them`);
+    if (missing.length)
+      throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} lacks ${missing.join(', ')}: every Flight Control backup has them`);
     ctx.state.archive = { dir, metadata, entries: x.entries };
     if (metadata.databaseIncluded) ctx.state.dump = dumpInArchive(archive, digest, x);
     // Whether a database comes with it decides how the run is settled: recorded before it matters.

@@ -10,7 +10,10 @@ async function verify(ctx: RestoreContext): Promise<StepOutcome> {
   const down = states.filter((s) => expected.includes(s.unit) && !s.active);
   const pending = await ctx.target.stoppedByAgent();
   if (!ctx.check && (down.length || pending.length)) {
-    throw new RestoreError('RESTORE_ERR_UNIT_JOB_FAILED', `not running again: ${[...new Set([...down.map((d) => `${d.unit} (${d.activeState}/${d.subState})`), ...pending])].join(', ')}`);
+    throw new RestoreError(
+      'RESTORE_ERR_UNIT_JOB_FAILED',
+      `not running again: ${[...new Set([...down.map((d) => `${d.unit} (${d.activeState}/${d.subState})`), ...pending])].join(', ')}`,
+    );
   }
   const summary = await ctx.data.summary(ctx.names.live);
   if (!ctx.check) ctx.run.devices = { ...ctx.run.devices, after: summary };

@@ -7,7 +7,9 @@ import type { RestoreContext } from '../context.js';
 async function versionCheck(ctx: RestoreContext): Promise<StepOutcome> {
   // Flight Control's own answer when its API is configured; else what the host runs (an image tag).
   const api = FlightctlApi.fromConfig(ctx.config.flightctl);
-  const running = api ? { version: await api.version(), source: `GET ${ctx.config.flightctl.apiUrl.replace(/\/$/, '')}/api/v1/version` } : await ctx.target.runningVersion();
+  const running = api
+    ? { version: await api.version(), source: `GET ${ctx.config.flightctl.apiUrl.replace(/\/$/, '')}/api/v1/version` }
+    : await ctx.target.runningVersion();
   const verdict = judgeVersion(running.version);
   const archived = ctx.state.archive?.metadata.version;
   if (archived !== undefined) compareWithArchive(ctx, archived, running.version);

@@ -22,7 +22,10 @@ export const waitForDatabaseStep = defineStep<RestoreContext, z.infer<typeof int
   name: 'wait-for-database',
   skip: (ctx) => (externalDatabase(ctx) ? undefined : ctx.options.archive ? 'the archive includes the database' : 'no --archive'),
   async check(ctx) {
-    return { changed: true, msg: `would wait (at most ${formatMs(ctx.config.restore.databaseWaitTimeoutMs)}) for the external database to be restored, then mark its devices AwaitingReconnect` };
+    return {
+      changed: true,
+      msg: `would wait (at most ${formatMs(ctx.config.restore.databaseWaitTimeoutMs)}) for the external database to be restored, then mark its devices AwaitingReconnect`,
+    };
   },
   async apply(ctx) {
     const timeout = ctx.config.restore.databaseWaitTimeoutMs;
@@ -35,7 +38,10 @@ export const waitForDatabaseStep = defineStep<RestoreContext, z.infer<typeof int
       while (!(await ctx.journal.takeContinue(ctx.run.id))) {
         if (ctx.signal.aborted) throw new RestoreError('RESTORE_ERR_CANCELLED', 'interrupted while waiting for the external database');
         if (Date.now() > deadline) {
-          throw new RestoreError('RESTORE_ERR_DATABASE_WAIT_TIMEOUT', `nobody said the external database was restored within ${formatMs(timeout)}; the services start again`);
+          throw new RestoreError(
+            'RESTORE_ERR_DATABASE_WAIT_TIMEOUT',
+            `nobody said the external database was restored within ${formatMs(timeout)}; the services start again`,
+          );
         }
         await new Promise((r) => setTimeout(r, POLL_MS));
       }

@@ -38,7 +38,12 @@ export class ConfigMapDoc {
       const base = this.known ?? (await this.read());
       const doc: V1ConfigMap = base
         ? structuredClone(base)
-        : { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: this.name, namespace: this.namespace, labels: { ...AGENT_LABEL, ...this.labels } }, data: {} };
+        : {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: { name: this.name, namespace: this.namespace, labels: { ...AGENT_LABEL, ...this.labels } },
+            data: {},
+          };
       doc.data ??= {};
       doc.metadata!.annotations ??= {};
       fn(doc);
@@ -47,7 +52,9 @@ export class ConfigMapDoc {
           ? await this.client.call({ verb: 'update', resource: 'configmaps', namespace: this.namespace, name: this.name }, () =>
               this.client.core.replaceNamespacedConfigMap({ name: this.name, namespace: this.namespace, body: doc }),
             )
-          : await this.client.call({ verb: 'create', resource: 'configmaps', namespace: this.namespace }, () => this.client.core.createNamespacedConfigMap({ namespace: this.namespace, body: doc }));
+          : await this.client.call({ verb: 'create', resource: 'configmaps', namespace: this.namespace }, () =>
+              this.client.core.createNamespacedConfigMap({ namespace: this.namespace, body: doc }),
+            );
         return this.known;
       } catch (err) {
         this.known = undefined;

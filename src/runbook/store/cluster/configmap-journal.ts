@@ -24,7 +24,9 @@ function parseRun(cm: V1ConfigMap | undefined): Run | undefined {
   if (!text) return undefined;
   const run = parseJsonRecord(text, runSchema);
   if (!run) {
-    throw new RestoreError('RESTORE_ERR_STATE_INVALID', `the run record ConfigMap ${cm?.metadata?.name} is not a valid run; inspect it or delete it`, { configMap: cm?.metadata?.name });
+    throw new RestoreError('RESTORE_ERR_STATE_INVALID', `the run record ConfigMap ${cm?.metadata?.name} is not a valid run; inspect it or delete it`, {
+      configMap: cm?.metadata?.name,
+    });
   }
   return run;
 }
@@ -73,7 +75,13 @@ export class ConfigMapJournal implements JournalStore {
   private heartbeat(id: string, on: boolean): void {
     const timer = this.heartbeats.get(id);
     if (on && !timer) {
-      const t = setInterval(() => void this.doc(id).mutate((cm) => this.stamp(cm)).catch(() => undefined), Math.max(100, this.leaseMs / 3));
+      const t = setInterval(
+        () =>
+          void this.doc(id)
+            .mutate((cm) => this.stamp(cm))
+            .catch(() => undefined),
+        Math.max(100, this.leaseMs / 3),
+      );
       t.unref();
       this.heartbeats.set(id, t);
     } else if (!on && timer) {

@@ -44,7 +44,9 @@ export class LeaseLock {
   }
 
   private replace(lease: V1Lease): Promise<V1Lease> {
-    return this.client.call(this.req('update'), () => this.client.coordination.replaceNamespacedLease({ name: LOCK_NAME, namespace: this.namespace, body: lease }));
+    return this.client.call(this.req('update'), () =>
+      this.client.coordination.replaceNamespacedLease({ name: LOCK_NAME, namespace: this.namespace, body: lease }),
+    );
   }
 
   async acquire(what: string): Promise<RunLock> {
@@ -53,14 +55,24 @@ export class LeaseLock {
     for (;;) {
       const lease = await this.read();
       try {
-        if (!lease) return this.held(await this.client.call(this.req('create'), () => this.client.coordination.createNamespacedLease({ namespace: this.namespace, body: this.body(what) })), what);
+        if (!lease)
+          return this.held(
+            await this.client.call(this.req('create'), () =>
+              this.client.coordination.createNamespacedLease({ namespace: this.namespace, body: this.body(what) }),
+            ),
+            what,
+          );
         const holder = lease.spec?.holderIdentity;
         const rv = lease.metadata?.resourceVersion;
         if (!holder || holder === this.holder) return this.held(await this.replace(this.body(what, rv)), what);
         if (watched && watched.resourceVersion !== rv) {
-          throw new RestoreError('RESTORE_ERR_RUN_ACTIVE', `another operation holds the lock (Lease ${LOCK_NAME} in namespace ${this.namespace}): ${lease.metadata?.annotations?.[WHAT_ANNOTATION] ?? 'unknown'} by ${holder}, renewed ${String(lease.spec?.renewTime ?? '')}`, {
-            holder,
-          });
+          throw new RestoreError(
+            'RESTORE_ERR_RUN_ACTIVE',
+            `another operation holds the lock (Lease ${LOCK_NAME} in namespace ${this.namespace}): ${lease.metadata?.annotations?.[WHAT_ANNOTATION] ?? 'unknown'} by ${holder}, renewed ${String(lease.spec?.renewTime ?? '')}`,
+            {
+              holder,
+            },
+          );
         }
         if (watched && Date.now() - watched.since >= durationMs) {
           this.logger?.warn(`the lock's holder ${holder} did not renew it for ${this.durationSec} s: it is gone; taking the lock over`);
@@ -112,7 +124,11 @@ export class LeaseLock {
           const now = await this.read();
           if (now?.spec?.holderIdentity !== this.holder) return;
           try {
-            await this.replace({ ...now, metadata: { ...now.metadata, annotations: { [WHAT_ANNOTATION]: `released after ${what}` } }, spec: { leaseDurationSeconds: this.durationSec } });
+            await this.replace({
+              ...now,
+              metadata: { ...now.metadata, annotations: { [WHAT_ANNOTATION]: `released after ${what}` } },
+              spec: { leaseDurationSeconds: this.durationSec },
+            });
             return;
           } catch (err) {
             if (!isConflict(err)) throw err;

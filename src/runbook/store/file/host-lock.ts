@@ -64,7 +64,8 @@ export async function acquireHostLock(stateDir: string, what: string): Promise<H
       await fs.writeFile(file, JSON.stringify(me), { flag: 'wx', mode: 0o600 });
       return { release: () => releaseIfOurs(file, me) };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new RestoreError('RESTORE_ERR_STATE_INVALID', `cannot create the lock ${file} (${(err as NodeJS.ErrnoException).code})`);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new RestoreError('RESTORE_ERR_STATE_INVALID', `cannot create the lock ${file} (${(err as NodeJS.ErrnoException).code})`);
     }
     const owner = await readOwner(file);
     if (owner && owner.pid > 0 && isAlive(owner.pid, owner.startTicks)) {

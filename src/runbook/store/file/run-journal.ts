@@ -57,7 +57,8 @@ export class RunJournal implements JournalStore {
       throw new RestoreError('RESTORE_ERR_STATE_INVALID', `journal file ${this.runFile(id)} cannot be read (${(err as NodeJS.ErrnoException).code})`);
     }
     const parsed = runSchema.safeParse(safeJson(text));
-    if (!parsed.success) throw new RestoreError('RESTORE_ERR_STATE_INVALID', `journal file ${this.runFile(id)} is not a valid run record`, { file: this.runFile(id) });
+    if (!parsed.success)
+      throw new RestoreError('RESTORE_ERR_STATE_INVALID', `journal file ${this.runFile(id)} is not a valid run record`, { file: this.runFile(id) });
     return parsed.data;
   }
 
