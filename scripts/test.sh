@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 # The tests are TypeScript too: vitest strips their types without checking them.
 npx tsc -p tsconfig.test.json
-# The import rules (layers, no circles): .dependency-cruiser.cjs.
+# The import rules (layers, no circles): .dependency-cruiser.cjs; then lint (type-aware) and format.
 npm run --silent lint:imports
+npm run --silent lint
 npx vitest run "$@"
 # Unit tests also run on Node 24, the runtime of RHEL 9 hosts (the npm package node@24 carries it).
 if [ "${SKIP_NODE24:-}" != 1 ] && [ $# -eq 0 ]; then
