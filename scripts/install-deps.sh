@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# ansible-core: the reference for inventories and host patterns (fleet client tests);
+# ansible-core: the reference for inventories and host patterns (fleet client tests), and
+# ansible-lint for the flightctl.restore collection;
 # rpm, rpm2cpio, cpio: building and inspecting the RPM (npm run package and its tests); openssl: TLS tests.
-PACKAGES=(postgresql redis-server podman runc busybox-static netavark aardvark-dns iptables ansible-core rpm rpm2cpio cpio openssl)
+PACKAGES=(postgresql redis-server podman runc busybox-static netavark aardvark-dns iptables ansible-core ansible-lint rpm rpm2cpio cpio openssl)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

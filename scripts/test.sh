@@ -10,6 +10,7 @@ npx tsc -p tsconfig.test.json
 # The import rules (layers, no circles): .dependency-cruiser.cjs; then lint (type-aware) and format.
 npm run --silent lint:imports
 npm run --silent lint
+npm run --silent lint:ansible
 npx vitest run "$@"
 # Unit tests also run on Node 24, the runtime of RHEL 9 hosts (the npm package node@24 carries it).
 if [ "${SKIP_NODE24:-}" != 1 ] && [ $# -eq 0 ]; then

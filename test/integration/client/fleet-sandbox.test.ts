@@ -14,7 +14,10 @@ import { APPS, DUMP_RUN_STEPS, restoredFacts, startRestoreEnv, type RestoreEnv }
 import { deadPort, startFleet, type Agent, type Fleet } from './agents.js';
 import { RESTORECTL, restorectl } from './restorectl-cli.js';
 
-const PLAYBOOK = path.resolve(import.meta.dirname, '../../../docs/examples/ansible/restore.yml');
+/** The flightctl.restore collection, found as a collection from its directory (deploy/ansible). */
+const COLLECTIONS = path.resolve(import.meta.dirname, '../../../deploy/ansible');
+const PLAYBOOK = path.join(COLLECTIONS, 'ansible_collections/flightctl/restore/playbooks/restore.yml');
+const ANSIBLE = { ...ANSIBLE_ENV, ANSIBLE_COLLECTIONS_PATH: COLLECTIONS };
 
 interface HostDoc {
   host: string;
@@ -184,6 +187,13 @@ describe('fleet client on the sandbox Quadlets host', () => {
     expect(out.text).toMatch(/1 host: 1 succeeded/);
   });
 
+  const playbook = (inv: string, extra: string[] = []) =>
+    new Promise<{ code: number; out: string }>((resolve) => {
+      execFile('ansible-playbook', ['-i', inv, PLAYBOOK, ...extra], { env: { ...ANSIBLE, ...tokenEnv() }, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+      );
+    });
+
   it('the Ansible example playbook, run as is with ansible-playbook against real agents: start, poll, summary, failed hosts fail', async () => {
     await env.reset();
     // fc-real here is the host's HTTPS agent (restore_agent_ca_file verifies it), fc-nohost an
@@ -202,11 +212,7 @@ describe('fleet client on the sandbox Quadlets host', () => {
         `    fc-down: {restore_agent_url: "http://127.0.0.1:${down}"}`,
       ].join('\n'),
     );
-    const r = await new Promise<{ code: number; out: string }>((resolve) => {
-      execFile('ansible-playbook', ['-i', inv, PLAYBOOK], { env: { ...ANSIBLE_ENV, ...tokenEnv() }, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
-      );
-    });
+    const r = await playbook(inv);
     printed.push(r.out);
     expect(r.code, r.out).toBe(2);
     expect(r.out).toMatch(/fc-real\s+Succeeded\s+\d{8}T\d{6}Z-\w+\s+changed \d+/);
@@ -219,6 +225,41 @@ describe('fleet client on the sandbox Quadlets host', () => {
       hosts: Array<{ run: { phase: string; requestedBy: string } }>;
     };
     expect(runs.hosts[0]!.run).toMatchObject({ phase: 'Succeeded', requestedBy: 'api:fleet-operator@example' });
+  });
+
+  it("the role under ansible-playbook --check: each host makes the agent's check run and nothing changes", async () => {
+    await env.reset();
+    const before = await env.snapshot();
+    const inv = inventory(
+      'ansible-check.yml',
+      ['all:', '  vars: {restore_dump: backup.sql, restore_poll_delay: 1}', '  hosts:', `    fc-real: {restore_agent_url: "${real.url}"}`].join('\n'),
+    );
+    const r = await playbook(inv, ['--check']);
+    printed.push(r.out);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/fc-real\s+Succeeded\s+\d{8}T\d{6}Z-\w+\s+changed \d+/);
+    const runs = JSON.parse((await ctl(['status', '--host', real.url, '-o', 'json'])).stdout) as { hosts: Array<{ run: { phase: string; check: boolean } }> };
+    expect(runs.hosts[0]!.run).toMatchObject({ phase: 'Succeeded', check: true });
+    expect(await env.snapshot()).toEqual(before);
+  });
+
+  it('the role in batches: serial 1 with no failure allowed stops after the first host that failed; the others never start', async () => {
+    const inv = inventory(
+      'ansible-serial.yml',
+      [
+        'all:',
+        '  vars: {restore_dump: backup.sql, restore_poll_delay: 1}',
+        '  hosts:',
+        `    fc-down: {restore_agent_url: "http://127.0.0.1:${down}"}`,
+        `    fc-real: {restore_agent_url: "${real.url}"}`,
+      ].join('\n'),
+    );
+    const r = await playbook(inv, ['-e', 'flightctl_restore_serial=1', '-e', 'flightctl_restore_max_fail_percentage=0']);
+    printed.push(r.out);
+    expect(r.code, r.out).not.toBe(0);
+    expect(r.out).toMatch(/fc-down\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=1/);
+    // The second batch never ran: fc-real has no task results at all.
+    expect(r.out).not.toMatch(/fc-real\s+: ok=/);
   });
 
   it('nothing printed or journaled holds a secret, the token, or the word Flight Control treats as a leak', () => {
