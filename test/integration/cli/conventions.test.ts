@@ -75,7 +75,9 @@ describe('one set of CLI conventions', () => {
       ['recover', '--state-dir', stateDir],
       ['runs', '--state-dir', stateDir],
     ]) {
-      const [a, b] = await Promise.all([runAgent([...cmd, '-o', 'json']), runAgent([...cmd, '--json'])]);
+      // One after the other: recover takes the host lock, so two at once would refuse each other.
+      const a = await runAgent([...cmd, '-o', 'json']);
+      const b = await runAgent([...cmd, '--json']);
       expect(a.code, a.stderr).toBe(0);
       expect(a.stdout).toBe(b.stdout);
       expect(() => JSON.parse(a.stdout)).not.toThrow();
