@@ -7,7 +7,11 @@ import type { ApiMetrics } from './metrics.js';
 import type { RunManager } from './run-manager.js';
 
 /** What the app and its routes are built from (serve-command.ts makes them once). */
-export type Readiness = 'starting' | 'ready' | 'stopping';
+/**
+ * starting: not listening yet; recovering: finishing a run an earlier process left, reads are
+ * served and nothing that changes anything is taken; ready; stopping.
+ */
+export type Readiness = 'starting' | 'recovering' | 'ready' | 'stopping';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -20,4 +24,6 @@ export interface AppDeps {
   /** Undefined only for the benchmark's no-auth baseline: serve always verifies tokens. */
   auth: Authenticator | undefined;
   readiness(): Readiness;
+  /** While recovering: what the recovery waits for (the error that stopped its last attempt). */
+  readinessReason?(): string | undefined;
 }

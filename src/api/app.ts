@@ -61,7 +61,8 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/healthz', (_req, res) => {
     const status = deps.readiness();
-    res.status(status === 'ready' ? 200 : 503).json({ status });
+    const reason = status === 'recovering' ? deps.readinessReason?.() : undefined;
+    res.status(status === 'ready' ? 200 : 503).json({ status, ...(reason ? { reason } : {}) });
   });
   const openapi = openApiDocument();
   app.get('/openapi.json', (_req, res) => {
@@ -71,7 +72,17 @@ export function createApp(deps: AppDeps): express.Express {
   const guard =
     (scope: Scope, mutating = false) =>
     async (req: Request, res: Response, next: NextFunction) => {
-      if (deps.readiness() !== 'ready') return sendProblem(res, new RestoreError('RESTORE_ERR_NOT_READY', `the agent is ${deps.readiness()}`));
+      const readiness = deps.readiness();
+      if (readiness === 'recovering' && mutating) {
+        // Reads answer (what is the state of the runs?); nothing new starts before the old run is finished.
+        const why = deps.readinessReason?.();
+        res.set('Retry-After', '10');
+        return sendProblem(
+          res,
+          new RestoreError('RESTORE_ERR_RECOVERING', `the agent is finishing an interrupted run first${why ? `; it waits for: ${why}` : ''}`),
+        );
+      }
+      if (readiness !== 'ready' && readiness !== 'recovering') return sendProblem(res, new RestoreError('RESTORE_ERR_NOT_READY', `the agent is ${readiness}`));
       if (!deps.auth) return next();
       try {
         req.principal = await deps.auth.authenticate(req.get('authorization'), scope, { mutating });

@@ -30,9 +30,11 @@ export class RunManager {
     this.journal = deps.store.journal;
   }
 
-  /** Finishes what an earlier process left (before the daemon accepts requests). */
+  /** Finishes what an earlier process left (before the daemon accepts restores); one attempt: serve retries. */
   recover() {
-    return recover({ config: this.deps.config, logger: this.deps.logger, target: this.deps.target, store: this.deps.store }, 'serve (at start)');
+    return recover({ config: this.deps.config, logger: this.deps.logger, target: this.deps.target, store: this.deps.store }, 'serve (at start)', {
+      maxWaitMs: 0,
+    });
   }
 
   /** Tells a run waiting for its external database to go on (no lock: the waiting run holds it). */

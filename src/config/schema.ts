@@ -150,6 +150,11 @@ export const configSchema = z
             .default(512 * 1024 ** 3),
           { env: 'FLIGHTCTL_RESTORE_ARCHIVE_MAX_BYTES', doc: 'an archive with more bytes in its files is refused as unsafe' },
         ),
+        /** How long recover, run and serve's start wait for the data stores, Podman and the bus to come back. */
+        recoveryWaitMs: key(z.coerce.number().int().min(0).max(86_400_000).default(300_000), {
+          env: 'FLIGHTCTL_RESTORE_RECOVERY_WAIT_MS',
+          doc: 'how long recover and run wait (with backoff, each wait reported) for the database, the KV store, Podman and the bus to come back, e.g. after a reboot; serve keeps trying',
+        }),
         /** With an archive of an external database: how long the run waits for the operator to restore it. */
         databaseWaitTimeoutMs: key(
           z.coerce
@@ -306,6 +311,12 @@ export const configSchema = z
           env: 'FLIGHTCTL_RESTORE_DROPIN_DIR',
           flag: '--dropin-dir <dir>',
           doc: 'where publish drop-ins go: /run is cleared by a reboot and wins over /etc and /usr',
+        }),
+        /** Where the drop-ins that hold stopped units across a reboot go: it must survive one. */
+        holdDir: key(nonEmpty.default('/etc/containers/systemd'), {
+          env: 'FLIGHTCTL_RESTORE_HOLD_DIR',
+          flag: '--hold-dir <dir>',
+          doc: "where the drop-ins that keep a restore's stopped units down across a reboot go (persistent: the admin's quadlet directory)",
         }),
         /** Quadlet search directories, highest precedence first (quadlet's own order). */
         quadletDirs: key(

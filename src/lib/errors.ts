@@ -158,6 +158,7 @@ export const ERROR_CATALOGUE = {
   RESTORE_ERR_CONTAINER_NOT_RUNNING: {
     http: 409,
     exit: 14,
+    retryable: true,
     summary: 'the database or KV container is not running',
     hint: 'Start the unit of that container (services start) and run again.',
   },
@@ -263,6 +264,13 @@ export const ERROR_CATALOGUE = {
     retryable: true,
     summary: 'API: the agent is starting or stopping',
     hint: 'The agent is starting (recovering an interrupted run) or stopping; try again shortly.',
+  },
+  RESTORE_ERR_RECOVERING: {
+    http: 503,
+    exit: 40,
+    retryable: true,
+    summary: 'API: the agent is finishing a run an earlier process left (after a crash or a reboot) and takes no new work until it has',
+    hint: 'Wait and try again (Retry-After): GET /healthz says what recovery waits for (the database, KV store, Podman or the bus not back yet).',
   },
   RESTORE_ERR_LISTEN_FAILED: {
     http: 500,

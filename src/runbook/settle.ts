@@ -2,6 +2,21 @@ import { asRestoreError, RestoreError } from '../lib/errors.js';
 import type { SettleAction, StepName } from '../model/run.js';
 import type { AnyStep, StepRuntime } from './step.js';
 
+/** RESTORE_ERR_RECOVERY_INCOMPLETE with what stood in the way, each with its own code. */
+export class RecoveryIncomplete extends RestoreError {
+  constructor(
+    message: string,
+    readonly causes: readonly RestoreError[],
+  ) {
+    super('RESTORE_ERR_RECOVERY_INCOMPLETE', message, { codes: causes.map((c) => c.code) });
+  }
+
+  /** Every cause may go away by itself (a server not back yet): trying again later may finish it. */
+  get worthRetrying(): boolean {
+    return this.causes.length > 0 && this.causes.every((c) => c.retryable);
+  }
+}
+
 /** How the run's steps ended: in this process, or in one that is gone (a crash, a reboot). */
 export type SettleOutcome = 'succeeded' | 'failed' | 'interrupted' | 'crashed';
 
@@ -40,7 +55,9 @@ export interface SettleInput<C extends StepRuntime> {
  *                                 order (skipped steps, and steps this process finished,
  *                                 excepted); then release
  *   the point cannot be told:     neither; release (unsettled) and report it
- *   and always, at the end:       each recorded step's `finally`, last first
+ *   and always, at the end:       each recorded step's `finally`, last first, told whether the
+ *                                 services may be served what is there (not when a completion
+ *                                 failed or the point could not be told)
  *
  * The point of no return is the first recorded step whose `pointOfNoReturn` holds: from there the
  * live data holds the restore's work (devices marked AwaitingReconnect without their KV keys
@@ -95,12 +112,9 @@ export async function settleSteps<C extends StepRuntime>(input: SettleInput<C>):
   }
   const settled = decided && problems.length === 0;
   for (const s of plan) if (has(s) && s.release) await attempt(s.name, 'release', () => s.release!(ctx, recorded[s.name], { settled }));
-  for (const s of [...plan].reverse()) if (has(s) && s.finally) await attempt(s.name, 'release', () => s.finally!(ctx, recorded[s.name]));
+  const serveable = decided && (!completed || problems.length === 0);
+  for (const s of [...plan].reverse()) if (has(s) && s.finally) await attempt(s.name, 'release', () => s.finally!(ctx, recorded[s.name], { serveable }));
 
-  const failure = problems.length
-    ? new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `finalizers could not finish: ${problems.map((p) => p.message).join('; ')}`, {
-        codes: problems.map((p) => p.code),
-      })
-    : undefined;
+  const failure = problems.length ? new RecoveryIncomplete(`finalizers could not finish: ${problems.map((p) => p.message).join('; ')}`, problems) : undefined;
   return { actions, completed, ...(failure ? { failure } : {}) };
 }

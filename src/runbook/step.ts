@@ -68,7 +68,12 @@ export interface Step<C extends StepRuntime, D = unknown> {
   undo?(ctx: C, recorded: D): Promise<string[]>;
   complete?(ctx: C, recorded: D | undefined): Promise<string[]>;
   release?(ctx: C, recorded: D, how: { settled: boolean }): Promise<string[]>;
-  finally?(ctx: C, recorded: D): Promise<string[]>;
+  /**
+   * `serveable`: what the services would find is whole: the original data (rolled back), or the
+   * completed restore. False when a completion failed or the point could not be told: a restored
+   * database must not be served before its KV keys are written.
+   */
+  finally?(ctx: C, recorded: D, how: { serveable: boolean }): Promise<string[]>;
 }
 
 /** A step of any intent type, as plans hold them. */

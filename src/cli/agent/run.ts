@@ -2,6 +2,8 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ERROR_CATALOGUE, RestoreError, type ErrorCode } from '../../lib/errors.js';
+import { redactText } from '../../lib/secrets.js';
+import { recoveryObstacle } from '../../runbook/restore/recovery.js';
 import { recover, runRestore } from '../../runbook/restore/restore.js';
 import { openRunStore } from '../../runbook/store/open-run-store.js';
 import { openTarget } from '../../targets/open-target.js';
@@ -16,6 +18,11 @@ export function requester(): string {
   } catch {
     return `cli:uid-${process.getuid?.() ?? 'unknown'}`;
   }
+}
+
+/** Each wait of a recovery for a server not back yet, on stderr: also when step lines hide the logs. */
+function saysWait(why: RestoreError, retryInMs: number): void {
+  process.stderr.write(redactText(`recovery waits: ${recoveryObstacle(why)}; trying again in ${(retryInMs / 1000).toFixed(1)} s\n`));
 }
 
 interface RunFlags {
@@ -50,7 +57,7 @@ export function registerRun(program: Command): void {
           const signals = abortOnSignals('running the finalizers');
           try {
             const run = await runRestore(
-              { config: ctx.config, logger: ctx.logger, target, store, signal: signals.signal, onEvent: (e) => printer.onEvent(e) },
+              { config: ctx.config, logger: ctx.logger, target, store, signal: signals.signal, onEvent: (e) => printer.onEvent(e), onRecoveryWait: saysWait },
               {
                 dump: opts.dump ? path.resolve(opts.dump) : undefined,
                 archive: opts.archive ? path.resolve(opts.archive) : undefined,
@@ -102,7 +109,7 @@ export function registerRun(program: Command): void {
         const target = await openTarget(ctx.config);
         const store = await openRunStore(ctx.config, ctx.logger);
         try {
-          const report = await recover({ config: ctx.config, logger: ctx.logger, target, store }, `recover (${requester()})`);
+          const report = await recover({ config: ctx.config, logger: ctx.logger, target, store, onRecoveryWait: saysWait }, `recover (${requester()})`);
           if (ctx.json) return ctx.print(`${JSON.stringify(report)}\n`);
           if (report.ok) return ctx.print('ok: nothing to recover\n');
           for (const r of report.recovered) {

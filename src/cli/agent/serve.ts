@@ -6,7 +6,8 @@ import { listen, parseListen, type Listening } from '../../api/listeners.js';
 import { ApiMetrics } from '../../api/metrics.js';
 import { RunManager } from '../../api/run-manager.js';
 import { asRestoreError } from '../../lib/errors.js';
-import { notifyReady } from '../../lib/sd-notify.js';
+import { notifyReady, notifyWaiting } from '../../lib/sd-notify.js';
+import { recoveryObstacle, worthWaiting } from '../../runbook/restore/recovery.js';
 import { openRunStore } from '../../runbook/store/open-run-store.js';
 import { QuadletTarget } from '../../targets/quadlet/quadlet-target.js';
 import { action, type CommandContext } from './command-context.js';
@@ -32,7 +33,8 @@ export function registerServe(program: Command): void {
         const metrics = new ApiMetrics();
         for (const run of await store.journal.list().catch(() => [])) metrics.observeRun(run, false);
         const runs = new RunManager({ config, logger, target, store, onFinished: (run) => metrics.observeRun(run) });
-        const app = createApp({ config, logger, target, store, runs, metrics, auth, readiness: () => readiness });
+        let recoveryWaitsFor: string | undefined = 'finishing what an earlier process left (first attempt)';
+        const app = createApp({ config, logger, target, store, runs, metrics, auth, readiness: () => readiness, readinessReason: () => recoveryWaitsFor });
         const listening: Listening[] = [];
         let stopping: Promise<void> | undefined;
         let markStopped!: () => void;
@@ -66,14 +68,32 @@ export function registerServe(program: Command): void {
         }
         for (const l of listening) logger.info('listening', { address: l.bound });
         if (ctx.json) ctx.print(`${JSON.stringify({ listening: listening.map((l) => l.bound) })}\n`);
-        try {
-          const report = await runs.recover();
-          if (!report.ok) logger.warn('recovered what an earlier process left', { ...report });
-        } catch (err) {
-          // Calls are still served: a new run retries the recovery and says why it cannot start.
-          logger.error('recovery of an interrupted run did not finish', { error: asRestoreError(err).message });
+        // A run an earlier process left is finished before anything new starts; meanwhile reads are
+        // served and /healthz says what the recovery waits for. It is tried again (with backoff)
+        // until it is whole: after a reboot the database and the KV store come up after the agent.
+        if (readiness === 'starting') readiness = 'recovering';
+        for (let attempt = 1, delay = 1000; readiness === 'recovering'; attempt++, delay = Math.min(delay * 2, 30_000)) {
+          try {
+            const report = await runs.recover();
+            if (!report.ok) logger.warn('recovered what an earlier process left', { ...report });
+            recoveryWaitsFor = undefined;
+            break;
+          } catch (err) {
+            const e = asRestoreError(err);
+            recoveryWaitsFor = recoveryObstacle(e);
+            logger[worthWaiting(e) ? 'warn' : 'error'](
+              `recovery of an interrupted run did not finish (attempt ${attempt}); trying again in ${delay / 1000} s`,
+              { error: recoveryWaitsFor },
+            );
+            // Not ready yet, but not stuck: systemd waits as long as the recovery does.
+            await notifyWaiting(logger, `recovering: ${recoveryWaitsFor}`.slice(0, 200), delay + 60_000);
+            await new Promise<void>((resolve) => {
+              const t = setTimeout(resolve, delay);
+              void stopped.then(() => (clearTimeout(t), resolve()));
+            });
+          }
         }
-        if (readiness === 'starting') readiness = 'ready';
+        if (readiness === 'recovering') readiness = 'ready';
         logger.info('ready');
         await notifyReady(logger, `ready: listening on ${listening.map((l) => l.bound).join(', ')}`);
         // The command ends when a signal has stopped everything (the servers keep the process alive).

@@ -1,10 +1,10 @@
 import { swapNames } from '../../flightctl/database/swap-sql.js';
-import { ERROR_CATALOGUE, RestoreError } from '../../lib/errors.js';
+import { asRestoreError, ERROR_CATALOGUE, type RestoreError } from '../../lib/errors.js';
 import { redactText } from '../../lib/secrets.js';
 import { intentIsOurs, type IntentDoc, type IntentRecord } from '../intent.js';
 import { isFinished, type Run, type StepName } from '../../model/run.js';
 import { runSuffix } from '../runner.js';
-import { settleSteps, type SettleOutcome, type SettleResult } from '../settle.js';
+import { RecoveryIncomplete, settleSteps, type SettleOutcome, type SettleResult } from '../settle.js';
 import type { StepRuntime } from '../step.js';
 import type { JournalStore } from '../store/run-store.js';
 import { createRestoreContext, type RestoreContext, type RestoreOptions } from './context.js';
@@ -25,6 +25,8 @@ export interface SettleDeps {
   store: RunStore;
   /** The data stores behind the target; the real ones unless a test gives the in-memory target's. */
   dataStores?: ContextDeps['dataStores'];
+  /** Told of each wait of the recovery for a server not back yet (default: a warning in the log). */
+  onRecoveryWait?(why: RestoreError, retryInMs: number): void;
 }
 
 export interface RecoveredRun {
@@ -144,10 +146,10 @@ export async function recoverHost(deps: SettleDeps, by: string): Promise<Recover
     if (run) await markRecovered(journal, run, result, by);
     const actions = result.actions.map((a) => a.msg);
     report.recovered.push({ runId: doc.runId, phase: result.failure ? 'Interrupted' : 'Recovered', actions });
-    if (result.failure)
-      throw new RestoreError('RESTORE_ERR_RECOVERY_INCOMPLETE', `run ${doc.runId} could not be recovered completely: ${result.failure.message}`, {
-        runId: doc.runId,
-      });
+    if (result.failure) {
+      const causes = result.failure instanceof RecoveryIncomplete ? result.failure.causes : [result.failure];
+      throw new RecoveryIncomplete(`run ${doc.runId} could not be recovered completely: ${result.failure.message}`, causes);
+    }
   }
   for (const run of await journal.list()) {
     if (!isFinished(run.phase) && (await journal.abandoned(run))) {
@@ -158,4 +160,51 @@ export async function recoverHost(deps: SettleDeps, by: string): Promise<Recover
   report.leftovers = await deps.target.removeLeftovers();
   report.ok = report.recovered.length === 0 && report.leftovers.length === 0;
   return report;
+}
+
+export interface WaitOptions {
+  /** Give up after this long; 0: one attempt. */
+  maxWaitMs: number;
+  /** Told of every wait: what stood in the way, and when the next attempt comes. */
+  onWait?(why: RestoreError, retryInMs: number): void;
+  signal?: AbortSignal | undefined;
+}
+
+/** Whether waiting may help: every cause is a server not back yet (after a boot, a restart). */
+export function worthWaiting(err: RestoreError): boolean {
+  return err instanceof RecoveryIncomplete ? err.worthRetrying : err.retryable;
+}
+
+/** What a recovery waits for, in one line: each cause once, with its code (not the wrapper's). */
+export function recoveryObstacle(err: RestoreError): string {
+  const causes = err instanceof RecoveryIncomplete && err.causes.length ? err.causes : [err];
+  return [...new Set(causes.map((c) => `${c.code}: ${c.message}`))].join('; ');
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+/**
+ * recoverHost, tried again with backoff (0.5 s doubling to 15 s) while what stands in the way may
+ * go away by itself: after a reboot the database, the KV store, Podman or the bus come up after
+ * the agent. Each attempt is safe to repeat (the settling is idempotent and the intent stays
+ * until it is whole). Deadlines run on the monotonic clock: a clock set back does not extend them.
+ */
+export async function recoverWaiting(deps: SettleDeps, by: string, opts: WaitOptions): Promise<RecoveryReport> {
+  const deadline = performance.now() + opts.maxWaitMs;
+  let delay = 500;
+  for (;;) {
+    try {
+      return await recoverHost(deps, by);
+    } catch (err) {
+      const e = asRestoreError(err);
+      if (!worthWaiting(e) || opts.signal?.aborted || performance.now() + delay > deadline) throw e;
+      opts.onWait?.(e, delay);
+      await sleep(delay, opts.signal);
+      delay = Math.min(delay * 2, 15_000);
+    }
+  }
 }

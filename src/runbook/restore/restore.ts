@@ -8,7 +8,7 @@ import type { SettleResult } from '../settle.js';
 import { createRestoreContext, type RestoreContext, type RestoreOptions } from './context.js';
 import { restoreIntent } from './intent-record.js';
 import { restorePlan } from './plan.js';
-import { recoverHost, settleRecorded, type RecoveryReport, type SettleDeps } from './recovery.js';
+import { recoverWaiting, recoveryObstacle, settleRecorded, type RecoveryReport, type SettleDeps } from './recovery.js';
 
 export interface RestoreRequest {
   dump?: string | undefined;
@@ -48,7 +48,7 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
       const pending = await intent.read().catch(() => undefined);
       if (pending) logger.warn(`run ${pending.runId} was interrupted and is not recovered yet; a real run (or recover) finishes it first`);
     } else {
-      await recoverHost(deps, 'the next run');
+      await recoverWaiting(deps, 'the next run', { maxWaitMs: config.restore.recoveryWaitMs, onWait: recoveryWaitReporter(deps), signal: deps.signal });
     }
     const steps = restorePlan({ dump: !!req.dump, archive: !!req.archive, reachRestartsDatabase: target.reachingDatabaseRestartsIt });
     const options: RestoreOptions = { dump: req.dump, archive: req.archive, force: req.force, keepOldDb: req.keepOldDb, database: config.db.name };
@@ -119,11 +119,22 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
   }
 }
 
-/** `recover`: finishes an interrupted run (what `run` does first), under the lock. */
-export async function recover(deps: SettleDeps, by: string): Promise<RecoveryReport> {
+/** What recovery waits for is said: in the log, or where the caller shows it. */
+export function recoveryWaitReporter(deps: Pick<SettleDeps, 'logger' | 'onRecoveryWait'>) {
+  return (why: RestoreError, retryInMs: number) =>
+    deps.onRecoveryWait
+      ? deps.onRecoveryWait(why, retryInMs)
+      : deps.logger.warn(`recovery waits: ${recoveryObstacle(why)}; trying again in ${Math.round(retryInMs / 100) / 10} s`);
+}
+
+/**
+ * `recover`: finishes an interrupted run (what `run` does first), under the lock, waiting (bounded,
+ * restore.recoveryWaitMs unless `maxWaitMs`) for servers that are not back yet.
+ */
+export async function recover(deps: SettleDeps, by: string, opts: { maxWaitMs?: number } = {}): Promise<RecoveryReport> {
   const lock = await deps.store.lock('recover');
   try {
-    return await recoverHost(deps, by);
+    return await recoverWaiting(deps, by, { maxWaitMs: opts.maxWaitMs ?? deps.config.restore.recoveryWaitMs, onWait: recoveryWaitReporter(deps) });
   } finally {
     await lock.release();
   }

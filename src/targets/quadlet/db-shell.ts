@@ -19,6 +19,15 @@ const PSQL = ['psql', '-U', 'postgres', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_
 export function shellError(stderr: string, exitCode: number, what: string): RestoreError {
   const m = /ERROR:\s+([0-9A-Z]{5}):\s*([^\n]*)/.exec(stderr);
   if (m) return classifySqlState(m[1]!, m[2]!, `PostgreSQL in the database container (${what})`);
+  // psql could not reach the server at all (not started yet after a boot, restarting, gone): the
+  // container runs, PostgreSQL in it does not answer. Worth waiting for, unlike a refused statement.
+  const down = /connection to server .* failed: ([^\n]*)|could not connect to server: ([^\n]*)/.exec(stderr);
+  if (down) {
+    return new RestoreError(
+      'RESTORE_ERR_DB_UNREACHABLE',
+      `PostgreSQL in the database container does not accept connections (${what}): ${(down[1] ?? down[2] ?? '').trim().slice(0, 200)}`,
+    );
+  }
   const first =
     stderr
       .split('\n')

@@ -8,6 +8,7 @@ import { PodmanKvShell } from './kv-shell.js';
 import { PodmanVolumes } from './volumes.js';
 import { openQuadletHost, type QuadletHost } from './host.js';
 import { readPodmanSecret, REQUIRED_SECRETS, SECRET_ALIASES } from './podman-secrets.js';
+import { removeHold } from './guard.js';
 import { startApplications, stopApplications } from './services.js';
 import { isRunning } from './systemd.js';
 import { APP_UNITS, DB_UNIT, KV_UNIT, containerOf } from './units.js';
@@ -72,8 +73,9 @@ export class QuadletTarget implements RestoreTarget {
     }));
   }
 
+  /** A restore's stop: held across a reboot until the restore is finished (guard.ts). */
   stopServices() {
-    return stopApplications(this.host);
+    return stopApplications(this.host, undefined, { holdAcrossReboot: true });
   }
 
   async stoppedByAgent(): Promise<string[]> {
@@ -115,7 +117,10 @@ export class QuadletTarget implements RestoreTarget {
   }
 
   async removeLeftovers(): Promise<string[]> {
-    return (await removeLeftoverDropins(this.host)).map((r) => `removed leftover drop-in ${r.path} (found via ${r.source})`);
+    const removed = (await removeLeftoverDropins(this.host)).map((r) => `removed leftover drop-in ${r.path} (found via ${r.source})`);
+    // A hold with nothing left stopped under it (its start was interrupted after the units ran).
+    if (!(await this.host.state.read()).stoppedUnits.length) removed.push(...(await removeHold(this.host)).map((d) => `removed the hold drop-in ${d}`));
+    return removed;
   }
 
   /** From the flightctl-api container's image: its tag, else an OCI version label. */

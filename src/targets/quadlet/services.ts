@@ -1,6 +1,7 @@
 import { dropinsInEffect, type DropinInEffect } from './dropins.js';
 import type { QuadletHost } from './host.js';
 import type { ServiceAction, ServiceChange } from '../target.js';
+import { holdAcrossReboot, liftHold, removeHold } from './guard.js';
 import { isRunning, type JobOutcome } from './systemd.js';
 import { APP_UNITS, REPORTED_UNITS } from './units.js';
 
@@ -41,9 +42,14 @@ function fromOutcome(o: JobOutcome, okAction: ServiceAction): ServiceChange {
 /**
  * Stops the running application units concurrently. Which ones are recorded in the state file
  * before any stop job is queued, so `startApplications` (also a later invocation, also after a
- * crash) starts exactly those and leaves alone what was already stopped.
+ * crash) starts exactly those and leaves alone what was already stopped. `holdAcrossReboot`
+ * (a restore): a reboot before they are started again does not start them either (guard.ts).
  */
-export async function stopApplications(host: QuadletHost, units: readonly string[] = APP_UNITS): Promise<ServiceChange[]> {
+export async function stopApplications(
+  host: QuadletHost,
+  units: readonly string[] = APP_UNITS,
+  opts: { holdAcrossReboot?: boolean } = {},
+): Promise<ServiceChange[]> {
   const systemd = await host.systemd();
   const statuses = await Promise.all(units.map((u) => systemd.status(u)));
   const changes: ServiceChange[] = [];
@@ -57,15 +63,20 @@ export async function stopApplications(host: QuadletHost, units: readonly string
     await host.state.update((s) => {
       s.stoppedUnits = [...new Set([...s.stoppedUnits, ...toStop])];
     });
+    if (opts.holdAcrossReboot) await holdAcrossReboot(host, toStop);
     const outcomes = await systemd.runJobs('StopUnit', toStop, host.settings.unitTimeoutMs);
     changes.push(...outcomes.map((o) => fromOutcome(o, 'stopped')));
   }
   return order(changes, units);
 }
 
-/** Starts what `stopApplications` stopped (per the state file); forgets each unit once it runs. */
+/**
+ * Starts what `stopApplications` stopped (per the state file); forgets each unit once it runs.
+ * A hold across reboots is lifted first, and removed once nothing it holds is left to start.
+ */
 export async function startApplications(host: QuadletHost, units: readonly string[] = APP_UNITS): Promise<ServiceChange[]> {
   const systemd = await host.systemd();
+  await liftHold(host);
   const recorded = new Set((await host.state.read()).stoppedUnits);
   const toStart = units.filter((u) => recorded.has(u));
   const changes: ServiceChange[] = [];
@@ -81,6 +92,7 @@ export async function startApplications(host: QuadletHost, units: readonly strin
     });
     changes.push(...outcomes.map((o) => fromOutcome(o, 'started')));
   }
+  if (!(await host.state.read()).stoppedUnits.length) await removeHold(host);
   return order(changes, units);
 }
 

@@ -12,12 +12,19 @@ export interface RecordedDropin {
   recordedAt: string;
 }
 
+/** Units held stopped across a reboot (guard.ts): the flag their drop-ins test, and those drop-ins. */
+export interface ServicesHold {
+  flag: string;
+  dropins: string[];
+}
+
 /** What the Quadlets target has changed on the host and must undo, also after a crash. */
 export interface QuadletState {
   version: 1;
   /** Units `services stop` stopped; `services start` starts exactly these. */
   stoppedUnits: string[];
   dropins: RecordedDropin[];
+  hold?: ServicesHold | undefined;
 }
 
 const EMPTY: QuadletState = { version: 1, stoppedUnits: [], dropins: [] };
@@ -42,7 +49,11 @@ export class StateFile {
     try {
       const doc = JSON.parse(text) as Partial<QuadletState>;
       if (doc.version !== 1 || !Array.isArray(doc.stoppedUnits) || !Array.isArray(doc.dropins)) throw new Error('shape');
-      return { version: 1, stoppedUnits: doc.stoppedUnits.map(String), dropins: doc.dropins };
+      const hold =
+        doc.hold && typeof doc.hold.flag === 'string' && Array.isArray(doc.hold.dropins)
+          ? { flag: doc.hold.flag, dropins: doc.hold.dropins.map(String) }
+          : undefined;
+      return { version: 1, stoppedUnits: doc.stoppedUnits.map(String), dropins: doc.dropins, ...(hold ? { hold } : {}) };
     } catch {
       throw new RestoreError('RESTORE_ERR_STATE_INVALID', `state file ${this.file} is not a valid state document`, { file: this.file });
     }

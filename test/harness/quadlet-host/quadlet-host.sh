@@ -121,6 +121,8 @@ write_files() {
   cp /lib/systemd/system/dbus.socket /lib/systemd/system/dbus.service \
      /lib/systemd/system/podman.socket /lib/systemd/system/podman.service "$U/"
   printf '[Unit]\nDescription=quadlet-host boot target\nWants=dbus.socket dbus.service podman.socket qh-setup.service\n' > "$U/qh.target"
+  # A boot after a reboot: what multi-user.target pulls in on a real host, not the installer part.
+  printf '[Unit]\nDescription=quadlet-host boot target after a reboot\nWants=dbus.socket dbus.service podman.socket flightctl.target\n' > "$U/qh-boot.target"
   { printf '[Unit]\nDescription=Flight Control Services Group\n'   # as flightctl's flightctl.target, reduced
     for u in $UNITS; do printf 'Wants=%s.service\n' "$u"; done; printf 'After=network.target\n'
     for u in $UNITS; do printf 'After=%s.service\n' "$u"; done; printf '\n[Install]\nWantedBy=multi-user.target\n'
@@ -227,6 +229,9 @@ EOF
 # (re)apply users/passwords from the env (podman secrets) on every start, then exec postgres.
 set -eu
 B=/usr/lib/postgresql/15/bin; PGDATA=/var/lib/pgsql/data/userdata; export PGDATA
+# After a reboot with QH_DB_START_DELAY: the container runs that long before PostgreSQL starts,
+# as a real database image initialises for seconds after its unit is active.
+if [ -s /opt/flightctl-db/start-delay ]; then sleep "$(cat /opt/flightctl-db/start-delay)"; fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   $B/initdb -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 --no-sync >/tmp/initdb.log
   echo 'host all all all scram-sha-256' >> "$PGDATA/pg_hba.conf"
@@ -247,7 +252,7 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user') WHERE NOT EXISTS (S
 SQL
 $B/pg_ctl -D "$PGDATA" -m fast -w -s stop
 exec $B/postgres -D "$PGDATA" -c listen_addresses='*' -c port=5432 -k /var/run/postgresql \
-  -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200
+  -c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=200
 EOF
   chmod 755 "$D/share/flightctl-db/run-postgresql.sh"
   cat > "$QD/flightctl-db.container" <<EOF
@@ -267,7 +272,7 @@ Volume=flightctl-db${QH_DB_VOLUME_BLOCKS:+.volume}:/var/lib/pgsql/data:Z
 Secret=flightctl-postgresql-password,type=env,target=PGPASSWORD
 Secret=flightctl-postgresql-master-password,type=env,target=POSTGRESQL_MASTER_PASSWORD
 Secret=flightctl-postgresql-user-password,type=env,target=POSTGRESQL_PASSWORD
-Volume=$D/share/flightctl-db/run-postgresql.sh:/opt/flightctl-db/run-postgresql.sh:ro
+Volume=$D/share/flightctl-db:/opt/flightctl-db:ro
 Exec=/bin/sh /opt/flightctl-db/run-postgresql.sh
 
 [Service]
@@ -344,7 +349,7 @@ preflight() { # say clearly why this machine cannot host the sandbox, instead of
 start() {
   [ ! -e "$D/cgroup" ] || { log "$D is in use (stop it first)"; exit 1; }
   preflight
-  local t0 t1 Q CGR CG st i u s DBIP KVIP
+  local t0 t1 Q
   t0=$(now)
   command -v iptables >/dev/null || { log "podman's network backends (netavark, CNI) need iptables: apt-get install iptables"; exit 1; }
   exec 9>>"$LOCK"; flock 9     # serialise: quadlet download, and subnet/bridge choice of parallel sandboxes
@@ -378,23 +383,39 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount --bind "$(tty)" /dev/console
 mount --bind "$D/system.conf" /etc/systemd/system.conf
 exec env -i container=unshare PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-  /lib/systemd/systemd --unit=qh.target --log-target=console --log-level=info --show-status=0
+  /lib/systemd/systemd --unit="${2:-qh.target}" --log-target=console --log-level=info --show-status=0
 EOS
   chmod +x "$D/init.sh"
+  launch qh.target
+  t1=$(now)
+  busctl --address="$BUS" call $M StartUnit ss flightctl.target replace >/dev/null
+  wait_units $UNITS
+  # netavark's per-network nat chain (shared by every network named flightctl), for net_cleanup at stop
+  echo "QH_NET_CHAINS='$(iptables-save -t nat 2>/dev/null | grep -F -- "-A POSTROUTING -s $(sed -n 's/^QH_NET_SUBNET=//p' "$D/net") -j " \
+        | awk '{print $NF}' | sort -u | tr '\n' ' ')'" >> "$D/net"
+  flock -u 9; exec 9>&-        # bridge + subnet exist now: the next sandbox will avoid them
+  stores_and_env "$Q"
+  log "quadlet-host: up in $(since "$t0") s (systemd+images+secrets $(awk "BEGIN{printf \"%.2f\", $t1-$t0}") s; flightctl.target, db and kv ready $(since "$t1") s)"
+}
+
+launch() { # TARGET: systemd as PID 1 of fresh namespaces in a fresh cgroup, until it runs
+  local CGR CG st i
   CGR=/sys/fs/cgroup/unified; [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ] && CGR=/sys/fs/cgroup
   CG=$CGR/qh-$(basename "$D")-$$; mkdir "$CG"; echo "$CG" > "$D/cgroup"
   ( echo $BASHPID > "$CG/cgroup.procs"
-    exec script -qfec "unshare --fork --pid --mount --uts --cgroup --mount-proc --propagation private $D/init.sh $D" "$D/console.log"
+    exec script -qfeac "unshare --fork --pid --mount --uts --cgroup --mount-proc --propagation private $D/init.sh $D $1" "$D/console.log"
   ) </dev/null >/dev/null 2>&1 9>&- &
   st=
   for i in $(seq 1 400); do
     st=$(busctl --address="$BUS" get-property $M SystemState 2>/dev/null || true)
     case $st in *running*|*degraded*) break;; esac; sleep 0.05; done
-  case $st in *running*) ;; *) log "systemd: '$st' (qh-setup failed?); see $D/console.log"; exit 1;; esac
+  case $st in *running*|*degraded*) ;; *) log "systemd: '$st' (qh-setup failed?); see $D/console.log"; exit 1;; esac
   head -1 "$CG/init.scope/cgroup.procs" > "$D/nspid"
-  t1=$(now)
-  busctl --address="$BUS" call $M StartUnit ss flightctl.target replace >/dev/null
-  for u in $UNITS; do
+}
+
+wait_units() { # UNIT...: each active, or fail with what the console says
+  local u i s
+  for u in "$@"; do
     for i in $(seq 1 600); do
       s=$(bget "$u.service" ActiveState); [ "$s" = active ] && break
       case $s/$(bget "$u.service" SubState) in failed/*|*/auto-restart)
@@ -406,14 +427,17 @@ EOS
         echo "QH_NET_SUBNET=$(nsrun podman network inspect -f '{{range .Subnets}}{{.Subnet}}{{end}}' flightctl)"
       } > "$D/net"; fi
   done
-  # netavark's per-network nat chain (shared by every network named flightctl), for net_cleanup at stop
-  echo "QH_NET_CHAINS='$(iptables-save -t nat 2>/dev/null | grep -F -- "-A POSTROUTING -s $(sed -n 's/^QH_NET_SUBNET=//p' "$D/net") -j " \
-        | awk '{print $NF}' | sort -u | tr '\n' ' ')'" >> "$D/net"
-  flock -u 9; exec 9>&-        # bridge + subnet exist now: the next sandbox will avoid them
+}
+
+stores_and_env() { # QUADLET: wait for PostgreSQL and Redis to answer, then write DIR/env
+  local Q=$1 DBIP KVIP i
   ipof() { nsrun podman inspect -f '{{(index .NetworkSettings.Networks "flightctl").IPAddress}}' "$1"; }
   DBIP=$(ipof flightctl-db); KVIP=$(ipof flightctl-kv)
-  for i in $(seq 1 200); do pg_isready -q -h "$DBIP" -p 5432 && break; sleep 0.05; done
-  pg_isready -q -h "$DBIP" -p 5432 || { log "postgres not ready; see $D/console.log"; exit 1; }
+  # After a reboot with a delayed database, whoever rebooted waits (or tests that it is not there yet).
+  if [ -z "${QH_NO_WAIT:-}" ]; then
+    for i in $(seq 1 200); do pg_isready -q -h "$DBIP" -p 5432 && break; sleep 0.05; done
+    pg_isready -q -h "$DBIP" -p 5432 || { log "postgres not ready; see $D/console.log"; exit 1; }
+  fi
   for i in $(seq 1 200); do redis-cli -h "$KVIP" -p 6379 ping 2>&1 | grep -q -e NOAUTH -e PONG && break; sleep 0.05; done
   {
     echo "DBUS_SYSTEM_BUS_ADDRESS='$BUS'"
@@ -430,7 +454,33 @@ EOS
     for s in $SECRETS; do echo "QH_SECRET_$(echo "${s#flightctl-}" | tr 'a-z-' 'A-Z_')='$D/secrets/$s'"; done
     echo "QH_QUADLET_VERSION=$("$Q" -version)"
   } > "$D/env"
-  log "quadlet-host: up in $(since "$t0") s (systemd+images+secrets $(awk "BEGIN{printf \"%.2f\", $t1-$t0}") s; flightctl.target, db and kv ready $(since "$t1") s)"
+}
+
+reboot() { # a power loss and a boot on the same disk (see the header)
+  [ -f "$D/cgroup" ] || { log "quadlet-host: nothing to reboot in $D"; exit 1; }
+  local t0 CG IFACE SUBNET CHAINS Q; t0=$(now); CG=$(cat "$D/cgroup")
+  IFACE=$(sed -n 's/^QH_NET_IFACE=//p' "$D/net"); SUBNET=$(sed -n 's/^QH_NET_SUBNET=//p' "$D/net")
+  CHAINS=$(sed -n "s/^QH_NET_CHAINS='\(.*\)'/\1/p" "$D/net")
+  # Every process at once: no stop job, no podman or netavark teardown.
+  [ -d "$CG" ] && { echo 1 > "$CG/cgroup.kill"; } 2>/dev/null || true
+  while [ -d "$CG" ] && ! grep -q '^populated 0' "$CG/cgroup.events" 2>/dev/null; do sleep 0.02; done
+  find "$CG" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+  # What the host kernel keeps but a reboot would not: the bridge, its veths and iptables rules.
+  net_cleanup "$IFACE" "$SUBNET" $CHAINS   # (takes the lock itself: flock fds of one file exclude each other)
+  exec 9>>"$LOCK"; flock 9   # from here as start: the bridge and subnet choice
+  # /run is a tmpfs: runtime quadlets and drop-ins, sockets, podman's runroot are gone.
+  find "$D/run" -mindepth 1 -delete 2>/dev/null || rm -rf "${D:?}/run/"*
+  mkdir -p "$D/run/containers/systemd"
+  if [ -n "${QH_DB_START_DELAY:-}" ]; then echo "$QH_DB_START_DELAY" > "$D/share/flightctl-db/start-delay"; else rm -f "$D/share/flightctl-db/start-delay"; fi
+  Q=$(ensure_quadlet)
+  launch qh-boot.target
+  # The data stores come up by themselves; application units a restore holds stay down.
+  wait_units flightctl-network flightctl-db flightctl-kv
+  echo "QH_NET_CHAINS='$(iptables-save -t nat 2>/dev/null | grep -F -- "-A POSTROUTING -s $(sed -n 's/^QH_NET_SUBNET=//p' "$D/net") -j " \
+        | awk '{print $NF}' | sort -u | tr '\n' ' ')'" >> "$D/net"
+  flock -u 9; exec 9>&-
+  if [ -z "${QH_DB_START_DELAY:-}" ]; then stores_and_env "$Q"; else QH_NO_WAIT=1 stores_and_env "$Q"; fi
+  log "quadlet-host: rebooted in $(since "$t0") s"
 }
 
 stop() {
@@ -503,8 +553,9 @@ check() { # re-prove the sandbox's properties from the host (busctl, curl, psql,
 case $cmd in
 preflight) preflight ;;
 start) start ;;
+reboot) reboot ;;
 stop) stop ;;
 env) cat "$D/env" ;;
 check) check ;;
-*) echo "usage: $0 start|stop|env|check DIR" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|reboot|env|check DIR" >&2; exit 2 ;;
 esac

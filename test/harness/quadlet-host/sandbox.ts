@@ -35,6 +35,12 @@ export interface Sandbox {
   secrets: Record<string, string>;
   /** Runs a command inside the sandbox's namespaces (systemctl, podman): test set-up only. */
   nsExec(args: string[]): Promise<{ stdout: string; stderr: string }>;
+  /**
+   * A power loss and a boot on the same disk (quadlet-host.sh reboot): every process killed at
+   * once, /run emptied, systemd booted again; the KV store comes back empty. `dbStartDelaySec`:
+   * PostgreSQL starts that long after its container (the call then returns before it answers).
+   */
+  reboot(opts?: { dbStartDelaySec?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -79,8 +85,8 @@ export async function startSandbox(settings: Record<string, string> = {}): Promi
   const env = parseEnv(readFileSync(path.join(dir, 'env'), 'utf8'));
   const secretFile = (name: string) => readFileSync(path.join(dir, 'secrets', name), 'utf8');
   const names = ['flightctl-postgresql-password', 'flightctl-postgresql-master-password', 'flightctl-postgresql-user-password', 'flightctl-kv-password'];
-  const nsPid = Number(env.QH_NSPID);
-  return {
+  let nsPid = Number(env.QH_NSPID);
+  const sandbox: Sandbox = {
     dir,
     busAddress: env.DBUS_SYSTEM_BUS_ADDRESS!,
     podmanSocket: env.QH_PODMAN_SOCK!,
@@ -88,12 +94,22 @@ export async function startSandbox(settings: Record<string, string> = {}): Promi
     dropinDir: path.join(dir, 'run', 'containers', 'systemd'),
     quadletDirs: [path.join(dir, 'run', 'containers', 'systemd'), path.join(dir, 'etc-containers-systemd'), path.join(dir, 'quadlets')],
     unitDir: path.join(dir, 'etc-systemd-system'),
-    nsPid,
+    get nsPid() {
+      return nsPid;
+    },
     bridgeSubnet: env.QH_NET_SUBNET ?? '',
     secrets: Object.fromEntries(names.map((n) => [n, secretFile(n)])),
     nsExec: (args) => run('nsenter', ['-t', String(nsPid), '-m', '-p', '--', ...args], { timeout: 60_000 }),
+    async reboot(opts = {}) {
+      const delay = opts.dbStartDelaySec !== undefined ? { QH_DB_START_DELAY: String(opts.dbStartDelaySec) } : {};
+      await run(SCRIPT, ['reboot', dir], { timeout: 180_000, env: { ...process.env, ...settings, ...delay } });
+      const after = parseEnv(readFileSync(path.join(dir, 'env'), 'utf8'));
+      nsPid = Number(after.QH_NSPID);
+      sandbox.busAddress = after.DBUS_SYSTEM_BUS_ADDRESS!;
+    },
     stop,
   };
+  return sandbox;
 }
 
 /** The agent's `host:` configuration section pointing at this sandbox (as an operator's /etc file would). */
@@ -104,6 +120,8 @@ export function sandboxHostConfig(sb: Sandbox, stateDir: string): Record<string,
     podmanRoot: sb.podmanRoot,
     dropinDir: sb.dropinDir,
     quadletDirs: sb.quadletDirs,
+    // /etc/containers/systemd inside the sandbox: what holds units down across its reboot.
+    holdDir: sb.quadletDirs[1],
     stateDir,
   };
 }

@@ -26,8 +26,11 @@ export interface Served {
 
 export interface ServeKit {
   token: string;
-  /** Starts serve (stopped with SIGKILL at the end of the test if still running). */
-  serve(extraArgs?: string[], extraEnv?: Record<string, string>): Promise<Served>;
+  /**
+   * Starts serve (stopped with SIGKILL at the end of the test if still running); resolves once it
+   * is ready, or (`until: 'listening'`) as soon as it listens.
+   */
+  serve(extraArgs?: string[], extraEnv?: Record<string, string>, opts?: { until?: 'ready' | 'listening' }): Promise<Served>;
 }
 
 export async function serveKit(env: RestoreEnv, printed: string[]): Promise<ServeKit> {
@@ -37,7 +40,7 @@ export async function serveKit(env: RestoreEnv, printed: string[]): Promise<Serv
   const token = await mintToken({ key, iss: ISS, aud: AUD, sub: 'ops@example', scope: 'restore:read restore:run devices:resume', expiresIn: 3600 });
   return {
     token,
-    async serve(extraArgs = [], extraEnv = {}) {
+    async serve(extraArgs = [], extraEnv = {}, opts = {}) {
       const agent = env.spawn(
         ['serve', '--listen', 'http://127.0.0.1:0', '--jwks-file', jwks, '--jwt-issuer', ISS, '--jwt-audience', AUD, '--json', ...extraArgs],
         extraEnv,
@@ -52,7 +55,7 @@ export async function serveKit(env: RestoreEnv, printed: string[]): Promise<Serv
         await new Promise((r) => setTimeout(r, 20));
       }
       const base = (JSON.parse(out.split('\n')[0]!) as { listening: string[] }).listening[0]!;
-      for (const deadline = Date.now() + 60_000; ;) {
+      for (const deadline = Date.now() + 60_000; opts.until !== 'listening';) {
         const h = await fetch(`${base}/healthz`).then((r) => r.json() as Promise<{ status: string }>);
         if (h.status === 'ready') break;
         if (Date.now() > deadline) throw new Error('serve never became ready');

@@ -11,6 +11,7 @@ import { PodmanClient } from '../../../src/targets/quadlet/podman.js';
 import { scanForOurs } from '../../../src/targets/quadlet/dropins.js';
 import { AWAITING_RECONNECT_ANNOTATION, awaitingReconnectKey } from '../../../src/flightctl/prepare/marks.js';
 import { sandboxHostConfig, startSandbox, type Sandbox } from '../../harness/quadlet-host/sandbox.js';
+import { HOLD_DROPIN_NAME } from '../../../src/targets/quadlet/guard.js';
 import {
   adminSql,
   connectSandboxDb,
@@ -184,6 +185,11 @@ async function snapshot(sb: Sandbox): Promise<HostSnapshot> {
     }
   }
   dropins.push(...(await scanForOurs(sb.dropinDir)).map((f) => f.path));
+  // The drop-ins that hold units down across a reboot, in the persistent quadlet directory.
+  const holdRoot = sb.quadletDirs[1]!;
+  for (const d of existsSync(holdRoot) ? readdirSync(holdRoot) : []) {
+    if (existsSync(path.join(holdRoot, d, HOLD_DROPIN_NAME))) dropins.push(path.join(holdRoot, d, HOLD_DROPIN_NAME));
+  }
   const db = await connectSandboxDb(sb);
   try {
     return { databases, apps, kv: keys.sort(), dropins: [...new Set(dropins)].sort(), live: await fingerprint(db) };

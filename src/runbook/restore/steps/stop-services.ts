@@ -62,14 +62,19 @@ export const stopServicesStep = defineStep<RestoreContext, Record<string, never>
     };
   },
   intent: {
-    schema: z.object({}).strict() as unknown as z.ZodType<Record<string, never>>,
+    schema: z.record(z.never()),
     before: () => ({}),
     // The services may be down: the window is open for whoever settles the run.
     reload(ctx) {
       ctx.state.window = true;
     },
   },
-  async finally(ctx) {
-    return ctx.state.window ? closeWindow(ctx) : [];
+  async finally(ctx, _recorded, { serveable }) {
+    if (!ctx.state.window) return [];
+    // A restored database without its keys would leave devices AwaitingReconnect for ever: the
+    // services stay down (and held across a reboot) until a later recovery completes the restore.
+    if (!serveable)
+      return ['the application services stay stopped until the restore is completed: fix what is named above, then run flightctl-restore-agent recover'];
+    return closeWindow(ctx);
   },
 });
