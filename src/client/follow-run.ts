@@ -1,4 +1,5 @@
 import { asRestoreError, RestoreError } from '../lib/errors.js';
+import { sleep } from '../lib/sleep.js';
 import { cancelled, isRetryable, type AgentClient } from './agent-client.js';
 import { eventView, isFinishedPhase, runView, type EventView, type RunView } from './run-view.js';
 
@@ -11,12 +12,6 @@ export interface FollowHooks {
 /** How long an agent may stay unreachable while a run is followed (a restart of serve fits). */
 export const GIVE_UP_MS = 60_000;
 const MAX_ATTEMPTS = 60;
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
 
 export async function getRun(client: AgentClient, id: string, signal?: AbortSignal): Promise<RunView> {
   const body = await client.json('GET', `/v1/restores/${encodeURIComponent(id)}`, undefined, signal);

@@ -7,8 +7,9 @@ export class RecoveryIncomplete extends RestoreError {
   constructor(
     message: string,
     readonly causes: readonly RestoreError[],
+    details: Record<string, unknown> = {},
   ) {
-    super('RESTORE_ERR_RECOVERY_INCOMPLETE', message, { codes: causes.map((c) => c.code) });
+    super('RESTORE_ERR_RECOVERY_INCOMPLETE', message, { ...details, codes: causes.map((c) => c.code) });
   }
 
   /** Every cause may go away by itself (a server not back yet): trying again later may finish it. */

@@ -7,6 +7,7 @@ import { ApiMetrics } from '../../api/metrics.js';
 import { RunManager } from '../../api/run-manager.js';
 import { asRestoreError } from '../../lib/errors.js';
 import { notifyReady, notifyWaiting } from '../../lib/sd-notify.js';
+import { sleep } from '../../lib/sleep.js';
 import { recoveryObstacle, worthWaiting } from '../../runbook/restore/recovery.js';
 import { openRunStore } from '../../runbook/store/open-run-store.js';
 import { QuadletTarget } from '../../targets/quadlet/quadlet-target.js';
@@ -39,6 +40,9 @@ export function registerServe(program: Command): void {
         let stopping: Promise<void> | undefined;
         let markStopped!: () => void;
         const stopped = new Promise<void>((resolve) => (markStopped = resolve));
+        // Wakes the recovery's waits when a signal stops serve.
+        const stopSignal = new AbortController();
+        void stopped.then(() => stopSignal.abort());
         const stop = (why: string) =>
           (stopping ??= (async () => {
             readiness = 'stopping';
@@ -87,10 +91,7 @@ export function registerServe(program: Command): void {
             );
             // Not ready yet, but not stuck: systemd waits as long as the recovery does.
             await notifyWaiting(logger, `recovering: ${recoveryWaitsFor}`.slice(0, 200), delay + 60_000);
-            await new Promise<void>((resolve) => {
-              const t = setTimeout(resolve, delay);
-              void stopped.then(() => (clearTimeout(t), resolve()));
-            });
+            await sleep(delay, stopSignal.signal);
           }
         }
         if (readiness === 'recovering') readiness = 'ready';

@@ -1,6 +1,7 @@
 import { swapNames } from '../../flightctl/database/swap-sql.js';
 import { asRestoreError, ERROR_CATALOGUE, type RestoreError } from '../../lib/errors.js';
 import { redactText } from '../../lib/secrets.js';
+import { sleep } from '../../lib/sleep.js';
 import { intentIsOurs, type IntentDoc, type IntentRecord } from '../intent.js';
 import { isFinished, type Run, type StepName } from '../../model/run.js';
 import { runSuffix } from '../runner.js';
@@ -148,7 +149,7 @@ export async function recoverHost(deps: SettleDeps, by: string): Promise<Recover
     report.recovered.push({ runId: doc.runId, phase: result.failure ? 'Interrupted' : 'Recovered', actions });
     if (result.failure) {
       const causes = result.failure instanceof RecoveryIncomplete ? result.failure.causes : [result.failure];
-      throw new RecoveryIncomplete(`run ${doc.runId} could not be recovered completely: ${result.failure.message}`, causes);
+      throw new RecoveryIncomplete(`run ${doc.runId} could not be recovered completely: ${result.failure.message}`, causes, { runId: doc.runId });
     }
   }
   for (const run of await journal.list()) {
@@ -180,12 +181,6 @@ export function recoveryObstacle(err: RestoreError): string {
   const causes = err instanceof RecoveryIncomplete && err.causes.length ? err.causes : [err];
   return [...new Set(causes.map((c) => `${c.code}: ${c.message}`))].join('; ');
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
 
 /**
  * recoverHost, tried again with backoff (0.5 s doubling to 15 s) while what stands in the way may
