@@ -60,6 +60,25 @@ export const settleActionSchema = z.object({
 });
 export type SettleAction = z.infer<typeof settleActionSchema>;
 
+/**
+ * A fault beyond the agent that a run met and got past (or that ended it): a server that went
+ * away or was not back yet, a KV store that came back empty, a lost bus connection, a unit that
+ * would not start. What happened, and what the agent did about it.
+ */
+export const FAULT_KINDS = ['server-unavailable', 'kv-keys-lost', 'connection-lost', 'unit-failed'] as const;
+export const faultMetSchema = z.object({
+  at: z.string(),
+  /** The step it happened in; absent while the run was being settled. */
+  step: stepNameSchema.optional(),
+  kind: z.enum(FAULT_KINDS),
+  /** The catalogue code of what stood in the way, and its message. */
+  code: z.string(),
+  message: z.string(),
+  /** What the agent did: waited and tried again, wrote the keys again, reconnected, ... */
+  action: z.string(),
+});
+export type FaultMet = z.infer<typeof faultMetSchema>;
+
 export const RUN_PHASES = ['Pending', 'Running', 'WaitingForDatabase', 'Succeeded', 'Failed', 'Interrupted', 'Recovered'] as const;
 export const runPhaseSchema = z.enum(RUN_PHASES);
 export type RunPhase = z.infer<typeof runPhaseSchema>;
@@ -99,6 +118,8 @@ export const runSchema = z.object({
   /** Set when a later process finished this run after it was killed. */
   recovery: z.object({ at: z.string(), by: z.string(), actions: z.array(z.string()), stepActions: z.array(settleActionSchema).optional() }).optional(),
   error: errorBodySchema.optional(),
+  /** Every fault beyond the agent the run met, in order (absent: none). */
+  faults: z.array(faultMetSchema).optional(),
 });
 export type Run = z.infer<typeof runSchema>;
 

@@ -6,7 +6,7 @@ import { faultPoint } from './faults.js';
 import type { SettleResult } from './settle.js';
 import type { AnyStep, StepRuntime } from './step.js';
 import type { JournalStore } from './store/run-store.js';
-import type { Run, RunEvent, StepName, StepResult } from '../model/run.js';
+import type { FaultMet, Run, RunEvent, StepName, StepResult } from '../model/run.js';
 
 export type { Step, StepOutcome, StepRuntime } from './step.js';
 
@@ -55,6 +55,13 @@ const PROGRESS_JOURNAL_EVERY_MS = 2000;
  * boundary. After the last step, a failure or a signal, the finalizers run, and the run ends
  * Succeeded, Failed or Interrupted.
  */
+/** Keeps a fault the run met in its record (`faults`), redacted; answers what was kept. */
+export function noteFault(run: Run, f: Pick<FaultMet, 'kind' | 'code' | 'message' | 'action'>, step?: StepName): FaultMet {
+  const met: FaultMet = { at: new Date().toISOString(), ...(step ? { step } : {}), ...f, message: redactText(f.message) };
+  (run.faults ??= []).push(met);
+  return met;
+}
+
 export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>): Promise<Run> {
   const { run, journal, logger } = opts;
   let seq = 0;
@@ -87,6 +94,10 @@ export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>)
       const clean = redactText(text);
       current?.warnings.push(clean);
       logger.warn(clean, { runId: run.id, step: current?.step });
+    },
+    fault(f) {
+      const met = noteFault(run, f, current?.step);
+      runtime.warn(`${met.code}: ${met.message}; ${met.action}`);
     },
     async setPhase(phase) {
       run.phase = phase;

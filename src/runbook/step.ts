@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Logger } from 'winston';
-import type { Progress, StepName } from '../model/run.js';
+import type { FaultMet, Progress, StepName } from '../model/run.js';
 
 /** What a step reports: whether it changed (or, in check mode, would change) anything. */
 export interface StepOutcome {
@@ -20,6 +20,8 @@ export interface StepRuntime {
    */
   progress(p: Progress): Promise<void>;
   warn(text: string): void;
+  /** A fault beyond the agent met and what was done about it: kept in the run (`faults`) and said as a warning. */
+  fault(f: Pick<FaultMet, 'kind' | 'code' | 'message' | 'action'>): void;
   /** A phase other than Running while a step waits for someone (WaitingForDatabase); saved at once. */
   setPhase(phase: 'Running' | 'WaitingForDatabase'): Promise<void>;
   /**

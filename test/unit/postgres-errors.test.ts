@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { classifyPostgresError, classifySqlState, type PostgresEndpoint } from '../../src/flightctl/datastores/postgres.js';
+import { classifyPostgresError, classifySqlState, isConnectionLoss, type PostgresEndpoint } from '../../src/flightctl/datastores/postgres.js';
+import { shellError } from '../../src/targets/quadlet/db-shell.js';
 import type { ErrorCode } from '../../src/lib/errors.js';
 
 const WHERE = 'PostgreSQL at db.example:5432 (database flightctl, user flightctl_app)';
@@ -89,5 +90,34 @@ describe('classifyPostgresError', () => {
     expect(err.code).toBe('RESTORE_ERR_DB_AUTH');
     expect(err.message).not.toMatch(/password/i);
     expect(err.message).not.toContain(EP.password);
+  });
+});
+
+describe('isConnectionLoss: the connection went away, not a statement refused', () => {
+  it.each([
+    ['a dropped socket', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), true],
+    ['the driver after the server died', new Error('Connection terminated unexpectedly'), true],
+    [
+      'the server shutting down',
+      Object.assign(new pg.DatabaseError('terminating connection due to administrator command', 0, 'error'), { code: '57P01', severity: 'FATAL' }),
+      true,
+    ],
+    ['a refused statement', Object.assign(new pg.DatabaseError('duplicate key value', 0, 'error'), { code: '23505', severity: 'ERROR' }), false],
+    ['a bug of ours', new TypeError('cannot read properties of undefined'), false],
+  ])('%s', (_what, err, lost) => {
+    expect(isConnectionLoss(err)).toBe(lost);
+  });
+});
+
+describe("shellError: psql's own output, classified", () => {
+  it.each([
+    ['ERROR:  55006: database "flightctl" is being accessed by other users', 'RESTORE_ERR_DB_BUSY'],
+    ['psql: error: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: No such file or directory', 'RESTORE_ERR_DB_UNREACHABLE'],
+    ['psql: error: connection to server on socket "/x" failed: FATAL:  57P03: the database system is starting up', 'RESTORE_ERR_DB_UNREACHABLE'],
+    ['FATAL:  57P01: terminating connection due to administrator command\nserver closed the connection unexpectedly', 'RESTORE_ERR_DB_UNREACHABLE'],
+    ['server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally', 'RESTORE_ERR_DB_UNREACHABLE'],
+    ['sh: psql: not found', 'RESTORE_ERR_EXEC_FAILED'],
+  ] as const)('%s', (stderr, code) => {
+    expect(shellError(stderr, 2, 'psql').code).toBe(code);
   });
 });

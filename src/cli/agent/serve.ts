@@ -7,7 +7,7 @@ import { ApiMetrics } from '../../api/metrics.js';
 import { RunManager } from '../../api/run-manager.js';
 import { asRestoreError } from '../../lib/errors.js';
 import { notifyReady, notifyWaiting } from '../../lib/sd-notify.js';
-import { sleep } from '../../lib/sleep.js';
+import { retrying } from '../../lib/retrying.js';
 import { recoveryObstacle, worthWaiting } from '../../runbook/restore/recovery.js';
 import { openRunStore } from '../../runbook/store/open-run-store.js';
 import { QuadletTarget } from '../../targets/quadlet/quadlet-target.js';
@@ -76,14 +76,15 @@ export function registerServe(program: Command): void {
         // served and /healthz says what the recovery waits for. It is tried again (with backoff)
         // until it is whole: after a reboot the database and the KV store come up after the agent.
         if (readiness === 'starting') readiness = 'recovering';
-        for (let attempt = 1, delay = 1000; readiness === 'recovering'; attempt++, delay = Math.min(delay * 2, 30_000)) {
-          try {
-            const report = await runs.recover();
-            if (!report.ok) logger.warn('recovered what an earlier process left', { ...report });
-            recoveryWaitsFor = undefined;
-            break;
-          } catch (err) {
-            const e = asRestoreError(err);
+        // Every obstacle is waited out here, not only a server not back yet: serve is the host's
+        // standing agent, and an operator may fix a broken unit while it waits.
+        await retrying(() => runs.recover(), {
+          maxWaitMs: Infinity,
+          firstDelayMs: 1000,
+          maxDelayMs: 30_000,
+          retryIf: () => true,
+          signal: stopSignal.signal,
+          onWait: async (e, delay, attempt) => {
             recoveryWaitsFor = recoveryObstacle(e);
             logger[worthWaiting(e) ? 'warn' : 'error'](
               `recovery of an interrupted run did not finish (attempt ${attempt}); trying again in ${delay / 1000} s`,
@@ -91,9 +92,14 @@ export function registerServe(program: Command): void {
             );
             // Not ready yet, but not stuck: systemd waits as long as the recovery does.
             await notifyWaiting(logger, `recovering: ${recoveryWaitsFor}`.slice(0, 200), delay + 60_000);
-            await sleep(delay, stopSignal.signal);
-          }
-        }
+          },
+        }).then(
+          (report) => {
+            if (!report.ok) logger.warn('recovered what an earlier process left', { ...report });
+            recoveryWaitsFor = undefined;
+          },
+          () => undefined, // stopped while waiting: the signal ends serve
+        );
         if (readiness === 'recovering') readiness = 'ready';
         logger.info('ready');
         await notifyReady(logger, `ready: listening on ${listening.map((l) => l.bound).join(', ')}`);

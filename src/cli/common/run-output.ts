@@ -41,6 +41,7 @@ export function summaryLines(run: Run): string {
   };
   devices('before', run.devices?.before);
   devices('after ', run.devices?.after);
+  for (const f of run.faults ?? []) lines.push(`  fault met${f.step ? ` in ${f.step}` : ''}: ${f.code}: ${f.message}; ${f.action}`);
   for (const f of run.finalizers) lines.push(`  finalizer: ${f}`);
   return `${lines.join('\n')}\n`;
 }

@@ -64,6 +64,14 @@ function isServerError(err: unknown): err is { code: string; message: string } {
   return typeof e?.code === 'string' && SQLSTATE.test(e.code) && (err instanceof pg.DatabaseError || typeof e.severity === 'string');
 }
 
+/** The connection went away (a socket error, the server shutting down or killed), rather than a statement being refused. */
+export function isConnectionLoss(err: unknown): boolean {
+  if (err instanceof RestoreError) return err.code === 'RESTORE_ERR_DB_UNREACHABLE';
+  if (isServerError(err)) return endsConnection(err.code);
+  const e = err as { code?: unknown; message?: unknown };
+  return (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) || /connection (terminated|ended|error)|not queryable/i.test(String(e?.message));
+}
+
 /** Turns a driver error into a catalogue error; server errors go through classifySqlState. */
 export function classifyPostgresError(err: unknown, ep: PostgresEndpoint): RestoreError {
   if (err instanceof RestoreError) return err;

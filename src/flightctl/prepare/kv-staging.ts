@@ -60,7 +60,8 @@ function isSwapUnsupported(err: unknown): boolean {
   return /unknown command|ERR unknown|command not allowed|NOPERM/i.test(String((err as Error)?.message));
 }
 
-export type SwapOutcome = { swapped: true; keys: number } | { swapped: false; reason: string };
+/** Not swapped: SWAPDB refused, or (`lost`) the staged keys are no longer all there. */
+export type SwapOutcome = { swapped: true; keys: number } | { swapped: false; reason: string; lost?: boolean };
 
 /**
  * SWAPDB 0 <staging>, then every other database emptied: the store ends exactly as after
@@ -71,12 +72,9 @@ export async function swapInStagedKeys(kvEp: KvEndpoint, stagingDb: number, expe
     await redis.select(stagingDb);
     const inStaging = await redis.dbsize();
     await redis.select(0);
-    if (inStaging !== expected) {
-      throw new RestoreError('RESTORE_ERR_KV_VERIFY', `the spare KV database ${stagingDb} holds ${inStaging} keys, ${expected} were staged`, {
-        expected,
-        found: inStaging,
-      });
-    }
+    // A KV store restarted since the staging (it keeps nothing) or emptied by someone: not swapped in.
+    if (inStaging !== expected)
+      return { swapped: false, reason: `the spare KV database ${stagingDb} holds ${inStaging} keys, ${expected} were staged`, lost: true };
     try {
       await redis.call('SWAPDB', '0', String(stagingDb));
     } catch (err) {

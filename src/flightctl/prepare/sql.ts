@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { RestoreError } from '../../lib/errors.js';
+import { isConnectionLoss } from '../datastores/postgres.js';
 import { AWAITING_RECONNECT_ANNOTATION, AWAITING_RECONNECT_INFO, DEFAULT_ORG_ID, systemRestoredMessage } from './marks.js';
 import type { FlightctlSchema } from './schema.js';
 
@@ -111,6 +112,12 @@ export async function prepareDatabase(client: pg.Client, schema: FlightctlSchema
     await client.query('ROLLBACK').catch(() => undefined);
     if (err instanceof RestoreError) throw err;
     const e = err as { code?: string; message?: string };
+    if (isConnectionLoss(err))
+      throw new RestoreError(
+        'RESTORE_ERR_DB_UNREACHABLE',
+        `the database went away while it was being prepared (nothing was committed): ${e.code ? `${e.code} ` : ''}${e.message ?? String(err)}`,
+        { sqlState: e.code },
+      );
     throw new RestoreError(
       'RESTORE_ERR_PREPARE_SQL',
       `preparing the database failed and was rolled back: ${e.code ? `${e.code} ` : ''}${e.message ?? String(err)}`,

@@ -50,6 +50,8 @@ export interface RestoreState {
   /** Without a dump: the KV store already holds exactly the keys (set by the window check). */
   kvComplete?: boolean;
   stoppedAt?: number;
+  /** How many keys prepare-kv left in the KV store: checked again right before the services start. */
+  kvKeys?: number;
 }
 
 export interface RestoreContext extends StepRuntime {
@@ -104,6 +106,7 @@ export function createRestoreContext(runtime: StepRuntime, deps: ContextDeps): R
     logger: runtime.logger,
     progress: (p) => runtime.progress(p),
     warn: (text) => runtime.warn(text),
+    fault: (f) => runtime.fault(f),
     setPhase: (phase) => runtime.setPhase(phase),
     record: (data) => runtime.record(data),
     state,

@@ -61,6 +61,8 @@ export interface RestoreData {
   summary(database: string): Promise<DeviceSummary>;
   /** What the KV store holds against what the database's devices need; undefined when only its own client reaches it. */
   keys(database: string, signal?: AbortSignal): Promise<KvCheck | undefined>;
+  /** How many keys the KV store's database 0 holds (DBSIZE); undefined when only its own client reaches it. */
+  kvSize(): Promise<number | undefined>;
   /** FLUSHALL and every key of the database, verified. */
   writeKeys(database: string, onProgress?: OnProgress, signal?: AbortSignal): Promise<{ keys: number; method: 'write' | 'client-pipe' }>;
   /** The keys written and verified in a spare KV database while the services run. */
@@ -161,6 +163,10 @@ export function networkDataStores(access: NetworkAccess): RestoreData {
       } finally {
         redis.disconnect();
       }
+    },
+    async kvSize() {
+      const kvEp = await kv();
+      return kvEp ? withKv(kvEp, (redis) => redis.dbsize()) : undefined;
     },
     async writeKeys(database, onProgress, signal) {
       const dbEp = await db(database);

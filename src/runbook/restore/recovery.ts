@@ -1,10 +1,10 @@
 import { swapNames } from '../../flightctl/database/swap-sql.js';
-import { asRestoreError, ERROR_CATALOGUE, type RestoreError } from '../../lib/errors.js';
+import { ERROR_CATALOGUE, type RestoreError } from '../../lib/errors.js';
 import { redactText } from '../../lib/secrets.js';
-import { sleep } from '../../lib/sleep.js';
+import { RECOVERY_BACKOFF, retrying } from '../../lib/retrying.js';
 import { intentIsOurs, type IntentDoc, type IntentRecord } from '../intent.js';
 import { isFinished, type Run, type StepName } from '../../model/run.js';
-import { runSuffix } from '../runner.js';
+import { noteFault, runSuffix } from '../runner.js';
 import { RecoveryIncomplete, settleSteps, type SettleOutcome, type SettleResult } from '../settle.js';
 import type { StepRuntime } from '../step.js';
 import type { JournalStore } from '../store/run-store.js';
@@ -79,14 +79,19 @@ async function markRecovered(journal: JournalStore, run: Run, result: SettleResu
   return run;
 }
 
-/** What the settling of a dead process's run gets as its runtime: no signal, no progress, warnings to the log. */
-function recoveryRuntime(deps: Pick<SettleDeps, 'logger'>): StepRuntime {
+/** What the settling of a dead process's run gets as its runtime: no signal, no progress, warnings to the log, faults into its record. */
+function recoveryRuntime(deps: Pick<SettleDeps, 'logger'>, run: Run): StepRuntime {
+  const warn = (text: string) => deps.logger.warn(redactText(text), { runId: run.id });
   return {
     check: false,
     signal: new AbortController().signal,
     logger: deps.logger,
     progress: async () => undefined,
-    warn: (text) => deps.logger.warn(redactText(text)),
+    warn,
+    fault(f) {
+      const met = noteFault(run, f);
+      warn(`${met.code}: ${met.message}; ${met.action}`);
+    },
     setPhase: async () => undefined,
     record: async () => undefined,
   };
@@ -111,7 +116,7 @@ function rebuiltContext(deps: SettleDeps, doc: IntentDoc<RestoreOptions>, plan: 
     startedAt: doc.startedAt,
     finalizers: [],
   };
-  const ctx = createRestoreContext(recoveryRuntime(deps), {
+  const ctx = createRestoreContext(recoveryRuntime(deps, record), {
     run: record,
     config: deps.config,
     target: deps.target,
@@ -176,30 +181,27 @@ export function worthWaiting(err: RestoreError): boolean {
   return err instanceof RecoveryIncomplete ? err.worthRetrying : err.retryable;
 }
 
+/** What stood in the way: a recovery's causes, or the error itself. */
+export function causesOf(err: RestoreError): readonly RestoreError[] {
+  return err instanceof RecoveryIncomplete && err.causes.length ? err.causes : [err];
+}
+
 /** What a recovery waits for, in one line: each cause once, with its code (not the wrapper's). */
 export function recoveryObstacle(err: RestoreError): string {
-  const causes = err instanceof RecoveryIncomplete && err.causes.length ? err.causes : [err];
-  return [...new Set(causes.map((c) => `${c.code}: ${c.message}`))].join('; ');
+  return [...new Set(causesOf(err).map((c) => `${c.code}: ${c.message}`))].join('; ');
 }
 
 /**
- * recoverHost, tried again with backoff (0.5 s doubling to 15 s) while what stands in the way may
- * go away by itself: after a reboot the database, the KV store, Podman or the bus come up after
- * the agent. Each attempt is safe to repeat (the settling is idempotent and the intent stays
- * until it is whole). Deadlines run on the monotonic clock: a clock set back does not extend them.
+ * recoverHost, tried again with backoff while what stands in the way may go away by itself
+ * (runbook/retrying.ts). Each attempt is safe to repeat: the settling is idempotent and the
+ * intent stays until it is whole.
  */
 export async function recoverWaiting(deps: SettleDeps, by: string, opts: WaitOptions): Promise<RecoveryReport> {
-  const deadline = performance.now() + opts.maxWaitMs;
-  let delay = 500;
-  for (;;) {
-    try {
-      return await recoverHost(deps, by);
-    } catch (err) {
-      const e = asRestoreError(err);
-      if (!worthWaiting(e) || opts.signal?.aborted || performance.now() + delay > deadline) throw e;
-      opts.onWait?.(e, delay);
-      await sleep(delay, opts.signal);
-      delay = Math.min(delay * 2, 15_000);
-    }
-  }
+  return retrying(() => recoverHost(deps, by), {
+    ...RECOVERY_BACKOFF,
+    maxWaitMs: opts.maxWaitMs,
+    retryIf: worthWaiting,
+    onWait: opts.onWait,
+    signal: opts.signal,
+  });
 }

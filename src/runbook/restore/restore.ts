@@ -5,10 +5,12 @@ import { anySignal } from '../../lib/signals.js';
 import type { Run, RunEvent } from '../../model/run.js';
 import { executeRun, newRunId, runSuffix } from '../runner.js';
 import type { SettleResult } from '../settle.js';
+import type { SettleAction } from '../../model/run.js';
+import { RECOVERY_BACKOFF, retrying } from '../../lib/retrying.js';
 import { createRestoreContext, type RestoreContext, type RestoreOptions } from './context.js';
 import { restoreIntent } from './intent-record.js';
 import { restorePlan } from './plan.js';
-import { recoverWaiting, recoveryObstacle, settleRecorded, type RecoveryReport, type SettleDeps } from './recovery.js';
+import { causesOf, recoverWaiting, recoveryObstacle, settleRecorded, worthWaiting, type RecoveryReport, type SettleDeps } from './recovery.js';
 
 export interface RestoreRequest {
   dump?: string | undefined;
@@ -103,7 +105,19 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
         if (outcome !== 'succeeded') logger.warn('the run did not finish: running the finalizers', { runId: run.id, outcome });
         // The signal that ended the run must not cut its settling short.
         const finished = new Set(run.steps.filter((s) => s.status === 'ok' || s.status === 'changed').map((s) => s.name));
-        const result = await settleRecorded(intent, steps, { ...ctx, signal: new AbortController().signal }, outcome, { doc: intent.current, finished });
+        const result = await settleWaiting(
+          deps,
+          () => settleRecorded(intent, steps, { ...ctx, signal: new AbortController().signal }, outcome, { doc: intent.current, finished }),
+          (why, delayMs) =>
+            ctx.fault({
+              kind: 'server-unavailable',
+              code: causesOf(why)[0]!.code,
+              message: causesOf(why)
+                .map((c) => c.message)
+                .join('; '),
+              action: `the finalizers waited ${Math.round(delayMs / 100) / 10} s and tried again`,
+            }),
+        );
         // After a success only releases run (the extracted archive goes): not what "finalizers" reports.
         if (outcome === 'succeeded') {
           for (const a of result.actions) logger.debug(a.msg, { runId: run.id, step: a.step });
@@ -117,6 +131,44 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
   } finally {
     await lock?.release();
   }
+}
+
+/**
+ * A run's own settling, tried again (bounded by restore.recoveryWaitMs) while what stands in its
+ * way may come back by itself: a database or KV store restarted by systemd under the run. What
+ * an attempt that did not finish did do is kept in the actions, with each wait, so the run tells
+ * the whole story.
+ */
+async function settleWaiting(
+  deps: SettleDeps,
+  settle: () => Promise<SettleResult>,
+  onWait: (why: RestoreError, delayMs: number) => void,
+): Promise<SettleResult> {
+  const done: SettleAction[] = [];
+  let last: SettleResult | undefined;
+  try {
+    await retrying(
+      async () => {
+        last = undefined;
+        last = await settle();
+        if (last.failure) throw last.failure;
+      },
+      {
+        ...RECOVERY_BACKOFF,
+        maxWaitMs: deps.config.restore.recoveryWaitMs,
+        retryIf: worthWaiting,
+        onWait: (why, delay) => {
+          done.push(...(last?.actions ?? []).filter((a) => !a.error), { kind: 'note', msg: `waited for ${recoveryObstacle(why)}` });
+          onWait(why, delay);
+        },
+      },
+    );
+  } catch (err) {
+    // A settling that did not finish is in its result; without one the settling itself broke.
+    if (!(last as SettleResult | undefined)) throw err;
+  }
+  const final = last as unknown as SettleResult;
+  return { ...final, actions: [...done, ...final.actions] };
 }
 
 /** What recovery waits for is said: in the log, or where the caller shows it. */

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { openDump, type DumpFile } from '../../flightctl/database/dump-format.js';
 import { classifySqlState } from '../../flightctl/datastores/postgres.js';
-import { RestoreError } from '../../lib/errors.js';
+import { isRestoreError, RestoreError } from '../../lib/errors.js';
 import type { DatabaseShell, LoadOptions, ShellOptions } from '../target.js';
 import { execStream } from './exec-stream.js';
 import type { PodmanClient } from './podman.js';
@@ -17,15 +17,18 @@ const PSQL = ['psql', '-U', 'postgres', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_
  * prints "ERROR:  55006: database ... is being accessed by other users".
  */
 export function shellError(stderr: string, exitCode: number, what: string): RestoreError {
-  const m = /ERROR:\s+([0-9A-Z]{5}):\s*([^\n]*)/.exec(stderr);
+  const m = /(?:ERROR|FATAL):\s+([0-9A-Z]{5}):\s*([^\n]*)/.exec(stderr);
   if (m) return classifySqlState(m[1]!, m[2]!, `PostgreSQL in the database container (${what})`);
   // psql could not reach the server at all (not started yet after a boot, restarting, gone): the
   // container runs, PostgreSQL in it does not answer. Worth waiting for, unlike a refused statement.
-  const down = /connection to server .* failed: ([^\n]*)|could not connect to server: ([^\n]*)/.exec(stderr);
+  const down =
+    /connection to server .* failed: ([^\n]*)|could not connect to server: ([^\n]*)|(server closed the connection unexpectedly|the database system is (?:starting up|shutting down|in recovery mode))/.exec(
+      stderr,
+    );
   if (down) {
     return new RestoreError(
       'RESTORE_ERR_DB_UNREACHABLE',
-      `PostgreSQL in the database container does not accept connections (${what}): ${(down[1] ?? down[2] ?? '').trim().slice(0, 200)}`,
+      `PostgreSQL in the database container does not accept connections (${what}): ${(down[1] ?? down[2] ?? down[3] ?? '').trim().slice(0, 200)}`,
     );
   }
   const first =
@@ -41,6 +44,20 @@ export function shellError(stderr: string, exitCode: number, what: string): Rest
   );
 }
 
+/**
+ * The database container stopped or was started again under a command (killed, crashed, restarted
+ * by systemd): for whoever asked, the database server went away, which is worth waiting out.
+ */
+async function serverGone<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (isRestoreError(err) && err.details.wentAwayDuring !== undefined)
+      throw new RestoreError('RESTORE_ERR_DB_UNREACHABLE', `PostgreSQL went away: ${err.message}`, err.details);
+    throw err;
+  }
+}
+
 /** SQL as the postgres superuser inside flightctl-db, over its local socket (FLIGHTCTL.md §2). */
 export class PodmanDatabaseShell implements DatabaseShell {
   readonly loadableFormats = ['plain', 'custom'] as const;
@@ -51,14 +68,16 @@ export class PodmanDatabaseShell implements DatabaseShell {
   ) {}
 
   async sql(sql: string, opts: ShellOptions = {}): Promise<string> {
-    const r = await this.podman.exec(this.container, {
-      cmd: [...PSQL, '-d', opts.database ?? 'postgres'],
-      user: 'postgres',
-      env: QUIET_ENV,
-      stdin: sql,
-      signal: opts.signal,
-      timeoutMs: opts.timeoutMs ?? 120_000,
-    });
+    const r = await serverGone(
+      this.podman.exec(this.container, {
+        cmd: [...PSQL, '-d', opts.database ?? 'postgres'],
+        user: 'postgres',
+        env: QUIET_ENV,
+        stdin: sql,
+        signal: opts.signal,
+        timeoutMs: opts.timeoutMs ?? 120_000,
+      }),
+    );
     if (r.exitCode !== 0) throw shellError(r.stderr, r.exitCode, 'psql');
     return r.stdout;
   }
@@ -67,7 +86,7 @@ export class PodmanDatabaseShell implements DatabaseShell {
     // pipeline, not pipe: a source that fails (an archive changed under us) fails the exec's input.
     const input = pipeline(openDump(dump), byteCounter(opts.onBytes), () => undefined);
     try {
-      await this.loadFrom(input, database, dump, opts);
+      await serverGone(this.loadFrom(input, database, dump, opts));
     } finally {
       // Done or failed, whatever is left of the source is closed (a file, an archive being read).
       input.destroy();
@@ -118,11 +137,13 @@ export class PodmanDatabaseShell implements DatabaseShell {
 
   dump(database: string, signal?: AbortSignal): { stream: Readable; done: Promise<void> } {
     const stream = new PassThrough();
-    const done = execStream(this.podman, this.container, ['pg_dump', '--clean', '--if-exists', '-U', 'postgres', '-d', database], {
-      stdout: stream,
-      user: 'postgres',
-      signal,
-    }).then((r) => {
+    const done = serverGone(
+      execStream(this.podman, this.container, ['pg_dump', '--clean', '--if-exists', '-U', 'postgres', '-d', database], {
+        stdout: stream,
+        user: 'postgres',
+        signal,
+      }),
+    ).then((r) => {
       if (r.exitCode !== 0) throw shellError(r.stderr, r.exitCode, 'pg_dump');
     });
     done.catch((err: Error) => stream.destroy(err));

@@ -6,7 +6,8 @@ import { RestoreError } from '../../lib/errors.js';
 /** What an exec needs of the Podman client (PodmanClient is one). */
 export interface ExecHost {
   readonly docker: Docker;
-  requireRunning(container: string): Promise<unknown>;
+  requireRunning(container: string): Promise<{ id: string }>;
+  inspectContainer(container: string): Promise<{ id: string; running: boolean } | undefined>;
   isConnError(err: unknown): boolean;
   unreachable(err: unknown): RestoreError;
 }
@@ -105,7 +106,36 @@ async function exitCodeOf(exec: { inspect(): Promise<{ Running: boolean; ExitCod
  * only; cmd is visible in the process table.
  */
 export async function execStream(podman: ExecHost, container: string, cmd: string[], io: StreamIo = {}): Promise<StreamExecResult> {
-  await podman.requireRunning(container);
+  const { id } = await podman.requireRunning(container);
+  let r: StreamExecResult;
+  try {
+    r = await execIn(podman, container, cmd, io);
+  } catch (err) {
+    throw (await containerWentAway(podman, container, id, cmd)) ?? err;
+  }
+  // Killed by a signal (128+n) or no exit code reported: the container may have gone with it.
+  if (r.exitCode === -1 || r.exitCode > 128) {
+    const gone = await containerWentAway(podman, container, id, cmd);
+    if (gone) throw gone;
+  }
+  return r;
+}
+
+/**
+ * The container stopped or was started again (killed, crashed, restarted by systemd) while the
+ * process ran in it: that, not what the process was given, is why it failed.
+ */
+async function containerWentAway(podman: ExecHost, container: string, id: string, cmd: string[]): Promise<RestoreError | undefined> {
+  const now = await podman.inspectContainer(container).catch(() => undefined);
+  if (now?.running && now.id === id) return undefined;
+  return new RestoreError(
+    'RESTORE_ERR_CONTAINER_NOT_RUNNING',
+    `container ${container} ${now?.running ? 'was started again' : 'stopped'} while ${cmd[0]} ran in it (killed or crashed): what it was doing did not finish`,
+    { container, wentAwayDuring: cmd[0] },
+  );
+}
+
+async function execIn(podman: ExecHost, container: string, cmd: string[], io: StreamIo): Promise<StreamExecResult> {
   const input = typeof io.stdin === 'string' || Buffer.isBuffer(io.stdin) ? Readable.from([Buffer.from(io.stdin)]) : io.stdin;
   let sock: Duplex;
   let exec: Docker.Exec;
@@ -184,7 +214,6 @@ export async function execStream(podman: ExecHost, container: string, cmd: strin
       { container },
     );
   const exitCode = await exitCodeOf(exec);
-  if (failure && (exitCode === 0 || exitCode === -1))
-    throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container}: ${failure.message}`, { container });
+  if (failure && exitCode === 0) throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container}: ${failure.message}`, { container });
   return { exitCode, stderr: demux.stderr };
 }

@@ -9,6 +9,8 @@ const LIBPOD = '/v4.0.0/libpod';
 
 export interface ContainerInfo {
   name: string;
+  /** The container's id: a container started again (quadlet runs them with --rm) has a new one. */
+  id: string;
   running: boolean;
   /** created | running | exited | ... */
   status: string;
@@ -101,7 +103,8 @@ export class PodmanClient {
     try {
       return await this.docker.getContainer(name).inspect();
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      // A container being removed (quadlet's --rm after a kill) can answer 500 "no such container".
+      if ((err as { statusCode?: number }).statusCode === 404 || /no such container/i.test(String((err as Error)?.message))) return undefined;
       throw this.isConnError(err) ? this.unreachable(err) : err;
     }
   }
@@ -113,6 +116,7 @@ export class PodmanClient {
     const nets = (info.NetworkSettings?.Networks ?? {}) as Record<string, { IPAddress?: string }>;
     return {
       name,
+      id: info.Id,
       running: info.State?.Running === true,
       status: info.State?.Status ?? 'unknown',
       ip: nets[network]?.IPAddress ?? '',

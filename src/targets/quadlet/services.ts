@@ -72,7 +72,7 @@ export async function stopApplications(
 
 /**
  * Starts what `stopApplications` stopped (per the state file); forgets each unit once it runs.
- * A hold across reboots is lifted first, and removed once nothing it holds is left to start.
+ * A hold across reboots is lifted first, and removed after the starts.
  */
 export async function startApplications(host: QuadletHost, units: readonly string[] = APP_UNITS): Promise<ServiceChange[]> {
   const systemd = await host.systemd();
@@ -92,7 +92,9 @@ export async function startApplications(host: QuadletHost, units: readonly strin
     });
     changes.push(...outcomes.map((o) => fromOutcome(o, 'started')));
   }
-  if (!(await host.state.read()).stoppedUnits.length) await removeHold(host);
+  // The hold is over once the agent starts the units itself (only a whole restore is started): a
+  // unit that would not start is tried again by the next recover or run, not held at boot.
+  await removeHold(host);
   return order(changes, units);
 }
 

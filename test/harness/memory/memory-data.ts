@@ -91,6 +91,7 @@ export function memoryDataStores(proc: MemoryProcess, access: Pick<RestoreContex
         await onProgress?.(want.size, want.size);
         return { keys: want.size, method: kvOverNetwork() ? ('write' as const) : ('client-pipe' as const) };
       }),
+    kvSize: () => proc.read(() => (kvOverNetwork() ? w.kvDb(0).size : undefined)),
     stageKeys: (name, kvDb, onProgress) =>
       kvDb >= w.kvDatabases
         ? proc.read(() => ({ staged: false as const, reason: 'no-such-database' as const }))
@@ -105,7 +106,7 @@ export function memoryDataStores(proc: MemoryProcess, access: Pick<RestoreContex
     swapInStaged: (kvDb, keys) =>
       proc.change(`SWAPDB 0 ${kvDb}`, () => {
         if (w.kvDb(kvDb).size !== keys)
-          throw new RestoreError('RESTORE_ERR_KV_VERIFY', `the spare KV database ${kvDb} holds ${w.kvDb(kvDb).size} keys, ${keys} were staged`);
+          return { swapped: false as const, reason: `the spare KV database ${kvDb} holds ${w.kvDb(kvDb).size} keys, ${keys} were staged`, lost: true };
         const staged = w.kvDb(kvDb);
         w.kv.set(kvDb, w.kvDb(0));
         w.kv.set(0, staged);

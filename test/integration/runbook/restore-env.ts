@@ -252,6 +252,7 @@ export interface FinishedRun {
   finalizers: string[];
   downtimeMs?: number;
   recovery?: { actions: string[] };
+  faults?: { step?: string; kind: string; code: string; message: string; action: string }[];
   devices?: { before?: { total: number; byStatus: Record<string, number> }; after?: { total: number; byStatus: Record<string, number> } };
 }
 

@@ -5,6 +5,7 @@ import { ensureLiveKeys, kvIsComplete } from './live-database.js';
 /** FLUSHALL and the keys of the live database, verified: the KV part of Flight Control's preparation. */
 async function writeKeys(ctx: RestoreContext): Promise<StepOutcome> {
   const r = await ctx.data.writeKeys(ctx.names.live, (written, expected) => ctx.progress({ done: written, total: expected, unit: 'keys' }), ctx.signal);
+  ctx.state.kvKeys = r.keys;
   const how = r.method === 'write' ? '' : " through the KV store's own client";
   return { changed: true, msg: `flushed the KV store and wrote ${r.keys} awaiting-reconnect keys${how}, verified`, data: { keys: r.keys, method: r.method } };
 }
@@ -39,13 +40,21 @@ export const prepareKvStep = defineStep<RestoreContext>({
     const staged = ctx.state.staged;
     if (staged) {
       const out = await ctx.data.swapInStaged(staged.db, staged.keys);
+      if (out.swapped) ctx.state.kvKeys = out.keys;
       if (out.swapped)
         return {
           changed: true,
           msg: `swapped in ${out.keys} staged keys (SWAPDB 0 ${staged.db}) and emptied the rest`,
           data: { keys: out.keys, method: 'swapdb' },
         };
-      ctx.warn(`${out.reason}: writing the keys instead`);
+      if (out.lost)
+        ctx.fault({
+          kind: 'kv-keys-lost',
+          code: 'RESTORE_ERR_KV_VERIFY',
+          message: `${out.reason} (the KV store restarted since, or was emptied)`,
+          action: 'the keys are written instead',
+        });
+      else ctx.warn(`${out.reason}: writing the keys instead`);
     }
     return writeKeys(ctx);
   },

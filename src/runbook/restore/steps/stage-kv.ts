@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineStep } from '../../step.js';
 import { loadsDump, type RestoreContext } from '../context.js';
+import { RECOVERY_BACKOFF, retrying } from '../../../lib/retrying.js';
 
 const intentSchema = z.object({ kvDb: z.number().int().positive() });
 
@@ -22,11 +23,18 @@ export const stageKvStep = defineStep<RestoreContext, z.infer<typeof intentSchem
   },
   async apply(ctx) {
     const stagingDb = ctx.config.kv.stagingDb;
-    const out = await ctx.data.stageKeys(
-      ctx.names.temp,
-      stagingDb,
-      (written, expected) => ctx.progress({ done: written, total: expected, unit: 'keys' }),
-      ctx.signal,
+    // A KV store that restarts under the staging comes back empty: the staging starts over once it
+    // answers again (it empties the spare database first), while the services still run.
+    const out = await retrying(
+      () => ctx.data.stageKeys(ctx.names.temp, stagingDb, (written, expected) => ctx.progress({ done: written, total: expected, unit: 'keys' }), ctx.signal),
+      {
+        ...RECOVERY_BACKOFF,
+        maxWaitMs: ctx.config.restore.recoveryWaitMs,
+        retryIf: (e) => e.code === 'RESTORE_ERR_KV_UNREACHABLE' || e.code === 'RESTORE_ERR_CONTAINER_NOT_RUNNING',
+        onWait: (e, delayMs) =>
+          ctx.fault({ kind: 'server-unavailable', code: e.code, message: e.message, action: `staging the keys again in ${delayMs / 1000} s` }),
+        signal: ctx.signal,
+      },
     );
     if (!out.staged) {
       // A store configured with fewer databases has no spare one: write the keys later instead.
