@@ -150,6 +150,34 @@ export const configSchema = z
             .default(512 * 1024 ** 3),
           { env: 'FLIGHTCTL_RESTORE_ARCHIVE_MAX_BYTES', doc: 'an archive with more bytes in its files is refused as unsafe' },
         ),
+        /**
+         * Each entry kind has its own bound, checked at its header before anything is written: the
+         * dump (archiveMaxBytes, the archive's whole) is the one large part of a backup.
+         */
+        archiveMaxFileBytes: key(
+          z.coerce
+            .number()
+            .int()
+            .min(1024)
+            .max(Number.MAX_SAFE_INTEGER)
+            .default(4 * 1024 ** 2),
+          {
+            env: 'FLIGHTCTL_RESTORE_ARCHIVE_MAX_FILE_BYTES',
+            doc: 'largest file of an archive but its dump and PAM volume (pki/, encryption/, config/: certificates, keys and configuration); a larger one refuses the archive',
+          },
+        ),
+        archiveMaxVolumeBytes: key(
+          z.coerce
+            .number()
+            .int()
+            .min(1024)
+            .max(Number.MAX_SAFE_INTEGER)
+            .default(64 * 1024 ** 2),
+          {
+            env: 'FLIGHTCTL_RESTORE_ARCHIVE_MAX_VOLUME_BYTES',
+            doc: "largest PAM issuer volume (volumes/pam-issuer-etc.tar, the issuer's /etc) in an archive; a larger one refuses the archive",
+          },
+        ),
         /** How long recover, run and serve's start wait for the data stores, Podman and the bus to come back. */
         recoveryWaitMs: key(z.coerce.number().int().min(0).max(86_400_000).default(300_000), {
           env: 'FLIGHTCTL_RESTORE_RECOVERY_WAIT_MS',
