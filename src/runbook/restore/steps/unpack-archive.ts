@@ -98,9 +98,11 @@ export const unpackArchiveStep = defineStep<RestoreContext, { extractDir: string
       if (metadata) ctx.state.archive = { dir, metadata, entries: new Map() };
     },
   },
-  // What the file steps restore from stays until the run is settled: a later recovery needs it.
-  async release(_ctx, { extractDir: dir }, { settled }) {
-    if (!settled || !existsSync(dir)) return [];
+  // What the file steps restore from (private keys among it) stays only while a later recovery may
+  // still complete them: not once the run is settled, and not once it is rolled back, even when
+  // an undo failed (a database not reachable) and the run is not settled yet.
+  async release(_ctx, { extractDir: dir }, { settled, rolledBack }) {
+    if ((!settled && !rolledBack) || !existsSync(dir)) return [];
     await fs.rm(dir, { recursive: true, force: true });
     return [`removed the extracted archive ${dir}`];
   },
