@@ -87,12 +87,15 @@ export function createApp(deps: AppDeps): express.Express {
     rateLimit({
       windowMs: 60_000,
       limit: config.api.refusedPerMinute,
-      standardHeaders: 'draft-7',
+      // No RateLimit headers on every answer of every client: only the refusal says when to retry.
+      standardHeaders: false,
       legacyHeaders: false,
       keyGenerator: (req) => `peer:${req.socket.remoteAddress ?? 'unix'}`,
       skipSuccessfulRequests: true,
       requestWasSuccessful: (_req, res) => res.statusCode !== 401 && res.statusCode !== 403,
-      handler: (_req, res) => {
+      handler: (req, res) => {
+        const reset = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime?.getTime();
+        res.set('Retry-After', String(reset ? Math.max(1, Math.ceil((reset - Date.now()) / 1000)) : 60));
         res.locals.denyReason = 'too many refused calls from this address';
         sendProblem(
           res,

@@ -100,7 +100,9 @@ describe('the API door: bounds against slow, many and refused clients (real serv
     const statuses: number[] = [];
     for (let i = 0; i < 8; i++) statuses.push((await request(door, { path: long, from: '127.0.0.6', headers: auth('not.a.token') })).status);
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
-    expectProblem(await request(door, { path: '/v1/restores', from: '127.0.0.6', headers: auth(await door.token()) }), 429, 'RESTORE_ERR_REFUSED_TOO_OFTEN');
+    const limited = await request(door, { path: '/v1/restores', from: '127.0.0.6', headers: auth(await door.token()) });
+    expectProblem(limited, 429, 'RESTORE_ERR_REFUSED_TOO_OFTEN');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     // Another peer is not affected, nor are accepted calls counted.
     for (let i = 0; i < 6; i++) expect((await request(door, { path: '/v1/restores', from: '127.0.0.7', headers: auth(await door.token()) })).status).toBe(200);
     const audits = door
