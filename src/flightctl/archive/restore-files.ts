@@ -49,10 +49,11 @@ const EMPTY_ENCRYPTION = 'the archive has an empty encryption/ directory; refusi
  */
 export async function verifyArchiveFiles(entries: Extracted['entries'], dir: string | undefined, etcDir: string): Promise<void> {
   for (const [name, e] of entries) {
-    if (!name.startsWith(`${ENTRY.pki}/`)) continue;
+    if (name !== ENTRY.pki && !name.startsWith(`${ENTRY.pki}/`)) continue;
     const to = path.join(etcDir, name);
     if (e.type === 'file') await refuseToReplace(to);
-    else if ((await fs.lstat(to).catch(() => undefined))?.isDirectory() === false)
+    // Followed, as the overlay's mkdir follows it: a directory may be a link to one.
+    else if ((await fs.stat(to).catch(() => undefined))?.isDirectory() === false)
       throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${to} is not a directory where the archive has one; not overwritten`);
   }
   if (entries.get(ENTRY.encryption)?.type === 'directory' && ![...entries].some(([n, e]) => n.startsWith(`${ENTRY.encryption}/`) && e.type === 'file'))

@@ -91,6 +91,19 @@ describe('archive checks before the first destructive step (the agent binary, no
     }
   });
 
+  it('a pki/ directory where the host has a file: refused by unpack-archive', async () => {
+    const etc = path.join(dir, 'etc-with-file');
+    mkdirSync(path.join(etc, 'pki'), { recursive: true });
+    writeFileSync(path.join(etc, 'pki', 'flightctl-api'), 'not a directory\n');
+    const file = archive((s) => {
+      mkdirSync(path.join(s, 'pki', 'flightctl-api'));
+      writeFileSync(path.join(s, 'pki', 'flightctl-api', 'server.crt'), 'a certificate\n');
+    });
+    const r = await run(file, { etc });
+    expect(r.failed).toMatchObject({ name: 'unpack-archive', error: { code: 'RESTORE_ERR_ARCHIVE_INVALID' } });
+    expect(r.failed!.msg).toMatch(/pki\/flightctl-api is not a directory where the archive has one/);
+  });
+
   it('a pki/ file over its limit is refused by a check run (it passed --check before)', async () => {
     const r = await run(
       archive((s) => writeFileSync(path.join(s, 'pki', 'big.crt'), Buffer.alloc(5 * 1024 * 1024))),
