@@ -16,6 +16,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createApp } from '../src/api/app.js';
 import { createAuthenticator } from '../src/api/auth.js';
+import { connectionLimits } from '../src/api/connection-guard.js';
 import { listen, parseListen, type Listening } from '../src/api/listeners.js';
 import { ApiMetrics } from '../src/api/metrics.js';
 import { RunManager } from '../src/api/run-manager.js';
@@ -86,7 +87,8 @@ export async function withBenchApi<T>(alg: Alg, fn: (api: BenchApi) => Promise<T
     writeFileSync(jwksFile, JSON.stringify(jwksOf(key)));
     const config = configSchema.parse({
       host: { dbusAddress: `unix:path=${dir}/no-bus`, podmanSocket: `${dir}/no-podman.sock`, stateDir: path.join(dir, 'state') },
-      api: { jwksFile, jwtIssuers: [ISSUER], jwtAudience: AUDIENCE },
+      // The load generator is one peer with many connections: the door's bounds would measure themselves.
+      api: { jwksFile, jwtIssuers: [ISSUER], jwtAudience: AUDIENCE, maxConnections: 100_000, maxConnectionsPerPeer: 100_000 },
     });
     const run = await saveFinishedRun(config.host.stateDir);
     const errors: string[] = [];
@@ -99,7 +101,7 @@ export async function withBenchApi<T>(alg: Alg, fn: (api: BenchApi) => Promise<T
       const store = new FileRunStore(config.host.stateDir);
       const runs = new RunManager({ config, logger, target, store, onFinished: (r) => metrics.observeRun(r) });
       const app = createApp({ config, logger, target, store, runs, metrics, auth: variant === 'auth' ? auth : undefined, readiness: () => 'ready' });
-      const l = await listen(parseListen('http://127.0.0.1:0'), app, { cert: '', key: '' });
+      const l = await listen(parseListen('http://127.0.0.1:0'), app, { cert: '', key: '' }, connectionLimits(config.api));
       listening.push(l);
       url[variant] = l.bound;
     }

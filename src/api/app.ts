@@ -16,7 +16,17 @@ declare module 'express-serve-static-core' {
     principal?: Principal;
     /** Set by a handler for the audit record. */
     runId?: string;
+    /** The request came with a body of zero bytes (Content-Length: 0): not the same as `{}`. */
+    bodyEmpty?: boolean;
   }
+}
+
+/** What an audit line keeps of a path: enough to tell the call, not the ~16 KB a client may send. */
+const AUDIT_PATH_CHARS = 200;
+
+function auditPath(req: Request): string {
+  const p = req.originalUrl.split('?')[0] ?? '';
+  return p.length > AUDIT_PATH_CHARS ? `${p.slice(0, AUDIT_PATH_CHARS)}...(${p.length} chars)` : p;
 }
 
 /** The audit record of a call: who, what, the decision and the outcome. Never a body, never a token. */
@@ -29,7 +39,7 @@ function audit(logger: Logger, req: Request, decision: 'allow' | 'deny', status:
     jti: req.principal?.jti,
     remote: req.socket.remoteAddress || 'unix',
     method: req.method,
-    path: req.originalUrl.split('?')[0],
+    path: auditPath(req),
     runId: req.runId,
     decision,
     outcome: status,
@@ -47,6 +57,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('query parser', 'simple'); // no nested objects from ?a[b]=c
 
   app.use((req, res, next) => {
+    // Answers hold run state and device names: never cached, never sniffed into another type.
+    res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
     res.on('finish', () => {
       const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
       metrics.requests.inc({ route, method: req.method, status: String(res.statusCode) });
@@ -68,6 +80,31 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
+
+  // Refused calls (bad or missing token, missing scope) per remote address: guessing tokens and
+  // filling the audit log cost the caller its access for the rest of the minute. /healthz above stays.
+  app.use(
+    rateLimit({
+      windowMs: 60_000,
+      limit: config.api.refusedPerMinute,
+      // No RateLimit headers on every answer of every client: only the refusal says when to retry.
+      standardHeaders: false,
+      legacyHeaders: false,
+      keyGenerator: (req) => `peer:${req.socket.remoteAddress ?? 'unix'}`,
+      skipSuccessfulRequests: true,
+      requestWasSuccessful: (_req, res) => res.statusCode !== 401 && res.statusCode !== 403,
+      handler: (req, res) => {
+        const reset = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime?.getTime();
+        res.set('Retry-After', String(reset ? Math.max(1, Math.ceil((reset - Date.now()) / 1000)) : 60));
+        res.locals.denyReason = 'too many refused calls from this address';
+        sendProblem(
+          res,
+          new RestoreError('RESTORE_ERR_REFUSED_TOO_OFTEN', `more than ${config.api.refusedPerMinute} calls from this address were refused in a minute`),
+        );
+      },
+      validate: { keyGeneratorIpFallback: false },
+    }),
+  );
 
   const guard =
     (scope: Scope, mutating = false) =>
@@ -113,7 +150,12 @@ export function createApp(deps: AppDeps): express.Express {
     },
     validate: { keyGeneratorIpFallback: false },
   });
-  const json = express.json({ limit: config.api.bodyLimitBytes, strict: true, type: () => true });
+  const json = express.json({
+    limit: config.api.bodyLimitBytes,
+    strict: true,
+    type: () => true,
+    verify: (req, _res, buf) => void ((req as Request).bodyEmpty = buf.length === 0),
+  });
   const requireJson = (req: Request, _res: Response, next: NextFunction) => {
     if (!req.is('application/json')) return next(new RestoreError('RESTORE_ERR_REQUEST_INVALID', 'send the body as JSON with Content-Type: application/json'));
     next();
@@ -135,6 +177,9 @@ export function createApp(deps: AppDeps): express.Express {
     if (type === 'entity.parse.failed') return sendProblem(res, new RestoreError('RESTORE_ERR_REQUEST_INVALID', 'the body is not valid JSON'));
     if (type && /encoding|charset|request\.aborted|stream/.test(type))
       return sendProblem(res, new RestoreError('RESTORE_ERR_REQUEST_INVALID', `the body cannot be read (${type})`));
+    // A body that does not inflate (zlib, brotli): body-parser marks it 400 without a type.
+    if (!type && (err as { status?: unknown }).status === 400 && req.get('content-encoding'))
+      return sendProblem(res, new RestoreError('RESTORE_ERR_REQUEST_INVALID', 'the body cannot be decompressed as its Content-Encoding says'));
     const e = asRestoreError(err);
     if (e.code === 'RESTORE_ERR_INTERNAL') logger.error('API request failed', { method: req.method, path: req.path, error: (err as Error)?.message });
     if (res.headersSent) return res.end();

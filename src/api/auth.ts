@@ -1,4 +1,5 @@
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { CONFIG_DEFAULTS } from '../config/schema.js';
 import { RestoreError, type ErrorCode } from '../lib/errors.js';
 import { KeysUnavailableError, keySourceOf, type KeySet } from './auth-keys.js';
 
@@ -12,6 +13,8 @@ export interface AuthSettings {
   jwtAudience: string;
   clockToleranceSec: number;
   maxTokenAgeSec: number;
+  /** Longest exp - iat (exp - now without iat) accepted for any call; default api.maxTokenLifetimeSec's. */
+  maxTokenLifetimeSec?: number;
   jwksTimeoutMs: number;
   jwksCacheMaxAgeMs: number;
 }
@@ -163,6 +166,7 @@ function checkSettings(s: AuthSettings): { issuers: string[]; audience: string }
   const numbers = [
     ['api.clockToleranceSec', s.clockToleranceSec],
     ['api.maxTokenAgeSec', s.maxTokenAgeSec],
+    ['api.maxTokenLifetimeSec', s.maxTokenLifetimeSec ?? DEFAULT_MAX_LIFETIME_SEC],
     ['api.jwksTimeoutMs', s.jwksTimeoutMs],
     ['api.jwksCacheMaxAgeMs', s.jwksCacheMaxAgeMs],
   ] as const;
@@ -173,6 +177,9 @@ function checkSettings(s: AuthSettings): { issuers: string[]; audience: string }
   }
   return { issuers, audience };
 }
+
+/** For callers that do not come from the configuration. */
+const DEFAULT_MAX_LIFETIME_SEC = CONFIG_DEFAULTS.api.maxTokenLifetimeSec;
 
 /** How many verified tokens are remembered, and for how long at most (also bounded by their exp). */
 const CACHE_ENTRIES = 1024;
@@ -198,6 +205,7 @@ export async function createAuthenticator(settings: AuthSettings): Promise<Authe
   const source = keySourceOf(settings);
   let keys = await source.load(false);
   const tolerance = settings.clockToleranceSec;
+  const maxLifetime = settings.maxTokenLifetimeSec ?? DEFAULT_MAX_LIFETIME_SEC;
   // A client sends the same token with every call: checking its signature once, and only its
   // times after that, keeps authentication cheap (signature checks dominate the cost of a call).
   const verified = new Map<string, Verified>();
@@ -234,6 +242,9 @@ export async function createAuthenticator(settings: AuthSettings): Promise<Authe
       }
       // jose checks a future iat only together with maxTokenAge; reads get the same rule.
       if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + tolerance) throw unauthenticated('iat in the future');
+      // A token valid for years is a standing credential: whoever lifts it from a log keeps it.
+      const lifetime = (payload.exp as number) - (typeof payload.iat === 'number' ? payload.iat : Date.now() / 1000);
+      if (lifetime > maxLifetime + tolerance) throw unauthenticated(`lifetime ${Math.round(lifetime)} s over api.maxTokenLifetimeSec (${maxLifetime} s)`);
       if (typeof payload.sub !== 'string' || payload.sub === '') throw unauthenticated('invalid sub');
       if (payload.jti !== undefined && typeof payload.jti !== 'string') throw unauthenticated('invalid jti');
       const scopes = scopesOf((payload as Record<string, unknown>).scope);

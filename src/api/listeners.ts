@@ -5,6 +5,9 @@ import net from 'node:net';
 import path from 'node:path';
 import type { RequestListener } from 'node:http';
 import { RestoreError } from '../lib/errors.js';
+import { DEFAULT_LIMITS, guardConnections, TIMEOUT_CHECK_MS, type ConnectionLimits } from './connection-guard.js';
+
+export type { ConnectionLimits } from './connection-guard.js';
 
 export type ListenAddress =
   | { kind: 'unix'; path: string; text: string }
@@ -70,7 +73,12 @@ export interface Listening {
   bound: string;
 }
 
-export async function listen(address: ListenAddress, handler: RequestListener, tls: { cert: string; key: string }): Promise<Listening> {
+export async function listen(
+  address: ListenAddress,
+  handler: RequestListener,
+  tls: { cert: string; key: string },
+  limits: ConnectionLimits = DEFAULT_LIMITS,
+): Promise<Listening> {
   let server: http.Server | https.Server;
   if (address.kind === 'https') {
     if (!tls.cert || !tls.key) throw invalid(address.text, 'https needs --tls-cert and --tls-key');
@@ -82,14 +90,11 @@ export async function listen(address: ListenAddress, handler: RequestListener, t
     } catch (err) {
       throw new RestoreError('RESTORE_ERR_CONFIG_INVALID', `cannot read the TLS certificate or key (${(err as NodeJS.ErrnoException).code})`);
     }
-    server = https.createServer({ cert, key, minVersion: 'TLSv1.2' }, handler);
+    server = https.createServer({ cert, key, minVersion: 'TLSv1.2', connectionsCheckingInterval: TIMEOUT_CHECK_MS });
   } else {
-    server = http.createServer(handler);
+    server = http.createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_MS });
   }
-  // Slow or idle clients cannot hold connections open for ever; event streams send heartbeats.
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 0;
-  server.keepAliveTimeout = 5_000;
+  guardConnections(server, address.kind !== 'unix', handler, limits);
   if (address.kind === 'unix') {
     await fs.mkdir(path.dirname(address.path), { recursive: true, mode: 0o755 });
     await clearStaleSocket(address.path);

@@ -9,21 +9,26 @@ import { redactText } from '../lib/secrets.js';
  * hint. An internal error never shows its message (it is in the server log): no stack trace, no
  * internal detail reaches a caller.
  */
-export function sendProblem(res: Response, err: RestoreError, status = err.httpStatus): void {
+/** The problem+json document (RFC 9457) of an error; also written by listeners outside express. */
+export function problemDocument(err: RestoreError, status: number, instance: string | undefined): Record<string, unknown> {
   const internal = err.code === 'RESTORE_ERR_INTERNAL';
+  return {
+    type: `urn:flightctl-restore-agent:error:${err.code}`,
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    code: err.code,
+    detail: internal ? 'internal error; the agent log has the details' : redactText(err.message),
+    hint: err.hint,
+    retryable: err.retryable,
+    ...(instance !== undefined ? { instance } : {}),
+  };
+}
+
+export function sendProblem(res: Response, err: RestoreError, status = err.httpStatus): void {
   res
     .status(status)
     .type('application/problem+json')
-    .json({
-      type: `urn:flightctl-restore-agent:error:${err.code}`,
-      title: STATUS_CODES[status] ?? 'Error',
-      status,
-      code: err.code,
-      detail: internal ? 'internal error; the agent log has the details' : redactText(err.message),
-      hint: err.hint,
-      retryable: err.retryable,
-      instance: res.req.originalUrl.split('?')[0],
-    });
+    .json(problemDocument(err, status, res.req.originalUrl.split('?')[0]));
 }
 
 export function problem(code: ErrorCode, message: string): RestoreError {

@@ -60,6 +60,12 @@ export function registerRestoreRoutes(app: Express, deps: AppDeps, guards: { rea
   const archivePlace: ImportPlace = { field: 'archive', dirs: [importDir, { dir: backupDir, label: 'backup directory' }] };
 
   app.post('/v1/restores', ...guards.run, async (req, res) => {
+    // An empty body is no request: a restore with every default needs an explicit {}.
+    if (req.bodyEmpty)
+      throw new RestoreError(
+        'RESTORE_ERR_REQUEST_INVALID',
+        'the body is empty: send a JSON object, e.g. {"dump": "<file in the import directory>"} or {"archive": "<file>"}, with "check": true to only check; {} prepares the live database with every default',
+      );
     const parsed = restoreRequestSchema.safeParse(req.body);
     if (!parsed.success) throw invalidRequest(parsed.error, 'restore request');
     const body = parsed.data;

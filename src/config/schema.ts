@@ -150,6 +150,34 @@ export const configSchema = z
             .default(512 * 1024 ** 3),
           { env: 'FLIGHTCTL_RESTORE_ARCHIVE_MAX_BYTES', doc: 'an archive with more bytes in its files is refused as unsafe' },
         ),
+        /**
+         * Each entry kind has its own bound, checked at its header before anything is written: the
+         * dump (archiveMaxBytes, the archive's whole) is the one large part of a backup.
+         */
+        archiveMaxFileBytes: key(
+          z.coerce
+            .number()
+            .int()
+            .min(1024)
+            .max(Number.MAX_SAFE_INTEGER)
+            .default(4 * 1024 ** 2),
+          {
+            env: 'FLIGHTCTL_RESTORE_ARCHIVE_MAX_FILE_BYTES',
+            doc: 'largest file of an archive but its dump and PAM volume (pki/, encryption/, config/: certificates, keys and configuration); a larger one refuses the archive',
+          },
+        ),
+        archiveMaxVolumeBytes: key(
+          z.coerce
+            .number()
+            .int()
+            .min(1024)
+            .max(Number.MAX_SAFE_INTEGER)
+            .default(64 * 1024 ** 2),
+          {
+            env: 'FLIGHTCTL_RESTORE_ARCHIVE_MAX_VOLUME_BYTES',
+            doc: "largest PAM issuer volume (volumes/pam-issuer-etc.tar, the issuer's /etc) in an archive; a larger one refuses the archive",
+          },
+        ),
         /** How long recover, run and serve's start wait for the data stores, Podman and the bus to come back. */
         recoveryWaitMs: key(z.coerce.number().int().min(0).max(86_400_000).default(300_000), {
           env: 'FLIGHTCTL_RESTORE_RECOVERY_WAIT_MS',
@@ -224,6 +252,11 @@ export const configSchema = z
         maxTokenAgeSec: key(z.coerce.number().int().min(10).max(86_400).default(900), {
           doc: 'serve: oldest token (by iat) accepted for a call that changes something',
         }),
+        /** Longest lifetime (exp - iat, or exp - now without iat) of a token accepted for any call: a lifted token stays usable no longer. */
+        maxTokenLifetimeSec: key(z.coerce.number().int().min(60).max(31_536_000).default(86_400), {
+          env: 'FLIGHTCTL_RESTORE_API_MAX_TOKEN_LIFETIME_SEC',
+          doc: 'serve: longest token lifetime (exp - iat, or exp - now) accepted for any call, reads included',
+        }),
         jwksTimeoutMs: key(z.coerce.number().int().min(100).max(60_000).default(5000), { doc: 'serve: bound on fetching the JWKS URL' }),
         jwksCacheMaxAgeMs: key(z.coerce.number().int().min(1000).max(86_400_000).default(600_000), { doc: 'serve: how long a fetched JWKS is kept' }),
         /** Where a restore's dump is taken from (a file name inside it); empty: <stateDir>/imports. */
@@ -241,6 +274,29 @@ export const configSchema = z
             .default(1024 * 1024),
           { doc: 'serve: largest request body' },
         ),
+        /** Slow clients: how long the headers, and the whole request with its body, may take to arrive. */
+        headersTimeoutMs: key(z.coerce.number().int().min(1000).max(300_000).default(10_000), {
+          env: 'FLIGHTCTL_RESTORE_API_HEADERS_TIMEOUT_MS',
+          doc: "serve: how long a request's headers may take to arrive (then 408 and the connection closed)",
+        }),
+        requestTimeoutMs: key(z.coerce.number().int().min(1000).max(600_000).default(30_000), {
+          env: 'FLIGHTCTL_RESTORE_API_REQUEST_TIMEOUT_MS',
+          doc: 'serve: how long a whole request, body included, may take to arrive (then 408 and the connection closed)',
+        }),
+        /** Open connections per listener; a few more are kept for /healthz only (connection-guard.ts). */
+        maxConnections: key(z.coerce.number().int().min(1).max(100_000).default(128), {
+          env: 'FLIGHTCTL_RESTORE_API_MAX_CONNECTIONS',
+          doc: 'serve: open connections per listener; past it only /healthz is answered (8 more), then connections are closed at once',
+        }),
+        maxConnectionsPerPeer: key(z.coerce.number().int().min(1).max(100_000).default(16), {
+          env: 'FLIGHTCTL_RESTORE_API_MAX_CONNECTIONS_PER_PEER',
+          doc: 'serve: open connections per remote address on a TCP listener; more are closed at once',
+        }),
+        /** Refused calls (401, 403) per remote address and minute, past which the address gets 429 for everything. */
+        refusedPerMinute: key(z.coerce.number().int().min(1).max(100_000).default(100), {
+          env: 'FLIGHTCTL_RESTORE_API_REFUSED_PER_MINUTE',
+          doc: 'serve: refused calls (bad or missing token, missing scope) per remote address and minute; past it every call from there is 429',
+        }),
         /** Calls that change something, per client and minute. */
         mutationsPerMinute: key(z.coerce.number().int().min(1).max(100_000).default(60), {
           env: 'FLIGHTCTL_RESTORE_API_MUTATIONS_PER_MINUTE',
@@ -413,6 +469,9 @@ export const configSchema = z
   .strict();
 
 export type Config = z.infer<typeof configSchema>;
+
+/** Every key at its default: what a caller that is not handed a configuration falls back to. */
+export const CONFIG_DEFAULTS: Readonly<Config> = configSchema.parse({});
 
 export interface ConfigKey extends KeyMeta {
   /** Dotted: db.host, target. */

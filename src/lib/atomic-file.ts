@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 
 async function fsyncDir(dir: string): Promise<void> {
   const handle = await fs.open(dir, 'r');
@@ -13,14 +14,16 @@ async function fsyncDir(dir: string): Promise<void> {
 
 /**
  * Writes a file so that a crash leaves either the old content or the new one, never a torn file:
- * write a temp file beside it, fsync it, rename it over the target, fsync the directory.
+ * write a temp file beside it, fsync it, rename it over the target, fsync the directory. A stream
+ * is written as it comes (a large file is never held in memory).
  */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array | Readable, mode = 0o644): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const handle = await fs.open(tmp, 'wx', mode);
   try {
-    await handle.writeFile(data);
+    if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
+    else for await (const chunk of data) await handle.write(chunk as Uint8Array);
     await handle.sync();
   } catch (err) {
     await handle.close().catch(() => undefined);

@@ -257,6 +257,33 @@ export const ERROR_CATALOGUE = {
     summary: 'API: too many calls that change something',
     hint: 'Too many calls that change something; wait for Retry-After seconds.',
   },
+  RESTORE_ERR_REFUSED_TOO_OFTEN: {
+    http: 429,
+    exit: 26,
+    retryable: true,
+    summary: 'API: too many refused calls (bad or missing token, missing scope) from this address',
+    hint: 'Too many calls from this address were refused (bad or missing token, missing scope); fix the token, then wait for Retry-After seconds.',
+  },
+  RESTORE_ERR_HEADERS_TOO_LARGE: {
+    http: 431,
+    exit: 2,
+    summary: 'API: the request headers are over the limit Node.js takes',
+    hint: 'Send smaller headers: one bearer token and a short URL (Node.js takes 16 KB of headers by default).',
+  },
+  RESTORE_ERR_REQUEST_TIMEOUT: {
+    http: 408,
+    exit: 41,
+    retryable: true,
+    summary: 'API: the request (headers or body) did not arrive in time',
+    hint: 'Send the whole request at once; api.headersTimeoutMs and api.requestTimeoutMs bound how long it may take.',
+  },
+  RESTORE_ERR_BUSY: {
+    http: 503,
+    exit: 42,
+    retryable: true,
+    summary: 'API: the listener is at its connection limit',
+    hint: 'Too many open connections to this listener; close idle ones and try again (api.maxConnections sets the limit).',
+  },
   RESTORE_ERR_NOT_FOUND: { http: 404, exit: 27, summary: 'API: no such endpoint', hint: 'No such endpoint; GET /openapi.json lists them.' },
   RESTORE_ERR_NOT_READY: {
     http: 503,

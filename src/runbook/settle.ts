@@ -112,7 +112,10 @@ export async function settleSteps<C extends StepRuntime>(input: SettleInput<C>):
     }
   }
   const settled = decided && problems.length === 0;
-  for (const s of plan) if (has(s) && s.release) await attempt(s.name, 'release', () => s.release!(ctx, recorded[s.name], { settled }));
+  // Rolled back, even with an undo that failed (a database not reachable): nothing will go forward
+  // from what the steps hold, whatever a later recovery finds.
+  const rolledBack = input.outcome !== 'succeeded' && decided && !completed;
+  for (const s of plan) if (has(s) && s.release) await attempt(s.name, 'release', () => s.release!(ctx, recorded[s.name], { settled, rolledBack }));
   const serveable = decided && (!completed || problems.length === 0);
   for (const s of [...plan].reverse()) if (has(s) && s.finally) await attempt(s.name, 'release', () => s.finally!(ctx, recorded[s.name], { serveable }));
 

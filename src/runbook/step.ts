@@ -55,7 +55,8 @@ export interface StepIntent<C, D> {
  * - `undo` (rolled back: reverse what it changed), `complete` (rolled forward: bring its part to
  *   the end state, from a context rebuilt from the intent), `release` (after the run, whatever
  *   happened: let go of what it held for it; `settled` says whether the run ended settled, or a
- *   later recovery will need what it holds), `finally` (after every release: what must come
+ *   later recovery will need what it holds; `rolledBack`, whether the run was rolled back, even
+ *   when an undo failed: nothing goes forward from it), `finally` (after every release: what must come
  *   last, such as starting the services once everything they depend on is in place).
  * What the engine does with them is decided in one place, runbook/settle.ts.
  */
@@ -69,7 +70,7 @@ export interface Step<C extends StepRuntime, D = unknown> {
   pointOfNoReturn?(ctx: C, recorded: D): Promise<boolean> | boolean;
   undo?(ctx: C, recorded: D): Promise<string[]>;
   complete?(ctx: C, recorded: D | undefined): Promise<string[]>;
-  release?(ctx: C, recorded: D, how: { settled: boolean }): Promise<string[]>;
+  release?(ctx: C, recorded: D, how: { settled: boolean; rolledBack: boolean }): Promise<string[]>;
   /**
    * `serveable`: what the services would find is whole: the original data (rolled back), or the
    * completed restore. False when a completion failed or the point could not be told: a restored

@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { createApp, type Readiness } from '../../api/app.js';
 import { createAuthenticator } from '../../api/auth.js';
+import { connectionLimits } from '../../api/connection-guard.js';
 import { listen, parseListen, type Listening } from '../../api/listeners.js';
 import { ApiMetrics } from '../../api/metrics.js';
 import { RunManager } from '../../api/run-manager.js';
@@ -63,7 +64,7 @@ export function registerServe(program: Command): void {
           );
         });
         try {
-          for (const a of addresses) listening.push(await listen(a, app, { cert: config.api.tlsCert, key: config.api.tlsKey }));
+          for (const a of addresses) listening.push(await listen(a, app, { cert: config.api.tlsCert, key: config.api.tlsKey }, connectionLimits(config.api)));
         } catch (err) {
           for (const l of listening) l.server.close();
           store.close();

@@ -11,6 +11,31 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/**
+ * A sidecar is one line: a digest, two spaces and a file name. Anything larger is refused by its
+ * size, before a byte of it is read (a sidecar of many MB would otherwise be read whole), and at
+ * most this much is ever read, should it grow in between.
+ */
+const MAX_SIDECAR_BYTES = 512;
+
+async function readSidecar(archive: string, sidecar: string): Promise<string> {
+  const name = path.basename(sidecar);
+  // Looked at before it is opened: opening a FIFO would wait for a writer.
+  const st = await fs.stat(sidecar);
+  if (!st.isFile()) throw mismatch(archive, `${name} is not a regular file`);
+  if (st.size > MAX_SIDECAR_BYTES)
+    throw mismatch(archive, `${name} is ${st.size} bytes, more than the ${MAX_SIDECAR_BYTES} of a checksum file (one line: the digest and the file name)`);
+  const handle = await fs.open(sidecar, 'r');
+  try {
+    const buf = Buffer.alloc(MAX_SIDECAR_BYTES + 1);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    if (bytesRead > MAX_SIDECAR_BYTES) throw mismatch(archive, `${name} grew past ${MAX_SIDECAR_BYTES} bytes while it was read`);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
 function mismatch(archive: string, why: string): RestoreError {
   return new RestoreError('RESTORE_ERR_CHECKSUM_MISMATCH', `${path.basename(archive)}: ${why}; nothing was restored`, { archive });
 }
@@ -24,9 +49,7 @@ export async function verifySidecar(archive: string): Promise<string> {
   const sidecar = `${archive}.sha256`;
   let text: string;
   try {
-    const st = await fs.stat(sidecar);
-    if (!st.isFile()) throw mismatch(archive, `${path.basename(sidecar)} is not a regular file`);
-    text = await fs.readFile(sidecar, 'utf8');
+    text = await readSidecar(archive, sidecar);
   } catch (err) {
     if (err instanceof RestoreError) throw err;
     throw mismatch(archive, `its checksum file ${path.basename(sidecar)} is missing or unreadable (${(err as NodeJS.ErrnoException).code})`);

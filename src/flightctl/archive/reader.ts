@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { RestoreError } from '../../lib/errors.js';
+import { type EntryLimit, inflatedBound } from './entry-limits.js';
 
 export interface ExtractOptions extends ExtractLimits {
   /** Default true: a .tar.gz. */
@@ -29,6 +30,8 @@ export interface ExtractLimits {
   maxEntries: number;
   /** Bytes of all files together at most, as their headers declare them (a gzip bomb stops at its first header). */
   maxBytes: number;
+  /** The bound of one file by its name (entry-limits.ts), checked at its header; none: only maxBytes. */
+  entryLimit?: (name: string) => EntryLimit | undefined;
 }
 
 export interface Extracted {
@@ -50,9 +53,6 @@ export interface Extracted {
  */
 const readArchiveFile = (file: string) => createReadStream(file, { highWaterMark: 1024 * 1024 });
 const gunzip = () => zlib.createGunzip({ chunkSize: 256 * 1024 });
-
-/** What metadata.json may weigh at most: it is a handful of keys. */
-const MAX_METADATA_BYTES = 64 * 1024;
 
 function refuse(archive: string, why: string): RestoreError {
   return new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} ${why}; nothing was restored`, { archive });
@@ -106,6 +106,8 @@ export async function extractArchive(archive: string, dir: string | undefined, l
     failure ??= err;
     parser.abort(err);
   };
+  // What the headers declared so far: what inflating may give is bounded by it (entry-limits.ts).
+  const declared = () => bytes + entries * 4096;
   parser.on('entry', (entry: ReadEntry) => {
     if (failure) return entry.resume();
     const name = safeEntryName(entry.path);
@@ -129,8 +131,14 @@ export async function extractArchive(archive: string, dir: string | undefined, l
       if (bytes > limits.maxBytes) return fail(refuse(archive, `holds more than ${limits.maxBytes} bytes (at ${name})`));
       files++;
     }
-    if (name === 'metadata.json' && !volume && (entry.size ?? 0) > MAX_METADATA_BYTES)
-      return fail(refuse(archive, 'has a metadata.json far too large to be one'));
+    const bound = entry.type === 'Directory' ? undefined : limits.entryLimit?.(name);
+    if (bound && (entry.size ?? 0) > bound.maxBytes)
+      return fail(
+        refuse(
+          archive,
+          `has ${name} of ${entry.size} bytes, more than the ${bound.maxBytes} allowed for ${bound.what}${bound.key ? ` (${bound.key} sets the limit)` : ''}`,
+        ),
+      );
     if (!volume && limits.leaveInArchive?.names.includes(name) && entry.type !== 'Directory') {
       const max = limits.leaveInArchive.headBytes;
       const chunks: Buffer[] = [];
@@ -194,13 +202,22 @@ export async function extractArchive(archive: string, dir: string | undefined, l
       await own();
     });
   });
+  // Types the tar library does not extract (GNU sparse 'S', volume headers 'V', unknown letters)
+  // would vanish in silence: refused like every other type that is neither a file nor a directory.
+  parser.on('ignoredEntry', (entry: ReadEntry) => {
+    const name = JSON.stringify(entry.path.slice(0, 120));
+    fail(refuse(archive, `has an entry of tar type ${JSON.stringify(String(entry.type).slice(0, 40))} (${name}); only files and directories are allowed`));
+  });
   parser.on('warn', (code: string, message: string) => fail(refuse(archive, `is not a valid tar archive (${code}: ${message})`)));
   try {
     const source = readArchiveFile(archive);
+    // Counted as they come out of the inflater: more than the headers so far can account for is a
+    // bomb whatever its headers say (zeros after the end, a huge extended header).
+    const inflated = inflatedBound(declared, () => fail(refuse(archive, 'inflates to far more than its entries declare (a compression bomb?)')));
     await (
       limits.gzip === false
-        ? pipeline(source, parser as unknown as NodeJS.WritableStream)
-        : pipeline(source, gunzip(), parser as unknown as NodeJS.WritableStream)
+        ? pipeline(source, inflated, parser as unknown as NodeJS.WritableStream)
+        : pipeline(source, gunzip(), inflated, parser as unknown as NodeJS.WritableStream)
     ).catch((err: Error) => {
       throw failure ?? refuse(archive, `is not a readable tar.gz (${(err as NodeJS.ErrnoException).code ?? err.message})`);
     });

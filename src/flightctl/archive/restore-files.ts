@@ -1,7 +1,10 @@
-import { promises as fs } from 'node:fs';
+import { createReadStream, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
+import { parseDocument } from 'yaml';
 import { writeFileAtomic } from '../../lib/atomic-file.js';
 import { RestoreError } from '../../lib/errors.js';
+import { ENTRY } from './format.js';
+import type { Extracted } from './reader.js';
 
 /**
  * Flight Control's files restored from an extracted archive into its configuration directory
@@ -19,9 +22,51 @@ async function files(dir: string, rel = ''): Promise<{ rel: string; isDir: boole
   return out;
 }
 
+/** Streamed: a file is never held in memory whole, whatever its size. */
 async function copyFile(src: string, dst: string, mode: number): Promise<void> {
-  await writeFileAtomic(dst, await fs.readFile(src), mode);
+  await writeFileAtomic(dst, createReadStream(src), mode);
   await fs.chmod(dst, mode);
+}
+
+/** A file of the archive may replace a file, never a directory or a symlink (a link would be followed). */
+async function refuseToReplace(to: string): Promise<Stats | undefined> {
+  const existing = await fs.lstat(to).catch(() => undefined);
+  if (existing?.isSymbolicLink() || existing?.isDirectory())
+    throw new RestoreError(
+      'RESTORE_ERR_ARCHIVE_INVALID',
+      `${to} is a ${existing.isDirectory() ? 'directory' : 'symlink'} where the archive has a file; not overwritten`,
+    );
+  return existing;
+}
+
+const EMPTY_ENCRYPTION = 'the archive has an empty encryption/ directory; refusing to replace the live keys with nothing';
+
+/**
+ * What the file steps will need, verified before anything is changed (they run past the point of
+ * no return, where a refusal can no longer keep the host as it was): no pki/ file lands on a
+ * directory or a symlink, an encryption/ directory holds keys, service-config.yaml is a YAML
+ * mapping. Sizes and entry types were checked at extraction; `dir` is undefined for a scan.
+ */
+export async function verifyArchiveFiles(entries: Extracted['entries'], dir: string | undefined, etcDir: string): Promise<void> {
+  for (const [name, e] of entries) {
+    if (name !== ENTRY.pki && !name.startsWith(`${ENTRY.pki}/`)) continue;
+    const to = path.join(etcDir, name);
+    if (e.type === 'file') await refuseToReplace(to);
+    // Followed, as the overlay's mkdir follows it: a directory may be a link to one.
+    else if ((await fs.stat(to).catch(() => undefined))?.isDirectory() === false)
+      throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${to} is not a directory where the archive has one; not overwritten`);
+  }
+  if (entries.get(ENTRY.encryption)?.type === 'directory' && ![...entries].some(([n, e]) => n.startsWith(`${ENTRY.encryption}/`) && e.type === 'file'))
+    throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', EMPTY_ENCRYPTION);
+  if (dir) {
+    const doc = parseDocument(await fs.readFile(path.join(dir, ENTRY.serviceConfig), 'utf8'));
+    const value: unknown = doc.errors.length ? undefined : doc.toJS();
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new RestoreError(
+        'RESTORE_ERR_ARCHIVE_INVALID',
+        `the archive's ${ENTRY.serviceConfig} is not a YAML mapping${doc.errors[0] ? ` (${doc.errors[0].message.split('\n')[0]})` : ''}; Flight Control could not start with it`,
+      );
+  }
 }
 
 /**
@@ -39,12 +84,7 @@ export async function overlayPki(extracted: string, dest: string): Promise<numbe
       await fs.mkdir(to, { recursive: true, mode: 0o700 });
       continue;
     }
-    const existing = await fs.lstat(to).catch(() => undefined);
-    if (existing?.isSymbolicLink() || existing?.isDirectory())
-      throw new RestoreError(
-        'RESTORE_ERR_ARCHIVE_INVALID',
-        `${to} is a ${existing.isDirectory() ? 'directory' : 'symlink'} where the archive has a file; not overwritten`,
-      );
+    const existing = await refuseToReplace(to);
     const mode = existing ? existing.mode & 0o777 : /\.(key|pem)$/.test(f.rel) ? 0o600 : 0o644;
     await copyFile(path.join(src, f.rel), to, mode);
     n++;
@@ -62,8 +102,7 @@ export async function replaceEncryption(extracted: string, dest: string, tag: st
   const src = path.join(extracted, 'encryption');
   if (!(await fs.stat(src).catch(() => undefined))?.isDirectory()) return undefined;
   const list = (await files(src)).filter((f) => !f.isDir);
-  if (list.length === 0)
-    throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', 'the archive has an empty encryption/ directory; refusing to replace the live keys with nothing');
+  if (list.length === 0) throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', EMPTY_ENCRYPTION);
   const staged = `${path.dirname(dest)}/.${path.basename(dest)}.restore-${tag}`;
   const old = `${path.dirname(dest)}/.${path.basename(dest)}.old-${tag}`;
   if (!(await fs.stat(dest).catch(() => undefined)) && (await fs.stat(old).catch(() => undefined))) await fs.rename(old, dest);

@@ -3,7 +3,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { onTestFinished } from 'vitest';
 import { resolve } from 'node:path';
 
-const AGENT = resolve(import.meta.dirname, '../../../dist/src/cli/agent.js');
+export const AGENT = resolve(import.meta.dirname, '../../../dist/src/cli/agent.js');
 
 export interface CliResult {
   code: number;

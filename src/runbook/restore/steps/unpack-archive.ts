@@ -3,7 +3,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import { verifySidecar } from '../../../flightctl/archive/checksum.js';
 import { archiveMetadataSchema, decodeMetadata, ENTRY } from '../../../flightctl/archive/format.js';
+import { backupEntryLimits } from '../../../flightctl/archive/entry-limits.js';
 import { extractArchive, openArchiveEntry, type Extracted } from '../../../flightctl/archive/reader.js';
+import { verifyArchiveFiles } from '../../../flightctl/archive/restore-files.js';
 import { classifyDumpHead, DUMP_HEAD_BYTES, type DumpFile } from '../../../flightctl/database/dump-format.js';
 import { RestoreError } from '../../../lib/errors.js';
 import { defineStep, type StepOutcome } from '../../step.js';
@@ -40,7 +42,12 @@ function dumpInArchive(archive: string, sha256: string, x: Extracted): DumpFile 
 async function unpack(ctx: RestoreContext, extract: boolean): Promise<StepOutcome> {
   const archive = ctx.options.archive!;
   const digest = await verifySidecar(archive);
-  const limits = { maxEntries: ctx.config.restore.archiveMaxEntries, maxBytes: ctx.config.restore.archiveMaxBytes };
+  const { restore } = ctx.config;
+  const limits = {
+    maxEntries: restore.archiveMaxEntries,
+    maxBytes: restore.archiveMaxBytes,
+    entryLimit: backupEntryLimits({ maxFileBytes: restore.archiveMaxFileBytes, maxVolumeBytes: restore.archiveMaxVolumeBytes }),
+  };
   const dir = extract ? extractDir(ctx) : undefined;
   // The state directory exists where the run store keeps files there; not where it does not (a cluster).
   if (dir) await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
@@ -61,6 +68,8 @@ async function unpack(ctx: RestoreContext, extract: boolean): Promise<StepOutcom
     if (metadata.databaseIncluded && x.entries.get(ENTRY.dump)?.type !== 'file') missing.push(`${ENTRY.dump} (metadata says the database is included)`);
     if (missing.length)
       throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} lacks ${missing.join(', ')}: every Flight Control backup has them`);
+    // The file steps run past the point of no return: what they need is verified here, before anything changes.
+    await verifyArchiveFiles(x.entries, dir, ctx.config.flightctl.etcDir);
     ctx.state.archive = { dir, metadata, entries: x.entries };
     if (metadata.databaseIncluded) ctx.state.dump = dumpInArchive(archive, digest, x);
     // Whether a database comes with it decides how the run is settled: recorded before it matters.
@@ -89,9 +98,11 @@ export const unpackArchiveStep = defineStep<RestoreContext, { extractDir: string
       if (metadata) ctx.state.archive = { dir, metadata, entries: new Map() };
     },
   },
-  // What the file steps restore from stays until the run is settled: a later recovery needs it.
-  async release(_ctx, { extractDir: dir }, { settled }) {
-    if (!settled || !existsSync(dir)) return [];
+  // What the file steps restore from (private keys among it) stays only while a later recovery may
+  // still complete them: not once the run is settled, and not once it is rolled back, even when
+  // an undo failed (a database not reachable) and the run is not settled yet.
+  async release(_ctx, { extractDir: dir }, { settled, rolledBack }) {
+    if ((!settled && !rolledBack) || !existsSync(dir)) return [];
     await fs.rm(dir, { recursive: true, force: true });
     return [`removed the extracted archive ${dir}`];
   },
