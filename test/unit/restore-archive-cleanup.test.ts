@@ -50,7 +50,7 @@ describe('the extracted archive is removed first when a run is rolled back', () 
       { archive },
       {
         // The finalizers give up at once (they would wait for the database to come back).
-        config: { ...fx.config, restore: { ...fx.config.restore, recoveryWaitMs: 0 } },
+        config: { ...fx.config, restore: { recoveryWaitMs: 0 } },
         onStepStarted: (step) => {
           if (step === 'load-dump') world.databases = down = new UnreachableDatabases(world.databases);
         },
