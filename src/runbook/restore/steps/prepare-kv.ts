@@ -40,13 +40,14 @@ export const prepareKvStep = defineStep<RestoreContext>({
     const staged = ctx.state.staged;
     if (staged) {
       const out = await ctx.data.swapInStaged(staged.db, staged.keys);
-      if (out.swapped) ctx.state.kvKeys = out.keys;
-      if (out.swapped)
+      if (out.swapped) {
+        ctx.state.kvKeys = out.keys;
         return {
           changed: true,
           msg: `swapped in ${out.keys} staged keys (SWAPDB 0 ${staged.db}) and emptied the rest`,
           data: { keys: out.keys, method: 'swapdb' },
         };
+      }
       if (out.lost)
         ctx.fault({
           kind: 'kv-keys-lost',
