@@ -51,7 +51,8 @@ export interface SettleInput<C extends StepRuntime> {
  *
  *   succeeded                     release every recorded step
  *   ended early, before the point of no return:
- *                                 undo every recorded step, last first; then release
+ *                                 discard what only going forward would use, then undo every
+ *                                 recorded step, last first; then release
  *   ended early, past it:         complete every step from the point of no return on, in plan
  *                                 order (skipped steps, and steps this process finished,
  *                                 excepted); then release
@@ -108,6 +109,8 @@ export async function settleSteps<C extends StepRuntime>(input: SettleInput<C>):
         await attempt(s.name, 'complete', () => s.complete!(ctx, recorded[s.name]));
       }
     } else if (decided) {
+      // First: an undo may wait minutes for a server, and the agent may die while it waits.
+      for (const s of plan) if (has(s) && s.discard) await attempt(s.name, 'release', () => s.discard!(ctx, recorded[s.name]));
       for (const s of [...plan].reverse()) if (has(s) && s.undo) await attempt(s.name, 'undo', () => s.undo!(ctx, recorded[s.name]));
     }
   }

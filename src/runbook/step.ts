@@ -56,8 +56,10 @@ export interface StepIntent<C, D> {
  *   the end state, from a context rebuilt from the intent), `release` (after the run, whatever
  *   happened: let go of what it held for it; `settled` says whether the run ended settled, or a
  *   later recovery will need what it holds; `rolledBack`, whether the run was rolled back, even
- *   when an undo failed: nothing goes forward from it), `finally` (after every release: what must come
- *   last, such as starting the services once everything they depend on is in place).
+ *   when an undo failed: nothing goes forward from it), `discard` (rolled back: what only a run going
+ *   forward would use, such as an extracted archive's private keys, dropped before any undo, which
+ *   may wait minutes for a server), `finally` (after every release: what must come last, such as
+ *   starting the services once everything they depend on is in place).
  * What the engine does with them is decided in one place, runbook/settle.ts.
  */
 export interface Step<C extends StepRuntime, D = unknown> {
@@ -71,6 +73,7 @@ export interface Step<C extends StepRuntime, D = unknown> {
   undo?(ctx: C, recorded: D): Promise<string[]>;
   complete?(ctx: C, recorded: D | undefined): Promise<string[]>;
   release?(ctx: C, recorded: D, how: { settled: boolean; rolledBack: boolean }): Promise<string[]>;
+  discard?(ctx: C, recorded: D): Promise<string[]>;
   /**
    * `serveable`: what the services would find is whole: the original data (rolled back), or the
    * completed restore. False when a completion failed or the point could not be told: a restored

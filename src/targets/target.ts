@@ -103,6 +103,11 @@ export interface VolumeStore {
    * container uses it: then nothing is changed.
    */
   import(name: string, tarFile: string): Promise<'imported' | 'in-use'>;
+  /**
+   * What import needs of a tar, checked without writing anything (before the first change of a
+   * run, so that an import past the point of no return does not fail on it); `label` names it.
+   */
+  check(content: import('node:stream').Readable, label: string): Promise<void>;
 }
 
 export interface RunningVersion {

@@ -8,10 +8,13 @@ import type { MemoryDatabase } from '../harness/memory/memory-world.js';
 
 /** The in-memory host's databases, gone: every look at them fails as PostgreSQL that does not answer. */
 class UnreachableDatabases extends Map<string, MemoryDatabase> {
+  /** Called at each look, before it fails (what the test wants to see at that moment). */
+  onLook?: () => void;
   constructor(private readonly saved: Map<string, MemoryDatabase>) {
     super();
   }
   private down(): never {
+    this.onLook?.();
     throw new RestoreError('RESTORE_ERR_DB_UNREACHABLE', 'the database does not answer (test)');
   }
   override get(): MemoryDatabase | undefined {
@@ -45,6 +48,8 @@ describe('the extracted archive is removed first when a run is rolled back', () 
     const fx = memoryFixture(world);
     const archive = await fx.archive({ databaseIncluded: true });
     let down: UnreachableDatabases | undefined;
+    const extractions = () => readdirSync(fx.stateDir).filter((f) => f.startsWith('extract-'));
+    let extractionAtLastLook: boolean | undefined;
     const end = await restoreOn(
       world,
       { archive },
@@ -52,14 +57,18 @@ describe('the extracted archive is removed first when a run is rolled back', () 
         // The finalizers give up at once (they would wait for the database to come back).
         config: { ...fx.config, restore: { recoveryWaitMs: 0 } },
         onStepStarted: (step) => {
-          if (step === 'load-dump') world.databases = down = new UnreachableDatabases(world.databases);
+          if (step !== 'load-dump') return;
+          world.databases = down = new UnreachableDatabases(world.databases);
+          down.onLook = () => (extractionAtLastLook = extractions().length > 0);
         },
       },
     );
     if (!('run' in end)) throw new Error('the process was not meant to die');
     expect(end.run.phase).toBe('Failed');
     expect(end.run.finalizerActions?.find((a) => a.kind === 'undo' && a.step === 'load-dump')?.error?.code).toBe('RESTORE_ERR_DB_UNREACHABLE');
-    expect(readdirSync(fx.stateDir).filter((f) => f.startsWith('extract-'))).toEqual([]);
+    expect(extractions()).toEqual([]);
+    // Removed before the undo looked at the database (an undo may wait minutes for it, and the agent may die meanwhile).
+    expect(extractionAtLastLook).toBe(false);
     // The undo is left to a recovery, which needs no extraction for it.
     world.databases = down!.back();
     const report = await recoverOn(world, { config: fx.config });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs, createWriteStream } from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
@@ -11,6 +11,8 @@ import { type EntryLimit, inflatedBound } from './entry-limits.js';
 export interface ExtractOptions extends ExtractLimits {
   /** Default true: a .tar.gz. */
   gzip?: boolean;
+  /** The archive's bytes, when they are not the file named by `archive` (which then only names it in messages). */
+  source?: Readable;
   /**
    * A container volume's content (volumes/pam-issuer-etc.tar): symlinks are allowed (they are
    * read inside the container), modes and owners are kept (without set-id bits); entries still
@@ -23,6 +25,12 @@ export interface ExtractOptions extends ExtractLimits {
    * first headBytes of each are kept in `heads`.
    */
   leaveInArchive?: { names: readonly string[]; headBytes: number };
+  /**
+   * A check of one file's content, by its name (undefined: none): what a later step will need of
+   * it, verified now. A scan gives it the entry as it passes; an extraction, the written file. Its
+   * error refuses the archive.
+   */
+  inspect?: (name: string) => ((content: Readable) => Promise<void>) | undefined;
 }
 
 export interface ExtractLimits {
@@ -97,6 +105,7 @@ export async function extractArchive(archive: string, dir: string | undefined, l
   let bytes = 0;
   let entries = 0;
   const seen = new Set<string>();
+  const inspected: string[] = [];
   const parser = new Parser({ strict: true });
   const pending: Promise<void>[] = [];
   // Ends the writes under way and skips the queued ones once the extraction has failed.
@@ -125,6 +134,10 @@ export async function extractArchive(archive: string, dir: string | undefined, l
     }
     if (seen.has(name)) return fail(refuse(archive, `has the entry ${name} twice`));
     seen.add(name);
+    // Known from the headers, so a scan refuses it as an extraction does (noLinkOnTheWay).
+    const parents = name.split('/').slice(0, -1);
+    const through = parents.map((_, i) => parents.slice(0, i + 1).join('/')).find((p) => found.get(p)?.type === 'symlink');
+    if (through) return fail(refuse(archive, `has the entry ${name}, which goes through the symlink ${through}`));
     found.set(name, { type: entry.type === 'Directory' ? 'directory' : entry.type === 'SymbolicLink' ? 'symlink' : 'file', size: entry.size ?? 0 });
     if (entry.type !== 'Directory' && entry.type !== 'SymbolicLink') {
       bytes += entry.size ?? 0;
@@ -150,7 +163,13 @@ export async function extractArchive(archive: string, dir: string | undefined, l
       entry.on('end', () => heads.set(name, Buffer.concat(chunks)));
       return;
     }
+    const inspect = entry.type === 'Directory' || entry.type === 'SymbolicLink' ? undefined : limits.inspect?.(name);
+    if (inspect) inspected.push(name);
     if (!dir) {
+      if (inspect) {
+        pending.push(inspect(Readable.from(entry)).catch((err: Error) => fail(err)));
+        return;
+      }
       // A scan writes nothing; it only keeps metadata.json.
       if (name !== 'metadata.json' || volume) return entry.resume();
       let text = '';
@@ -210,7 +229,7 @@ export async function extractArchive(archive: string, dir: string | undefined, l
   });
   parser.on('warn', (code: string, message: string) => fail(refuse(archive, `is not a valid tar archive (${code}: ${message})`)));
   try {
-    const source = readArchiveFile(archive);
+    const source = limits.source ?? readArchiveFile(archive);
     // Counted as they come out of the inflater: more than the headers so far can account for is a
     // bomb whatever its headers say (zeros after the end, a huge extended header).
     const inflated = inflatedBound(declared, () => fail(refuse(archive, 'inflates to far more than its entries declare (a compression bomb?)')));
@@ -224,6 +243,7 @@ export async function extractArchive(archive: string, dir: string | undefined, l
     await Promise.all(pending);
     if (failure) throw failure;
     if (entries === 0) throw refuse(archive, 'is empty');
+    if (dir) for (const name of inspected) await limits.inspect!(name)!(createReadStream(path.join(dir, name)));
     if (dir && found.get('metadata.json')?.type === 'file') metadata = await fs.readFile(path.join(dir, 'metadata.json'), 'utf8');
     return { dir, files, bytes, entries: found, metadata, heads };
   } catch (err) {

@@ -1,6 +1,5 @@
 import { createReadStream, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
 import { writeFileAtomic } from '../../lib/atomic-file.js';
 import { RestoreError } from '../../lib/errors.js';
 import { ENTRY } from './format.js';
@@ -42,12 +41,12 @@ async function refuseToReplace(to: string): Promise<Stats | undefined> {
 const EMPTY_ENCRYPTION = 'the archive has an empty encryption/ directory; refusing to replace the live keys with nothing';
 
 /**
- * What the file steps will need, verified before anything is changed (they run past the point of
- * no return, where a refusal can no longer keep the host as it was): no pki/ file lands on a
- * directory or a symlink, an encryption/ directory holds keys, service-config.yaml is a YAML
- * mapping. Sizes and entry types were checked at extraction; `dir` is undefined for a scan.
+ * Where the file steps will write, verified before anything is changed (they run past the point
+ * of no return, where a refusal can no longer keep the host as it was): no pki/ file lands on a
+ * directory or a symlink, and an encryption/ directory holds keys. Sizes, entry types and the
+ * files' content were checked at extraction (file-checks.ts).
  */
-export async function verifyArchiveFiles(entries: Extracted['entries'], dir: string | undefined, etcDir: string): Promise<void> {
+export async function verifyArchiveFiles(entries: Extracted['entries'], etcDir: string): Promise<void> {
   for (const [name, e] of entries) {
     if (name !== ENTRY.pki && !name.startsWith(`${ENTRY.pki}/`)) continue;
     const to = path.join(etcDir, name);
@@ -58,15 +57,6 @@ export async function verifyArchiveFiles(entries: Extracted['entries'], dir: str
   }
   if (entries.get(ENTRY.encryption)?.type === 'directory' && ![...entries].some(([n, e]) => n.startsWith(`${ENTRY.encryption}/`) && e.type === 'file'))
     throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', EMPTY_ENCRYPTION);
-  if (dir) {
-    const doc = parseDocument(await fs.readFile(path.join(dir, ENTRY.serviceConfig), 'utf8'));
-    const value: unknown = doc.errors.length ? undefined : doc.toJS();
-    if (value === null || typeof value !== 'object' || Array.isArray(value))
-      throw new RestoreError(
-        'RESTORE_ERR_ARCHIVE_INVALID',
-        `the archive's ${ENTRY.serviceConfig} is not a YAML mapping${doc.errors[0] ? ` (${doc.errors[0].message.split('\n')[0]})` : ''}; Flight Control could not start with it`,
-      );
-  }
 }
 
 /**

@@ -7,8 +7,11 @@ import { RestoreError } from '../../lib/errors.js';
 import type { VolumeStore } from '../target.js';
 import type { PodmanClient } from './podman.js';
 
-/** Volume tars are small (a user database); anything near this is not one. */
-const VOLUME_LIMITS = { maxEntries: 100_000, maxBytes: 4 * 1024 ** 3 };
+/**
+ * Volume tars are small (a user database); anything near this is not one. Import and check read
+ * them alike: what one accepts the other does.
+ */
+const VOLUME_TAR = { maxEntries: 100_000, maxBytes: 4 * 1024 ** 3, gzip: false, volume: true };
 
 /**
  * Podman volumes through the libpod API. Podman 4.x has no export or import endpoint, so the API
@@ -40,6 +43,10 @@ export class PodmanVolumes implements VolumeStore {
     return createTar({ cwd: dir, portable: false, preservePaths: false }, entries) as unknown as Readable;
   }
 
+  async check(content: Readable, label: string): Promise<void> {
+    await extractArchive(label, undefined, { ...VOLUME_TAR, source: content });
+  }
+
   private async inUse(name: string): Promise<string[]> {
     const filters = encodeURIComponent(JSON.stringify({ volume: [name] }));
     const res = await this.podman.libpodGet(`/containers/json?all=false&filters=${filters}`);
@@ -60,7 +67,7 @@ export class PodmanVolumes implements VolumeStore {
     const staged = `${dir}.restore-${process.pid}`;
     const old = `${dir}.old-${process.pid}`;
     await fs.rm(staged, { recursive: true, force: true });
-    await extractArchive(tarFile, staged, { ...VOLUME_LIMITS, gzip: false, volume: true });
+    await extractArchive(tarFile, staged, VOLUME_TAR);
     const st = await fs.stat(dir);
     await fs.chmod(staged, st.mode & 0o7777);
     await fs.chown(staged, st.uid, st.gid);

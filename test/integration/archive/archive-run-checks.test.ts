@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -111,4 +112,118 @@ describe('archive checks before the first destructive step (the agent binary, no
     );
     expect(r.failed).toMatchObject({ name: 'unpack-archive', error: { code: 'RESTORE_ERR_ARCHIVE_INVALID' } });
   });
+  /** A real EC key and its self-signed certificate, made by openssl (their PEM must never be printed). */
+  const pem = (() => {
+    const at = path.join(dir, 'pem');
+    mkdirSync(at);
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        'k.pem',
+        '-out',
+        'c.pem',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=checks',
+      ],
+      { cwd: at, stdio: 'pipe' },
+    );
+    return { key: readFileSync(path.join(at, 'k.pem'), 'utf8'), cert: readFileSync(path.join(at, 'c.pem'), 'utf8') };
+  })();
+  /** The PEM with one base64 line in its middle replaced by another of the same length: armor intact, content broken. */
+  const corrupt = (text: string) => {
+    const lines = text.split('\n');
+    const i = Math.floor(lines.length / 2);
+    lines[i] = 'A'.repeat(lines[i]!.length);
+    return lines.join('\n');
+  };
+  /** A plain tar of `files` (made by python's tarfile: hard links and symlinks as the test wants them). */
+  function volumeTar(staging: string, script: string): void {
+    mkdirSync(path.join(staging, 'volumes'), { recursive: true });
+    const file = path.join(staging, 'volumes', 'pam-issuer-etc.tar');
+    execFileSync('python3', [
+      '-c',
+      `import tarfile, io\nt = tarfile.open(${JSON.stringify(file)}, 'w')\ndef add(name, data=b'x', type=tarfile.REGTYPE, link=''):\n    ti = tarfile.TarInfo(name); ti.type = type; ti.linkname = link\n    ti.size = len(data) if type == tarfile.REGTYPE else 0\n    t.addfile(ti, io.BytesIO(data) if type == tarfile.REGTYPE else None)\n${script}\nt.close()\n`,
+    ]);
+  }
+
+  it('real keys, certificates, a bundle and a volume with a symlink get past unpack-archive, in a check run too', async () => {
+    const file = archive((s) => {
+      writeFileSync(path.join(s, 'pki', 'ca.crt'), pem.cert);
+      writeFileSync(path.join(s, 'pki', 'ca.key'), pem.key);
+      writeFileSync(path.join(s, 'pki', 'ca-bundle.crt'), pem.cert + pem.cert);
+      const der = path.join(dir, 'der.key');
+      execFileSync('openssl', ['pkey', '-in', path.join(dir, 'pem', 'k.pem'), '-outform', 'DER', '-out', der], { stdio: 'pipe' });
+      writeFileSync(path.join(s, 'pki', 'der.key'), readFileSync(der));
+      volumeTar(s, `add('passwd', b'root:x:0:0::/root:/bin/sh\\n'); add('localtime', type=tarfile.SYMTYPE, link='/usr/share/zoneinfo/UTC')`);
+    });
+    for (const check of [true, false]) {
+      const r = await run(file, { check });
+      expect(r.failed, `check: ${check}`).toMatchObject({ name: 'preflight', error: { code: 'RESTORE_ERR_DBUS_UNREACHABLE' } });
+    }
+  });
+
+  const unusable: [string, (staging: string) => void, RegExp][] = [
+    [
+      'a private key cut short',
+      (s) => writeFileSync(path.join(s, 'pki', 'ca.key'), pem.key.slice(0, pem.key.length / 2)),
+      /pki\/ca\.key has a PEM block that is not closed/,
+    ],
+    [
+      'a private key with broken content',
+      (s) => writeFileSync(path.join(s, 'pki', 'ca.key'), corrupt(pem.key)),
+      /pki\/ca\.key is not readable: its PEM block 1 \(a private key\) does not parse/,
+    ],
+    ['a .key that holds a certificate', (s) => writeFileSync(path.join(s, 'pki', 'ca.key'), pem.cert), /pki\/ca\.key holds no readable private key/],
+    ['an empty .key', (s) => writeFileSync(path.join(s, 'pki', 'ca.key'), ''), /pki\/ca\.key is empty where a private key belongs/],
+    [
+      'a bundle whose second certificate is broken',
+      (s) => writeFileSync(path.join(s, 'pki', 'ca-bundle.crt'), pem.cert + corrupt(pem.cert)),
+      /pki\/ca-bundle\.crt is not readable: its PEM block 2 \(a certificate\) does not parse/,
+    ],
+    [
+      'a PAM volume that is no tar',
+      (s) => (mkdirSync(path.join(s, 'volumes')), writeFileSync(path.join(s, 'volumes', 'pam-issuer-etc.tar'), 'a volume export, not a tar\n'.repeat(40))),
+      /volumes\/pam-issuer-etc\.tar could not be imported/,
+    ],
+    [
+      'a PAM volume with a hard link',
+      (s) => {
+        const content = path.join(dir, `volume-${++n}`);
+        mkdirSync(content);
+        writeFileSync(path.join(content, 'shadow'), 'root:!:1::::::\n');
+        linkSync(path.join(content, 'shadow'), path.join(content, 'shadow-'));
+        mkdirSync(path.join(s, 'volumes'));
+        execFileSync('tar', ['-cf', path.join(s, 'volumes', 'pam-issuer-etc.tar'), '-C', content, 'shadow', 'shadow-']);
+      },
+      /volumes\/pam-issuer-etc\.tar could not be imported: .*a hard link \(shadow-\)/,
+    ],
+    [
+      'a PAM volume with an entry through a symlink',
+      (s) => volumeTar(s, `add('out', type=tarfile.SYMTYPE, link='/etc'); add('out/passwd')`),
+      /volumes\/pam-issuer-etc\.tar could not be imported: .*out\/passwd, which goes through the symlink out/,
+    ],
+  ];
+  for (const [what, change, why] of unusable) {
+    it(`${what}: refused by unpack-archive before any change, in a check run too, naming the file and not its content`, async () => {
+      const file = archive(change);
+      for (const check of [true, false]) {
+        const r = await run(file, { check });
+        expect(r.failed, `check: ${check}`).toMatchObject({ name: 'unpack-archive', error: { code: 'RESTORE_ERR_ARCHIVE_INVALID' } });
+        expect(r.failed!.msg).toMatch(why);
+        expect(r.failed!.msg).not.toMatch(/PRIVATE KEY|BEGIN|MII/);
+        expect(r.code).toBe(33);
+        expect(r.left).toEqual([]);
+      }
+    });
+  }
 });

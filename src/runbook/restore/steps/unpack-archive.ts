@@ -1,5 +1,6 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { verifySidecar } from '../../../flightctl/archive/checksum.js';
 import { archiveMetadataSchema, decodeMetadata, ENTRY } from '../../../flightctl/archive/format.js';
@@ -7,7 +8,8 @@ import { backupEntryLimits } from '../../../flightctl/archive/entry-limits.js';
 import { extractArchive, openArchiveEntry, type Extracted } from '../../../flightctl/archive/reader.js';
 import { verifyArchiveFiles } from '../../../flightctl/archive/restore-files.js';
 import { classifyDumpHead, DUMP_HEAD_BYTES, type DumpFile } from '../../../flightctl/database/dump-format.js';
-import { RestoreError } from '../../../lib/errors.js';
+import { asRestoreError, RestoreError } from '../../../lib/errors.js';
+import { checkPkiFile, checkServiceConfig, isPkiCryptoFile } from '../../../flightctl/archive/file-checks.js';
 import { defineStep, type StepOutcome } from '../../step.js';
 import type { RestoreContext } from '../context.js';
 import { formatBytes } from '../../../lib/format.js';
@@ -33,6 +35,23 @@ function dumpInArchive(archive: string, sha256: string, x: Extracted): DumpFile 
   };
 }
 
+/** What the file steps will need of a file's content, checked as the archive is read (file-checks.ts). */
+function contentCheck(ctx: RestoreContext): (name: string) => ((content: Readable) => Promise<void>) | undefined {
+  return (name) => {
+    if (name === ENTRY.serviceConfig) return checkServiceConfig;
+    if (isPkiCryptoFile(name)) return (content) => checkPkiFile(name, content);
+    const volumes = ctx.target.volumes;
+    // A target without volumes does not import it (restore-pam-volume says so).
+    if (name === ENTRY.pamVolume && volumes)
+      return (content) =>
+        volumes.check(content, ENTRY.pamVolume).catch((err: unknown) => {
+          const e = asRestoreError(err);
+          throw new RestoreError(e.code, `the archive's ${ENTRY.pamVolume} could not be imported: ${e.message}`, { entry: ENTRY.pamVolume });
+        });
+    return undefined;
+  };
+}
+
 /**
  * Verify, extract and read an archive before anything else: the checksum against its sidecar, a
  * strict extraction into a private directory under the state directory (a check run only scans
@@ -51,7 +70,11 @@ async function unpack(ctx: RestoreContext, extract: boolean): Promise<StepOutcom
   const dir = extract ? extractDir(ctx) : undefined;
   // The state directory exists where the run store keeps files there; not where it does not (a cluster).
   if (dir) await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
-  const x = await extractArchive(archive, dir, { ...limits, leaveInArchive: { names: [ENTRY.dump], headBytes: DUMP_HEAD_BYTES } });
+  const x = await extractArchive(archive, dir, {
+    ...limits,
+    leaveInArchive: { names: [ENTRY.dump], headBytes: DUMP_HEAD_BYTES },
+    inspect: contentCheck(ctx),
+  });
   try {
     if (x.metadata === undefined)
       throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} has no metadata.json: it is not a Flight Control backup`);
@@ -69,7 +92,7 @@ async function unpack(ctx: RestoreContext, extract: boolean): Promise<StepOutcom
     if (missing.length)
       throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', `${path.basename(archive)} lacks ${missing.join(', ')}: every Flight Control backup has them`);
     // The file steps run past the point of no return: what they need is verified here, before anything changes.
-    await verifyArchiveFiles(x.entries, dir, ctx.config.flightctl.etcDir);
+    await verifyArchiveFiles(x.entries, ctx.config.flightctl.etcDir);
     ctx.state.archive = { dir, metadata, entries: x.entries };
     if (metadata.databaseIncluded) ctx.state.dump = dumpInArchive(archive, digest, x);
     // Whether a database comes with it decides how the run is settled: recorded before it matters.
@@ -99,11 +122,14 @@ export const unpackArchiveStep = defineStep<RestoreContext, { extractDir: string
     },
   },
   // What the file steps restore from (private keys among it) stays only while a later recovery may
-  // still complete them: not once the run is settled, and not once it is rolled back, even when
-  // an undo failed (a database not reachable) and the run is not settled yet.
-  async release(_ctx, { extractDir: dir }, { settled, rolledBack }) {
-    if ((!settled && !rolledBack) || !existsSync(dir)) return [];
-    await fs.rm(dir, { recursive: true, force: true });
-    return [`removed the extracted archive ${dir}`];
-  },
+  // still complete them: not once the run is settled, and not once it goes back (removed before
+  // the undos; again after them should that removal have failed).
+  discard: (_ctx, { extractDir: dir }) => removeExtraction(dir),
+  release: (_ctx, { extractDir: dir }, { settled, rolledBack }) => (settled || rolledBack ? removeExtraction(dir) : Promise.resolve([])),
 });
+
+async function removeExtraction(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  await fs.rm(dir, { recursive: true, force: true });
+  return [`removed the extracted archive ${dir}`];
+}
