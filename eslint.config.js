@@ -27,6 +27,20 @@ export default tseslint.config(
     },
   },
   {
+    // Issue 22: a clock set back or forward an hour mid-run must not end a wait early or late.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'Date',
+          property: 'now',
+          message: 'durations and deadlines use performance.now() (monotonic); where a wall-clock time is meant (a token, a file time), disable this with why',
+        },
+      ],
+    },
+  },
+  {
     // The fake Kubernetes API server and its tests hold arbitrary JSON objects of the API.
     files: ['test/harness/kube/**/*.ts', 'test/integration/kubernetes/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

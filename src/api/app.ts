@@ -8,6 +8,7 @@ import { sendProblem } from './problem.js';
 import { registerDeviceRoutes } from './routes-devices.js';
 import { registerRestoreRoutes } from './routes-restores.js';
 import { openApiDocument } from './schemas.js';
+import { wallClockMs } from '../lib/clock.js';
 
 export type { AppDeps, Readiness } from './app-deps.js';
 
@@ -95,7 +96,7 @@ export function createApp(deps: AppDeps): express.Express {
       requestWasSuccessful: (_req, res) => res.statusCode !== 401 && res.statusCode !== 403,
       handler: (req, res) => {
         const reset = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime?.getTime();
-        res.set('Retry-After', String(reset ? Math.max(1, Math.ceil((reset - Date.now()) / 1000)) : 60));
+        res.set('Retry-After', String(reset ? Math.max(1, Math.ceil((reset - wallClockMs()) / 1000)) : 60));
         res.locals.denyReason = 'too many refused calls from this address';
         sendProblem(
           res,

@@ -2,6 +2,7 @@ import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { CONFIG_DEFAULTS } from '../config/schema.js';
 import { RestoreError, type ErrorCode } from '../lib/errors.js';
 import { KeysUnavailableError, keySourceOf, type KeySet } from './auth-keys.js';
+import { wallClockMs } from '../lib/clock.js';
 
 export type Scope = 'restore:read' | 'restore:run' | 'devices:resume';
 
@@ -215,7 +216,7 @@ export async function createAuthenticator(settings: AuthSettings): Promise<Authe
       const token = bearerToken(authorization);
       // One key set for the whole call, even if a reload swaps it meanwhile.
       const current = keys;
-      const now = Date.now();
+      const now = wallClockMs();
       const maxAge = opts.mutating ? settings.maxTokenAgeSec : undefined;
       const hit = verified.get(token);
       let payload: JWTPayload;
@@ -241,9 +242,9 @@ export async function createAuthenticator(settings: AuthSettings): Promise<Authe
         verified.set(token, { payload, keys: current, until: Math.min(now + CACHE_MS, (payload.exp as number) * 1000) });
       }
       // jose checks a future iat only together with maxTokenAge; reads get the same rule.
-      if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + tolerance) throw unauthenticated('iat in the future');
+      if (typeof payload.iat === 'number' && payload.iat > wallClockMs() / 1000 + tolerance) throw unauthenticated('iat in the future');
       // A token valid for years is a standing credential: whoever lifts it from a log keeps it.
-      const lifetime = (payload.exp as number) - (typeof payload.iat === 'number' ? payload.iat : Date.now() / 1000);
+      const lifetime = (payload.exp as number) - (typeof payload.iat === 'number' ? payload.iat : wallClockMs() / 1000);
       if (lifetime > maxLifetime + tolerance) throw unauthenticated(`lifetime ${Math.round(lifetime)} s over api.maxTokenLifetimeSec (${maxLifetime} s)`);
       if (typeof payload.sub !== 'string' || payload.sub === '') throw unauthenticated('invalid sub');
       if (payload.jti !== undefined && typeof payload.jti !== 'string') throw unauthenticated('invalid jti');

@@ -30,12 +30,12 @@ export async function getRun(client: AgentClient, id: string, signal?: AbortSign
  */
 export async function followRun(client: AgentClient, id: string, hooks: FollowHooks, signal?: AbortSignal): Promise<RunView> {
   let last = 0;
-  let lastContact = Date.now();
+  let lastContact = performance.now();
   for (let attempt = 0; attempt <= MAX_ATTEMPTS;) {
     if (signal?.aborted) throw cancelled(client.target);
     try {
       for await (const line of client.eventLines(id, last, signal)) {
-        lastContact = Date.now();
+        lastContact = performance.now();
         attempt = 0;
         let e: EventView;
         try {
@@ -49,14 +49,14 @@ export async function followRun(client: AgentClient, id: string, hooks: FollowHo
         if (e.type === 'run-finished' && e.run) return e.run;
       }
       const run = await getRun(client, id, signal);
-      lastContact = Date.now();
+      lastContact = performance.now();
       if (isFinishedPhase(run.phase)) return run;
       throw new RestoreError('RESTORE_ERR_AGENT_UNREACHABLE', `${client.target.name}: the event stream of run ${id} ended before the run finished`);
     } catch (err) {
       if (signal?.aborted) throw cancelled(client.target);
       const e = asRestoreError(err);
       attempt++;
-      if (!isRetryable(e) || Date.now() - lastContact > GIVE_UP_MS || attempt > MAX_ATTEMPTS) throw e;
+      if (!isRetryable(e) || performance.now() - lastContact > GIVE_UP_MS || attempt > MAX_ATTEMPTS) throw e;
       hooks.onReconnect?.(attempt, e, last);
       await sleep(Math.min(250 * 2 ** (attempt - 1), 5_000), signal);
     }

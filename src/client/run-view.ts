@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { runDurationMs } from '../model/run.js';
 
 /**
  * The run and its events as this client reads them from an agent. Deliberately more lenient
@@ -35,6 +36,7 @@ export const runView = z
     requestedBy: z.string().optional(),
     startedAt: z.string(),
     finishedAt: z.string().optional(),
+    durationMs: z.number().optional(),
     downtimeMs: z.number().optional(),
     devices: z.object({ before: summary.optional(), after: summary.optional() }).optional(),
     finalizers: z.array(z.string()).default([]),
@@ -68,8 +70,4 @@ export function changedSteps(run: RunView): string[] {
   return run.steps.filter((s) => s.changed).map((s) => s.name);
 }
 
-export function runDurationMs(run: RunView): number | undefined {
-  if (!run.finishedAt) return undefined;
-  const ms = Date.parse(run.finishedAt) - Date.parse(run.startedAt);
-  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
-}
+export { runDurationMs };

@@ -3,6 +3,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import { RestoreError } from '../lib/errors.js';
+import { wallClockMs } from '../lib/clock.js';
 
 export interface MintRequest {
   keyFile: string;
@@ -49,7 +50,7 @@ export async function mintToken(req: MintRequest): Promise<string> {
     .setAudience(req.audience)
     .setSubject(req.subject)
     .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + req.ttlSec)
+    .setExpirationTime(Math.floor(wallClockMs() / 1000) + req.ttlSec)
     .setJti(randomUUID())
     .sign(key);
 }

@@ -108,6 +108,11 @@ export const runSchema = z.object({
   pid: z.number().int(),
   startedAt: z.string(),
   finishedAt: z.string().optional(),
+  /**
+   * Start to finish on a monotonic clock (a clock set back or forward meanwhile does not change
+   * it), when one process ran it whole; a run a later process finished has only its timestamps.
+   */
+  durationMs: z.number().int().nonnegative().optional(),
   /** First application service stopped to last one started again. */
   downtimeMs: z.number().int().nonnegative().optional(),
   devices: z.object({ before: deviceSummarySchema.optional(), after: deviceSummarySchema.optional() }).optional(),
@@ -149,4 +154,12 @@ export function isRunId(id: string): boolean {
 /** Phases after which nothing about the run changes any more (except a later recovery note). */
 export function isFinished(phase: RunPhase): boolean {
   return phase !== 'Pending' && phase !== 'Running' && phase !== 'WaitingForDatabase';
+}
+
+/** How long a run took: its monotonic duration, else (finished by a later process) its timestamps' difference. */
+export function runDurationMs(run: { durationMs?: number | undefined; startedAt: string; finishedAt?: string | undefined }): number | undefined {
+  if (run.durationMs !== undefined) return run.durationMs;
+  if (!run.finishedAt) return undefined;
+  const ms = Date.parse(run.finishedAt) - Date.parse(run.startedAt);
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
 }

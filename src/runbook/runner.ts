@@ -33,12 +33,23 @@ export interface ExecuteOptions<C extends StepRuntime> {
   onEvent?(event: RunEvent): void;
 }
 
-/** 20261128T061500Z-1a2b3c4d: sorts by start time; the hex part names the run's databases. */
-export function newRunId(now = new Date()): string {
-  const stamp = now
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}Z$/, 'Z');
+/**
+ * 20261128T061500Z-1a2b3c4d: sorts by start time; the hex part names the run's databases. Never
+ * before `after` (the newest run so far) plus a second, so that runs sort in the order they began
+ * even when the clock was set back since: the journal lists and prunes by id.
+ */
+export function newRunId(now = new Date(), after?: string): string {
+  const stampOf = (d: Date) =>
+    d
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}Z$/, 'Z');
+  let stamp = stampOf(now);
+  const last = after?.slice(0, after.indexOf('-'));
+  if (last && stamp <= last) {
+    const t = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/.exec(last);
+    if (t) stamp = stampOf(new Date(Date.UTC(+t[1]!, +t[2]! - 1, +t[3]!, +t[4]!, +t[5]!, +t[6]! + 1)));
+  }
   return `${stamp}-${randomBytes(4).toString('hex')}`;
 }
 
@@ -64,6 +75,7 @@ export function noteFault(run: Run, f: Pick<FaultMet, 'kind' | 'code' | 'message
 
 export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>): Promise<Run> {
   const { run, journal, logger } = opts;
+  const runT0 = performance.now();
   let seq = 0;
   const emit = async (event: EventBody, durable = true): Promise<void> => {
     const full = { ...event, seq: ++seq, time: new Date().toISOString() } as RunEvent;
@@ -80,7 +92,7 @@ export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>)
       const step = current.step;
       // A test's hold point sits in the middle of the work (half the bytes of a dump loaded).
       const hold = p.total === undefined || p.done * 2 >= p.total ? faultPoint(`progress:${step}`, opts.signal) : Promise.resolve();
-      const now = Date.now();
+      const now = performance.now();
       if (now - current.lastEmit < PROGRESS_EVERY_MS && p.done !== p.total) return hold;
       current.lastEmit = now;
       const durable = now - current.lastJournal >= PROGRESS_JOURNAL_EVERY_MS;
@@ -178,6 +190,7 @@ export async function executeRun<C extends StepRuntime>(opts: ExecuteOptions<C>)
   run.phase = outcome === 'succeeded' ? 'Succeeded' : outcome === 'interrupted' ? 'Interrupted' : 'Failed';
   if (failure && outcome !== 'succeeded') run.error = failure.toJSON();
   run.finishedAt = new Date().toISOString();
+  run.durationMs = Math.max(0, Math.round(performance.now() - runT0));
   await journal.save(run);
   await emit({ type: 'run-finished', run: structuredClone(run) });
   return run;

@@ -21,14 +21,14 @@ interface EndpointReport extends Endpoint {
  * container runs, and PostgreSQL needs a moment after a restart before it accepts connections.
  */
 async function probe(ep: Endpoint, waitMs: number, check: () => Promise<void>): Promise<EndpointReport> {
-  const deadline = Date.now() + waitMs;
+  const deadline = performance.now() + waitMs;
   for (;;) {
     try {
       await check();
       return { ...ep, reachable: true };
     } catch (err) {
       if (!isRestoreError(err)) throw err;
-      const retry = err.code.endsWith('_UNREACHABLE') && Date.now() < deadline;
+      const retry = err.code.endsWith('_UNREACHABLE') && performance.now() < deadline;
       if (!retry) return { ...ep, reachable: false, code: err.code, message: err.message };
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -4,10 +4,10 @@ import { openRunStore } from '../../runbook/store/open-run-store.js';
 import type { JournalStore } from '../../runbook/store/run-store.js';
 import type { Run } from '../../model/run.js';
 import { action, type CommandContext } from './command-context.js';
-import { stepLine, summaryLines } from '../common/run-output.js';
+import { formatTook, stepLine, summaryLines } from '../common/run-output.js';
 
 function took(run: Run): string {
-  return run.finishedAt ? formatMs(Date.parse(run.finishedAt) - Date.parse(run.startedAt)) : '-';
+  return formatTook(run) ?? '-';
 }
 
 export function registerRuns(program: Command): void {

@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import { formatBytes, formatMs } from '../../lib/format.js';
-import type { Run, RunEvent, StepResult } from '../../model/run.js';
+import { runDurationMs, type Run, type RunEvent, type StepResult } from '../../model/run.js';
 
 export interface RunPrinter {
   onEvent(event: RunEvent): void;
@@ -25,8 +25,14 @@ function progressText(done: number, total: number | undefined, unit: string): st
   return total !== undefined ? `${fmt(done)} / ${fmt(total)}` : `${fmt(done)} ${unit}`;
 }
 
+/** How long the run took, on the monotonic clock when one process ran it whole. */
+export function formatTook(run: Run): string | undefined {
+  const ms = runDurationMs(run);
+  return ms === undefined ? undefined : formatMs(ms);
+}
+
 export function summaryLines(run: Run): string {
-  const took = run.finishedAt ? formatMs(Date.parse(run.finishedAt) - Date.parse(run.startedAt)) : '';
+  const took = formatTook(run) ?? '';
   const lines = [`\nrun ${run.id} ${run.check ? '(check mode: nothing was changed) ' : ''}${run.phase} in ${took}`];
   if (run.downtimeMs !== undefined) lines.push(`  application downtime: ${formatMs(run.downtimeMs)}`);
   const devices = (label: string, s?: { total: number; byStatus: Record<string, number> }) => {

@@ -8,6 +8,7 @@ import { registerReads } from './reads.js';
 import { remoteOptions } from './remote.js';
 import { registerRestore } from './restore.js';
 import { registerResume } from './resume.js';
+import { wallClockMs } from '../../lib/clock.js';
 
 /**
  * The remote client: one agent or a fleet of them, over the agent's HTTP API (docs/fleet.md).
@@ -55,7 +56,7 @@ export function restorectlProgram(): Command {
         });
         // Printing the token is this command's purpose; it is written with process.stdout
         // directly because `print` redacts registered secrets (none are registered here).
-        process.stdout.write(json ? `${JSON.stringify({ token, expiresAt: new Date(Date.now() + ttlSec * 1000).toISOString() })}\n` : `${token}\n`);
+        process.stdout.write(json ? `${JSON.stringify({ token, expiresAt: new Date(wallClockMs() + ttlSec * 1000).toISOString() })}\n` : `${token}\n`);
       } catch (err) {
         printError(err, json);
       }

@@ -89,13 +89,16 @@ function base(t: AgentTarget, batch: number, check: boolean): HostResult {
   };
 }
 
+/** Monotonic: a clock set back or forward meanwhile does not change it. */
+const elapsedMs = (since: number) => Math.round(performance.now() - since);
+
 function fromError(r: HostResult, err: unknown, started: number): HostResult {
   const e = asRestoreError(err);
-  return { ...r, result: e.code === 'RESTORE_ERR_AGENT_UNREACHABLE' ? 'unreachable' : 'failed', durationMs: Date.now() - started, error: e.toJSON() };
+  return { ...r, result: e.code === 'RESTORE_ERR_AGENT_UNREACHABLE' ? 'unreachable' : 'failed', durationMs: elapsedMs(started), error: e.toJSON() };
 }
 
 async function restoreOne(t: AgentTarget, batch: number, o: FleetOptions, hooks: FleetHooks): Promise<HostResult> {
-  const started = Date.now();
+  const started = performance.now();
   let r = base(t, batch, o.request.check === true);
   hooks.hostStarting(t);
   const client = o.clientFor(t);
@@ -125,12 +128,11 @@ async function restoreOne(t: AgentTarget, batch: number, o: FleetOptions, hooks:
   }
   r = { ...r, runId: run.id, phase: run.phase };
   hooks.runStarted(t, run);
-  if (!o.wait) return { ...r, result: 'started', durationMs: Date.now() - started };
+  if (!o.wait) return { ...r, result: 'started', durationMs: elapsedMs(started) };
   try {
     run = await followRun(client, run.id, { onEvent: (e) => hooks.event(t, e), onReconnect: (attempt, err) => hooks.reconnecting(t, attempt, err) }, o.detach);
   } catch (err) {
-    if (o.detach.aborted)
-      return { ...r, result: 'running', durationMs: Date.now() - started, reason: `no longer followed; run ${run.id} goes on on the agent` };
+    if (o.detach.aborted) return { ...r, result: 'running', durationMs: elapsedMs(started), reason: `no longer followed; run ${run.id} goes on on the agent` };
     const failed = fromError(r, err, started);
     if (failed.result === 'unreachable' && failed.error)
       failed.error.message += `; run ${run.id} may still be going on the agent (flightctl-restorectl status ${run.id})`;
@@ -141,7 +143,7 @@ async function restoreOne(t: AgentTarget, batch: number, o: FleetOptions, hooks:
     result: run.phase === 'Succeeded' ? 'succeeded' : 'failed',
     phase: run.phase,
     changedSteps: changedSteps(run),
-    durationMs: runDurationMs(run) ?? Date.now() - started,
+    durationMs: runDurationMs(run) ?? elapsedMs(started),
     downtimeMs: run.downtimeMs ?? null,
     error: run.phase === 'Succeeded' ? null : (run.error ?? { code: 'RESTORE_ERR_INTERNAL', message: `${t.name}: run ${run.id} ended ${run.phase}`, hint: '' }),
   };

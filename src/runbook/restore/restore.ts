@@ -55,7 +55,7 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
     const steps = restorePlan({ dump: !!req.dump, archive: !!req.archive, reachRestartsDatabase: target.reachingDatabaseRestartsIt });
     const options: RestoreOptions = { dump: req.dump, archive: req.archive, force: req.force, keepOldDb: req.keepOldDb, database: config.db.name };
     const run: Run = {
-      id: newRunId(),
+      id: newRunId(new Date(), (await store.journal.list())[0]?.id),
       phase: 'Pending',
       check: req.check,
       target: target.kind,

@@ -62,11 +62,11 @@ async function podsOf(client: KubeClient, d: AppDeployment, dep: V1Deployment): 
 }
 
 async function waitPodsGone(client: KubeClient, d: AppDeployment, dep: V1Deployment, s: ScaleSettings): Promise<string[]> {
-  const deadline = Date.now() + s.scaleTimeoutMs;
+  const deadline = performance.now() + s.scaleTimeoutMs;
   for (;;) {
     const left = await podsOf(client, d, dep);
-    if (!left.length || Date.now() >= deadline) return left;
-    await sleep(Math.min(s.pollIntervalMs, Math.max(10, deadline - Date.now())));
+    if (!left.length || performance.now() >= deadline) return left;
+    await sleep(Math.min(s.pollIntervalMs, Math.max(10, deadline - performance.now())));
   }
 }
 
@@ -154,19 +154,19 @@ function readiness(dep: V1Deployment): string {
 }
 
 async function waitReady(client: KubeClient, d: AppDeployment, target: number, s: ScaleSettings): Promise<ServiceChange> {
-  const deadline = Date.now() + s.scaleTimeoutMs;
+  const deadline = performance.now() + s.scaleTimeoutMs;
   for (;;) {
     const dep = await readDeployment(client, d);
     if (!dep) return change(d, 'failed', 'not-found', 'absent', { result: 'deleted while it was scaled back', code: 'RESTORE_ERR_DEPLOYMENT_MISSING' });
     const observed = (dep.status?.observedGeneration ?? 0) >= (dep.metadata?.generation ?? 0);
     if (observed && (dep.status?.readyReplicas ?? 0) >= target) return change(d, 'started', state(dep), readiness(dep));
-    if (Date.now() >= deadline) {
+    if (performance.now() >= deadline) {
       return change(d, 'failed', state(dep), readiness(dep), {
         result: `scaled back to ${target}, but ${dep.status?.readyReplicas ?? 0} ready after ${Math.round(s.scaleTimeoutMs / 1000)} s`,
         code: 'RESTORE_ERR_SCALE_TIMEOUT',
       });
     }
-    await sleep(Math.min(s.pollIntervalMs, Math.max(10, deadline - Date.now())));
+    await sleep(Math.min(s.pollIntervalMs, Math.max(10, deadline - performance.now())));
   }
 }
 

@@ -33,11 +33,11 @@ export const waitForDatabaseStep = defineStep<RestoreContext, z.infer<typeof int
       `the archive does not include the database (external database): restore ${ctx.names.live} from your database backup now, then run "flightctl-restore-agent continue ${ctx.run.id}" (or POST /v1/restores/${ctx.run.id}/continue); the run gives up in ${formatMs(timeout)}`,
     );
     await ctx.setPhase('WaitingForDatabase');
-    const deadline = Date.now() + timeout;
+    const deadline = performance.now() + timeout;
     try {
       while (!(await ctx.journal.takeContinue(ctx.run.id))) {
         if (ctx.signal.aborted) throw new RestoreError('RESTORE_ERR_CANCELLED', 'interrupted while waiting for the external database');
-        if (Date.now() > deadline) {
+        if (performance.now() > deadline) {
           throw new RestoreError(
             'RESTORE_ERR_DATABASE_WAIT_TIMEOUT',
             `nobody said the external database was restored within ${formatMs(timeout)}; the services start again`,

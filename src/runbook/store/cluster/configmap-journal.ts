@@ -6,6 +6,7 @@ import { isFinished, isRunId, runEventSchema, runSchema, type Run, type RunEvent
 import type { JournalStore } from '../run-store.js';
 import type { KubeClient } from '../../../targets/kubernetes/kube-client.js';
 import { AGENT_LABEL, ConfigMapDoc } from './configmap-doc.js';
+import { wallClockMs } from '../../../lib/clock.js';
 
 const RUN_LABEL = { 'restore.flightctl.io/record': 'run' };
 const HOLDER = 'restore.flightctl.io/holder';
@@ -163,7 +164,7 @@ export class ConfigMapJournal implements JournalStore {
     const ann = cm?.metadata?.annotations ?? {};
     if (ann[HOLDER] === this.holder) return false;
     const renewed = Date.parse(ann[RENEWED] ?? '');
-    return !Number.isFinite(renewed) || Date.now() - renewed > 2 * this.leaseMs;
+    return !Number.isFinite(renewed) || wallClockMs() - renewed > 2 * this.leaseMs;
   }
 
   async requestContinue(id: string): Promise<Run> {

@@ -74,12 +74,12 @@ export class LeaseLock {
             },
           );
         }
-        if (watched && Date.now() - watched.since >= durationMs) {
+        if (watched && performance.now() - watched.since >= durationMs) {
           this.logger?.warn(`the lock's holder ${holder} did not renew it for ${this.durationSec} s: it is gone; taking the lock over`);
           return this.held(await this.replace(this.body(what, rv)), what);
         }
         if (!watched) this.logger?.info(`the lock is held by ${holder}: watching it for up to ${this.durationSec} s to tell whether that holder is alive`);
-        watched ??= { resourceVersion: rv, since: Date.now() };
+        watched ??= { resourceVersion: rv, since: performance.now() };
       } catch (err) {
         if (isConflict(err)) continue; // someone wrote it first: look again
         throw err;

@@ -1,6 +1,7 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { RestoreError } from '../../../lib/errors.js';
+import { wallClockMs } from '../../../lib/clock.js';
 
 /** Who holds the lock: a PID alone could be reused by an unrelated process after a crash. */
 interface LockOwner {
@@ -84,9 +85,10 @@ async function breakStale(file: string, seen: LockOwner | undefined): Promise<vo
   try {
     await fs.writeFile(breaker, String(process.pid), { flag: 'wx', mode: 0o600 });
   } catch {
-    // Someone else is breaking it; a breaker left by a crash is removed once it is old.
+    // Someone else is breaking it; a breaker left by a crash is removed once it is old (or from
+    // the future: the clock was set back since it was written).
     const st = await fs.stat(breaker).catch(() => undefined);
-    if (st && Date.now() - st.mtimeMs > 10_000) await fs.rm(breaker, { force: true });
+    if (st && Math.abs(wallClockMs() - st.mtimeMs) > 10_000) await fs.rm(breaker, { force: true });
     await new Promise((r) => setTimeout(r, 50));
     return;
   }
