@@ -356,6 +356,11 @@ export const configSchema = z
           flag: '--podman-socket <path>',
           doc: 'the Podman API socket',
         }),
+        /** dbus.service or podman.service restarted under a run: a call waits this long for its connection to come back. */
+        reconnectWaitMs: key(z.coerce.number().int().min(0).max(3_600_000).default(60_000), {
+          env: 'FLIGHTCTL_RESTORE_RECONNECT_WAIT_MS',
+          doc: 'how long a call waits (with backoff) for a lost D-Bus or Podman API connection to come back before it fails; each loss is recorded in the run',
+        }),
         /** Podman's storage root (graphroot): the file driver keeps secret values below it. */
         podmanRoot: key(nonEmpty.default('/var/lib/containers/storage'), {
           env: 'FLIGHTCTL_RESTORE_PODMAN_ROOT',

@@ -155,5 +155,10 @@ export interface RestoreTarget {
   /** 'podman' on a Quadlets host: what a backup's metadata says and an archive must match. */
   readonly deploymentType: 'podman' | 'kubernetes';
   runningVersion(): Promise<RunningVersion>;
+  /**
+   * Tells `listener` of each connection lost under a call (the bus, the Podman API) and what was
+   * done: connected again and the call made again, or given up. Answers how to stop telling.
+   */
+  watchConnections?(listener: import('./connection-loss.js').ConnectionLossListener): () => void;
   close(): void;
 }

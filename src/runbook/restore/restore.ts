@@ -82,6 +82,9 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
     }
     await store.journal.save(run);
     deps.onRun?.(run);
+    // A bus or Podman connection lost under a step (and met again or not) is a fault of the run.
+    let faults: RestoreContext['fault'] | undefined;
+    const unwatch = target.watchConnections?.((loss) => faults?.({ kind: 'connection-lost', ...loss }));
     const finished = await executeRun<RestoreContext>({
       run,
       steps,
@@ -91,7 +94,11 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
       signal: anySignal([deps.signal, lock?.lost]),
       recorder: req.check ? undefined : { record: (step, data) => intent.recordStep(step, data) },
       onEvent: deps.onEvent,
-      context: (runtime) => createRestoreContext(runtime, { run, config, target, journal: store.journal, names, options, dataStores: deps.dataStores }),
+      context: (runtime) => {
+        const ctx = createRestoreContext(runtime, { run, config, target, journal: store.journal, names, options, dataStores: deps.dataStores });
+        faults = ctx.fault;
+        return ctx;
+      },
       finalize: async (outcome, ctx): Promise<SettleResult> => {
         if (req.check) return { actions: [], completed: false };
         // Another process took the lock over (this one was frozen past its lease): that process
@@ -125,7 +132,7 @@ export async function runRestore(deps: EngineDeps, req: RestoreRequest): Promise
         }
         return result;
       },
-    });
+    }).finally(unwatch);
     await store.journal.prune(config.restore.keepRuns).catch(() => undefined);
     return finished;
   } finally {

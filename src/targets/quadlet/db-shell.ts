@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { PassThrough, pipeline, type Readable } from 'node:stream';
+import { PassThrough, pipeline, Transform, type Readable } from 'node:stream';
 import { openDump, type DumpFile } from '../../flightctl/database/dump-format.js';
 import { classifySqlState } from '../../flightctl/datastores/postgres.js';
 import { isRestoreError, RestoreError } from '../../lib/errors.js';
@@ -10,6 +10,32 @@ import { byteCounter } from '../../lib/byte-counter.js';
 
 // NOTICEs (e.g. "does not exist, skipping" from a --clean --if-exists dump) would fill the output.
 const QUIET_ENV = { PGOPTIONS: '-c client_min_messages=warning' };
+
+/**
+ * Printed by psql once it has read the whole dump. Its input reaches it through Podman's API
+ * and conmon: should that connection end early (podman.service restarted under the load), psql
+ * sees the end of its input early and exits 0 with part of the dump loaded. Without this line
+ * on its output, the load is refused (and the temporary database dropped with it).
+ */
+const END_OF_INPUT = 'flightctl-restore: end of the dump';
+
+function endOfInputMark(): Transform {
+  return new Transform({
+    transform: (chunk: Buffer, _enc, done) => done(null, chunk),
+    flush(done) {
+      // On a line of its own, whatever the dump's last line was.
+      this.push(`\n\\echo ${END_OF_INPUT}\n`);
+      done();
+    },
+  });
+}
+
+function cutShort(what: string): RestoreError {
+  return new RestoreError(
+    'RESTORE_ERR_PODMAN_UNREACHABLE',
+    `the load was cut short: ${what} (the connection to Podman ended under it: was podman.service restarted?); nothing of it is used`,
+  );
+}
 const PSQL = ['psql', '-U', 'postgres', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose'];
 
 /**
@@ -83,22 +109,26 @@ export class PodmanDatabaseShell implements DatabaseShell {
   }
 
   async load(database: string, dump: DumpFile, opts: LoadOptions): Promise<void> {
+    let sent = 0;
+    const counter = byteCounter((n) => ((sent = n), opts.onBytes(n)));
     // pipeline, not pipe: a source that fails (an archive changed under us) fails the exec's input.
-    const input = pipeline(openDump(dump), byteCounter(opts.onBytes), () => undefined);
+    const input =
+      dump.format === 'plain' ? pipeline(openDump(dump), counter, endOfInputMark(), () => undefined) : pipeline(openDump(dump), counter, () => undefined);
     try {
-      await serverGone(this.loadFrom(input, database, dump, opts));
+      await serverGone(this.loadFrom(input, database, dump, opts, () => sent));
     } finally {
       // Done or failed, whatever is left of the source is closed (a file, an archive being read).
       input.destroy();
     }
   }
 
-  private async loadFrom(input: Readable, database: string, dump: DumpFile, opts: LoadOptions): Promise<void> {
+  private async loadFrom(input: Readable, database: string, dump: DumpFile, opts: LoadOptions, sent: () => number): Promise<void> {
     if (dump.format === 'plain') {
       // psql stops at the first error; the shell then reads the rest of stdin, so the stream we
       // are still writing is not cut off, and with it psql's error message on stderr.
       const r = await this.podman.exec(this.container, {
         cmd: ['sh', '-c', 'psql "$@"; rc=$?; cat >/dev/null; exit $rc', 'sh', ...PSQL.slice(1), '-d', database, '-f', '-'],
+        label: 'psql',
         user: 'postgres',
         env: QUIET_ENV,
         stdin: input,
@@ -106,6 +136,7 @@ export class PodmanDatabaseShell implements DatabaseShell {
         timeoutMs: 0,
       });
       if (r.exitCode !== 0) throw shellError(r.stderr, r.exitCode, `loading ${path.basename(dump.path)}`);
+      if (!r.stdout.includes(END_OF_INPUT)) throw cutShort(`psql did not read the whole of ${path.basename(dump.path)}`);
       return;
     }
     // pg_restore --jobs needs a seekable file: copy the dump next to the data directory (the
@@ -115,13 +146,14 @@ export class PodmanDatabaseShell implements DatabaseShell {
     await opts.recordContainerFile(file);
     try {
       const copy = await this.podman.exec(this.container, {
-        cmd: ['sh', '-c', 'umask 077 && cat > "$1"', 'sh', file],
+        cmd: ['sh', '-c', 'umask 077 && cat > "$1" && wc -c < "$1"', 'sh', file],
         user: 'postgres',
         stdin: input,
         signal: opts.signal,
         timeoutMs: 0,
       });
       if (copy.exitCode !== 0) throw shellError(copy.stderr, copy.exitCode, `copying the dump to ${file}`);
+      if (Number(copy.stdout.trim()) !== sent()) throw cutShort(`${file} holds ${copy.stdout.trim() || 'no'} bytes of the ${sent()} sent`);
       const r = await this.podman.exec(this.container, {
         cmd: ['pg_restore', '-U', 'postgres', '-d', database, '--exit-on-error', `--jobs=${Math.max(1, opts.jobs)}`, file],
         user: 'postgres',

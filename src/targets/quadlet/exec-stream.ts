@@ -82,6 +82,8 @@ export interface StreamIo {
   timeoutMs?: number | undefined;
   /** Ends the exec: the connection is closed, so the process sees EOF on stdin. */
   signal?: AbortSignal | undefined;
+  /** What messages call the command (default: its program; a shell wrapper names what it wraps). */
+  label?: string | undefined;
 }
 
 export interface StreamExecResult {
@@ -213,7 +215,27 @@ async function execIn(podman: ExecHost, container: string, cmd: string[], io: St
       `${cmd[0]} in ${container}: reading its input failed (${(inputError as NodeJS.ErrnoException).code ?? inputError.message})`,
       { container },
     );
-  const exitCode = await exitCodeOf(exec);
+  // All of the input handed to the socket (and the socket ended) before the session ended, or the
+  // session ended under it: Podman's end of it went away (podman.service restarted), and the
+  // process saw its input end early (a load that "succeeds" with half a dump).
+  const inputCut = input !== undefined && !(input.readableEnded && sock.writableFinished);
+  const name = io.label ?? cmd[0];
+  let exitCode: number;
+  try {
+    exitCode = await exitCodeOf(exec);
+  } catch (err) {
+    throw podman.isConnError(err) ? podman.unreachable(err) : err;
+  }
+  // Exit 0 with its input cut, or no exit code at all (the session's state lost with the service):
+  // either way what the process did is not known to be whole.
+  if (exitCode === -1 || (inputCut && exitCode === 0))
+    throw new RestoreError(
+      'RESTORE_ERR_PODMAN_UNREACHABLE',
+      inputCut
+        ? `the connection to Podman ended before all of ${name}'s input was sent (was podman.service restarted?): what ${name} did in ${container} is incomplete`
+        : `Podman did not report how ${name} in ${container} ended (was podman.service restarted?): what it did is not known to be whole`,
+      { container },
+    );
   if (failure && exitCode === 0) throw new RestoreError('RESTORE_ERR_EXEC_FAILED', `${cmd[0]} in ${container}: ${failure.message}`, { container });
   return { exitCode, stderr: demux.stderr };
 }

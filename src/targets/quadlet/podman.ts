@@ -2,6 +2,8 @@ import Docker from 'dockerode';
 import http from 'node:http';
 import { Writable, type Readable } from 'node:stream';
 import { RestoreError } from '../../lib/errors.js';
+import { retrying } from '../../lib/retrying.js';
+import type { ConnectionLossListener } from '../connection-loss.js';
 import { execStream } from './exec-stream.js';
 
 /** Libpod API version prefix; podman 4.x and 5.x answer it. */
@@ -29,6 +31,8 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Ends the exec: the connection is closed, so the process sees EOF on stdin. */
   signal?: AbortSignal | undefined;
+  /** What messages call the command (default: its program). */
+  label?: string;
 }
 
 export interface ExecResult {
@@ -48,9 +52,39 @@ export interface LibpodResponse {
  */
 export class PodmanClient {
   readonly docker: Docker;
+  /** Once Podman answered, a socket that stops answering is a loss (podman.service restarted), worth waiting out. */
+  private reached = false;
 
-  constructor(readonly socketPath: string) {
+  constructor(
+    readonly socketPath: string,
+    private readonly reconnect: { reconnectWaitMs?: number; onLoss?: ConnectionLossListener } = {},
+  ) {
     this.docker = new Docker({ socketPath });
+  }
+
+  /**
+   * A read, made again while the API that answered before does not (podman.service restarted:
+   * the call under way is cut, the socket may refuse a moment), bounded by reconnectWaitMs.
+   * Only for calls that are safe to repeat. A Podman that never answered fails at once.
+   */
+  private async read<T>(what: string, call: () => Promise<T>): Promise<T> {
+    let lost: RestoreError | undefined;
+    const waitMs = this.reconnect.reconnectWaitMs ?? 60_000;
+    try {
+      const out = await retrying(call, {
+        maxWaitMs: waitMs,
+        firstDelayMs: 200,
+        maxDelayMs: 5_000,
+        retryIf: (e) => this.reached && e.code === 'RESTORE_ERR_PODMAN_UNREACHABLE',
+        onWait: (e) => void (lost ??= e),
+      });
+      this.reached = true;
+      if (lost) this.reconnect.onLoss?.({ code: lost.code, message: lost.message, action: `Podman answered again; the call (${what}) was made again` });
+      return out;
+    } catch (err) {
+      if (lost) this.reconnect.onLoss?.({ code: lost.code, message: lost.message, action: `gave up waiting for Podman after ${Math.round(waitMs / 1000)} s` });
+      throw err;
+    }
   }
 
   unreachable(err: unknown): RestoreError {
@@ -83,7 +117,7 @@ export class PodmanClient {
   }
 
   libpodGet(path: string, timeoutMs = 15_000): Promise<LibpodResponse> {
-    return this.libpodRequest('GET', path, undefined, timeoutMs);
+    return this.read(`GET ${path.replace(/\?.*/, '')}`, () => this.libpodRequest('GET', path, undefined, timeoutMs));
   }
 
   libpodPost(path: string, body: unknown, timeoutMs = 15_000): Promise<LibpodResponse> {
@@ -91,22 +125,26 @@ export class PodmanClient {
   }
 
   async ping(): Promise<void> {
-    try {
-      await this.docker.ping();
-    } catch (err) {
-      throw this.unreachable(err);
-    }
+    await this.read('ping', async () => {
+      try {
+        await this.docker.ping();
+      } catch (err) {
+        throw this.unreachable(err);
+      }
+    });
   }
 
   /** The container's inspect document; undefined when it does not exist. */
-  private async inspect(name: string): Promise<Docker.ContainerInspectInfo | undefined> {
-    try {
-      return await this.docker.getContainer(name).inspect();
-    } catch (err) {
-      // A container being removed (quadlet's --rm after a kill) can answer 500 "no such container".
-      if ((err as { statusCode?: number }).statusCode === 404 || /no such container/i.test(String((err as Error)?.message))) return undefined;
-      throw this.isConnError(err) ? this.unreachable(err) : err;
-    }
+  private inspect(name: string): Promise<Docker.ContainerInspectInfo | undefined> {
+    return this.read(`inspect ${name}`, async () => {
+      try {
+        return await this.docker.getContainer(name).inspect();
+      } catch (err) {
+        // A container being removed (quadlet's --rm after a kill) can answer 500 "no such container".
+        if ((err as { statusCode?: number }).statusCode === 404 || /no such container/i.test(String((err as Error)?.message))) return undefined;
+        throw this.isConnError(err) ? this.unreachable(err) : err;
+      }
+    });
   }
 
   /** State and IP on `network` (only Networks[network].IPAddress is set on a named network). */
@@ -161,6 +199,7 @@ export class PodmanClient {
       env: opts.env,
       user: opts.user,
       signal: opts.signal,
+      label: opts.label,
       stdout: out,
       timeoutMs: opts.timeoutMs ?? 600_000,
     });

@@ -11,6 +11,7 @@ import { readPodmanSecret, REQUIRED_SECRETS, SECRET_ALIASES } from './podman-sec
 import { removeHold } from './guard.js';
 import { startApplications, stopApplications } from './services.js';
 import { isRunning } from './systemd.js';
+import type { ConnectionLossListener } from '../connection-loss.js';
 import { APP_UNITS, DB_UNIT, KV_UNIT, containerOf } from './units.js';
 
 /** The Quadlets host behind the engine's target port: systemd over D-Bus, Podman over REST. */
@@ -34,6 +35,10 @@ export class QuadletTarget implements RestoreTarget {
     this.database = new PodmanDatabaseShell(this.host.podman, containerOf(DB_UNIT));
     this.volumes = new PodmanVolumes(this.host.podman, settings.podmanRoot);
     this.kvShell = new PodmanKvShell(this.host.podman, async () => (await this.credentials()).kvPassword, containerOf(KV_UNIT));
+  }
+
+  watchConnections(listener: ConnectionLossListener): () => void {
+    return this.host.losses.watch(listener);
   }
 
   async preflight(): Promise<TargetPreflight> {

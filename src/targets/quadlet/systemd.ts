@@ -1,5 +1,7 @@
 import dbus from 'dbus-next';
-import { RestoreError } from '../../lib/errors.js';
+import { asRestoreError, RestoreError } from '../../lib/errors.js';
+import { retrying } from '../../lib/retrying.js';
+import type { ConnectionLossListener } from '../connection-loss.js';
 
 const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -40,6 +42,10 @@ export interface SystemdOptions {
   /** D-Bus address; empty: DBUS_SYSTEM_BUS_ADDRESS, else the system bus. */
   address?: string | undefined;
   connectTimeoutMs?: number;
+  /** How long a call waits for a lost connection to come back (dbus.service restarted); default 60 s. */
+  reconnectWaitMs?: number;
+  /** Told of each connection lost under a call, and whether it came back. */
+  onLoss?: ConnectionLossListener;
 }
 
 export function resolveBusAddress(address?: string): string {
@@ -62,93 +68,184 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Prom
 }
 
 /**
- * systemd's Manager on one bus connection. Jobs are matched to JobRemoved by their object path;
- * the handler is in place before the method is called because the signal can beat the reply.
+ * One connection to the bus with systemd's Manager on it. dbus-next neither fails the calls under
+ * way when the connection ends nor the calls made after: they would wait for ever. So the end of
+ * the connection is watched, and every call races `lost`, which fails once it has ended.
+ */
+interface BusConnection {
+  bus: dbus.MessageBus;
+  manager: dbus.ClientInterface;
+  lost: Promise<never>;
+  isLost(): boolean;
+  /** A call found the connection gone before its end was announced (a write to a closed socket). */
+  markLost(why: string): void;
+}
+
+/** A call's error that says the connection is gone rather than what systemd answered. */
+function isConnectionGone(err: unknown): boolean {
+  if (dbusErrorName(err)) return false;
+  const e = err as NodeJS.ErrnoException;
+  return (
+    ['EPIPE', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END'].includes(e?.code ?? '') ||
+    /stream is closed|closed stream/.test(e?.message ?? '')
+  );
+}
+
+/** Why a connection ended, as the error every call on it gets. */
+class BusLost extends RestoreError {}
+
+async function openBus(address: string, timeoutMs: number, onJobRemoved: (job: string, result: string) => void): Promise<BusConnection> {
+  const unreachable = (why: string) => new RestoreError('RESTORE_ERR_DBUS_UNREACHABLE', `cannot talk to systemd on D-Bus ${address}: ${why}`, { address });
+  let bus: dbus.MessageBus;
+  try {
+    bus = dbus.sessionBus({ busAddress: address });
+  } catch (err) {
+    throw unreachable((err as Error).message);
+  }
+  let ended = false;
+  let closing = false;
+  let end!: (why: string) => void;
+  const lost = new Promise<never>((_, reject) => {
+    end = (why: string) => {
+      if (ended) return;
+      ended = true;
+      reject(
+        new BusLost('RESTORE_ERR_DBUS_UNREACHABLE', `the connection to systemd on D-Bus ${address} ${closing ? 'was closed' : `was lost (${why})`}`, {
+          address,
+        }),
+      );
+    };
+    bus.on('error', (err: { code?: string; message?: string }) => end(err?.code ?? err?.message ?? 'error'));
+    // Not in dbus-next's types: the socket under the bus, whose end is the connection's.
+    (bus as unknown as { _connection: { stream: NodeJS.EventEmitter } })._connection.stream.once('close', () => end('the bus closed it'));
+  });
+  lost.catch(() => undefined);
+  try {
+    const root = await withTimeout(Promise.race([bus.getProxyObject(SYSTEMD, MANAGER_PATH), lost]), timeoutMs, () => unreachable('no answer'));
+    const manager = root.getInterface(MANAGER_IFACE);
+    manager.on('JobRemoved', (_id: number, job: string, _unit: string, result: string) => onJobRemoved(job, result));
+    // Without Subscribe systemd emits no JobRemoved.
+    await Promise.race([manager.Subscribe!(), lost]);
+    return {
+      bus,
+      manager,
+      lost,
+      isLost: () => ended,
+      markLost: (why) => end(why),
+    };
+  } catch (err) {
+    closing = true;
+    bus.disconnect();
+    if (err instanceof RestoreError) throw err;
+    throw unreachable((err as Error).message);
+  }
+}
+
+/**
+ * systemd's Manager over the bus. Jobs are matched to JobRemoved by their object path; the
+ * handler is in place before the method is called because the signal can beat the reply. A
+ * connection lost under a call (dbus.service restarted) is opened again, bounded by
+ * reconnectWaitMs, and the call made again: every call here is safe to repeat (a status, a
+ * reload, a start or stop job in "replace" mode, which finds its unit where the lost one left it).
  */
 export class SystemdClient {
   private readonly finished = new Map<string, string>();
   private readonly waiters = new Map<string, (result: string) => void>();
+  private reopening: Promise<BusConnection> | undefined;
+  private closed = false;
   /** How long after a successful start the unit must still be active to count as started. */
   settleMs = 500;
 
   private constructor(
-    private readonly bus: dbus.MessageBus,
-    private readonly manager: dbus.ClientInterface,
+    private conn: BusConnection,
     readonly address: string,
-  ) {
-    manager.on('JobRemoved', (_id: number, job: string, _unit: string, result: string) => {
-      const waiter = this.waiters.get(job);
-      if (waiter) {
-        this.waiters.delete(job);
-        waiter(result);
-      } else {
-        // systemd announces every job on the bus, not only ours: keep a bounded memory of
-        // recent ones (only needed for a signal that beats its method reply).
-        this.finished.set(job, result);
-        if (this.finished.size > 256) this.finished.delete(this.finished.keys().next().value!);
-      }
-    });
+    private readonly options: SystemdOptions,
+  ) {}
+
+  private jobRemoved(job: string, result: string): void {
+    const waiter = this.waiters.get(job);
+    if (waiter) {
+      this.waiters.delete(job);
+      waiter(result);
+    } else {
+      // systemd announces every job on the bus, not only ours: keep a bounded memory of
+      // recent ones (only needed for a signal that beats its method reply).
+      this.finished.set(job, result);
+      if (this.finished.size > 256) this.finished.delete(this.finished.keys().next().value!);
+    }
   }
 
   static async connect(options: SystemdOptions = {}): Promise<SystemdClient> {
     const address = resolveBusAddress(options.address);
-    const unreachable = (why: string) => new RestoreError('RESTORE_ERR_DBUS_UNREACHABLE', `cannot talk to systemd on D-Bus ${address}: ${why}`, { address });
-    let bus: dbus.MessageBus;
-    try {
-      bus = dbus.sessionBus({ busAddress: address });
-    } catch (err) {
-      throw unreachable((err as Error).message);
-    }
-    const failed = new Promise<never>((_, reject) => {
-      bus.on('error', (err: { code?: string; message?: string }) => reject(unreachable(err?.code ?? err?.message ?? 'error')));
-    });
-    failed.catch(() => undefined);
-    try {
-      const root = await withTimeout(Promise.race([bus.getProxyObject(SYSTEMD, MANAGER_PATH), failed]), options.connectTimeoutMs ?? 10_000, () =>
-        unreachable('no answer'),
-      );
-      const manager = root.getInterface(MANAGER_IFACE);
-      // Without Subscribe systemd emits no JobRemoved.
-      await manager.Subscribe!();
-      return new SystemdClient(bus, manager, address);
-    } catch (err) {
-      bus.disconnect();
-      if (err instanceof RestoreError) throw err;
-      throw unreachable((err as Error).message);
-    }
+    // The signals of the first connection reach the client built on it.
+    const to: { client?: SystemdClient } = {};
+    const conn = await openBus(address, options.connectTimeoutMs ?? 10_000, (job, result) => to.client?.jobRemoved(job, result));
+    return (to.client = new SystemdClient(conn, address, options));
   }
 
   close(): void {
-    this.bus.disconnect();
+    this.closed = true;
+    this.conn.bus.disconnect();
+  }
+
+  /** The connection, opened again when it was lost (once for all the calls that wait for it). */
+  private connection(what: string, lostWhy: RestoreError): Promise<BusConnection> {
+    const waitMs = this.options.reconnectWaitMs ?? 60_000;
+    this.reopening ??= retrying(() => openBus(this.address, this.options.connectTimeoutMs ?? 10_000, (job, result) => this.jobRemoved(job, result)), {
+      maxWaitMs: waitMs,
+      firstDelayMs: 200,
+      maxDelayMs: 5_000,
+      retryIf: (e) => e.code === 'RESTORE_ERR_DBUS_UNREACHABLE',
+    })
+      .then(
+        (conn) => {
+          this.conn = conn;
+          this.options.onLoss?.({ code: lostWhy.code, message: lostWhy.message, action: `connected to the bus again and made the call (${what}) again` });
+          return conn;
+        },
+        (err: unknown) => {
+          const e = new RestoreError(
+            'RESTORE_ERR_DBUS_UNREACHABLE',
+            `${lostWhy.message}, and it did not come back within ${Math.round(waitMs / 1000)} s (${asRestoreError(err).message}); is dbus.service running?`,
+            { address: this.address },
+          );
+          this.options.onLoss?.({ code: e.code, message: lostWhy.message, action: `gave up waiting for the bus after ${Math.round(waitMs / 1000)} s` });
+          throw e;
+        },
+      )
+      .finally(() => (this.reopening = undefined));
+    return this.reopening;
+  }
+
+  /** A connection in place of the lost `c`: one another call opened meanwhile, or a new one. */
+  private async replacing(c: BusConnection, what: string): Promise<BusConnection> {
+    if (this.conn !== c && !this.conn.isLost()) return this.conn;
+    return this.connection(what, await c.lost.catch((e: RestoreError) => e));
+  }
+
+  /** Runs `fn` on the connection; a connection lost under it is opened again and `fn` run again. */
+  private async onBus<T>(what: string, fn: (c: BusConnection) => Promise<T>): Promise<T> {
+    let c = this.conn;
+    for (let attempt = 1; ; attempt++) {
+      if (c.isLost() && !this.closed) c = await this.replacing(c, what);
+      try {
+        return await Promise.race([fn(c), c.lost]);
+      } catch (err) {
+        if (isConnectionGone(err)) c.markLost((err as Error).message);
+        // Not a loss, or lost again and again: the caller gets it.
+        if (!c.isLost() || this.closed || attempt >= 3) throw err instanceof BusLost ? new RestoreError(err.code, err.message, err.details) : err;
+      }
+    }
   }
 
   /** Re-runs generators (quadlet) and reloads unit files: systemctl daemon-reload. */
   async reload(): Promise<void> {
-    await this.manager.Reload!();
+    await this.onBus('daemon-reload', (c) => c.manager.Reload!() as Promise<void>);
   }
 
   /** LoadUnit, not GetUnit: a stopped unit is unloaded and GetUnit would fail. */
   async status(unit: string): Promise<UnitStatus> {
-    let path: string;
-    try {
-      path = await this.manager.LoadUnit!(unit);
-    } catch (err) {
-      if (dbusErrorName(err) === 'org.freedesktop.systemd1.NoSuchUnit') return notFound(unit);
-      throw err;
-    }
-    const obj = await this.bus.getProxyObject(SYSTEMD, path);
-    const props = obj.getInterface(PROPS_IFACE);
-    const all = (await props.GetAll!(UNIT_IFACE)) as Record<string, { value: unknown }>;
-    const str = (k: string) => String(all[k]?.value ?? '');
-    return {
-      unit,
-      loadState: str('LoadState'),
-      activeState: str('ActiveState'),
-      subState: str('SubState'),
-      sourcePath: str('SourcePath'),
-      fragmentPath: str('FragmentPath'),
-      dropInPaths: ((all.DropInPaths?.value as string[] | undefined) ?? []).map(String),
-    };
+    return this.onBus(`the status of ${unit}`, (c) => statusOn(c, unit));
   }
 
   /**
@@ -156,16 +253,18 @@ export class SystemdClient {
    * the only place that shows what quadlet merged from drop-ins (systemd lists none for them).
    */
   async execStart(unit: string): Promise<string[]> {
-    const path = await this.manager.LoadUnit!(unit);
-    const obj = await this.bus.getProxyObject(SYSTEMD, path);
-    const props = obj.getInterface(PROPS_IFACE);
-    try {
-      const v = (await props.Get!('org.freedesktop.systemd1.Service', 'ExecStart')) as { value: unknown[][] };
-      // a(sasbttttuii): [path, argv, ignoreFailure, ...]
-      return ((v.value?.[0]?.[1] as string[] | undefined) ?? []).map(String);
-    } catch {
-      return [];
-    }
+    return this.onBus(`the ExecStart of ${unit}`, async (c) => {
+      const path = (await c.manager.LoadUnit!(unit)) as string;
+      const obj = await c.bus.getProxyObject(SYSTEMD, path);
+      const props = obj.getInterface(PROPS_IFACE);
+      try {
+        const v = (await props.Get!('org.freedesktop.systemd1.Service', 'ExecStart')) as { value: unknown[][] };
+        // a(sasbttttuii): [path, argv, ignoreFailure, ...]
+        return ((v.value?.[0]?.[1] as string[] | undefined) ?? []).map(String);
+      } catch {
+        return [];
+      }
+    });
   }
 
   /**
@@ -174,14 +273,19 @@ export class SystemdClient {
    * process dies at once still ends its start job 'done'.
    */
   async runJob(method: JobMethod, unit: string, timeoutMs: number): Promise<JobOutcome> {
-    const before = await this.status(unit);
+    return this.onBus(`${method} ${unit}`, (c) => this.runJobOn(c, method, unit, timeoutMs));
+  }
+
+  private async runJobOn(c: BusConnection, method: JobMethod, unit: string, timeoutMs: number): Promise<JobOutcome> {
+    const before = await statusOn(c, unit);
     if (before.loadState === 'not-found') return { unit, result: 'not-found', activeState: 'inactive', subState: 'dead', ok: false };
     let jobPath: string | undefined;
     let resolveResult!: (r: string) => void;
     const result = new Promise<string>((res) => (resolveResult = res));
     try {
-      jobPath = (await this.manager[method]!(unit, 'replace')) as string;
+      jobPath = (await Promise.race([c.manager[method]!(unit, 'replace'), c.lost])) as string;
     } catch (err) {
+      if (err instanceof BusLost) throw err;
       throw new RestoreError('RESTORE_ERR_UNIT_JOB_FAILED', `${method} ${unit} was refused: ${dbusErrorName(err) || (err as Error).message}`, { unit, method });
     }
     const early = this.finished.get(jobPath);
@@ -195,18 +299,18 @@ export class SystemdClient {
     let jobResult: string;
     try {
       jobResult = await withTimeout(
-        result,
+        Promise.race([result, c.lost]),
         timeoutMs,
         () => new RestoreError('RESTORE_ERR_UNIT_TIMEOUT', `${method} ${unit}: job did not finish within ${timeoutMs} ms`, { unit, method, timeoutMs }),
       );
     } finally {
       this.waiters.delete(path);
     }
-    let after = await this.status(unit);
+    let after = await statusOn(c, unit);
     if (method !== 'StopUnit' && jobResult === 'done' && after.activeState === 'active') {
       // A process that dies at once still ends its start job 'done': look again a moment later.
       await new Promise((r) => setTimeout(r, this.settleMs));
-      after = await this.status(unit);
+      after = await statusOn(c, unit);
     }
     const wanted = method === 'StopUnit' ? ['inactive', 'failed'] : ['active', 'activating', 'reloading'];
     const ok = jobResult === 'done' && wanted.includes(after.activeState) && !(method !== 'StopUnit' && after.subState === 'auto-restart');
@@ -223,14 +327,38 @@ export class SystemdClient {
         try {
           return await this.runJob(method, unit, timeoutMs);
         } catch (err) {
-          const e = err as RestoreError;
-          const result = e.code === 'RESTORE_ERR_UNIT_TIMEOUT' ? 'timeout' : 'refused';
+          const e = asRestoreError(err);
+          const result = e.code === 'RESTORE_ERR_UNIT_TIMEOUT' ? 'timeout' : e.code === 'RESTORE_ERR_DBUS_UNREACHABLE' ? 'bus-lost' : 'refused';
           const st = await this.status(unit).catch(() => notFound(unit));
           return { unit, result, activeState: st.activeState, subState: st.subState, ok: false };
         }
       }),
     );
   }
+}
+
+/** LoadUnit, not GetUnit: a stopped unit is unloaded and GetUnit would fail. */
+async function statusOn(c: BusConnection, unit: string): Promise<UnitStatus> {
+  let path: string;
+  try {
+    path = (await c.manager.LoadUnit!(unit)) as string;
+  } catch (err) {
+    if (dbusErrorName(err) === 'org.freedesktop.systemd1.NoSuchUnit') return notFound(unit);
+    throw err;
+  }
+  const obj = await c.bus.getProxyObject(SYSTEMD, path);
+  const props = obj.getInterface(PROPS_IFACE);
+  const all = (await props.GetAll!(UNIT_IFACE)) as Record<string, { value: unknown }>;
+  const str = (k: string) => String(all[k]?.value ?? '');
+  return {
+    unit,
+    loadState: str('LoadState'),
+    activeState: str('ActiveState'),
+    subState: str('SubState'),
+    sourcePath: str('SourcePath'),
+    fragmentPath: str('FragmentPath'),
+    dropInPaths: ((all.DropInPaths?.value as string[] | undefined) ?? []).map(String),
+  };
 }
 
 function notFound(unit: string): UnitStatus {

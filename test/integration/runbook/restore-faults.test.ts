@@ -228,6 +228,59 @@ describe('faults beyond the agent during a restore (sandbox Quadlets host)', () 
     });
   });
 
+  describe('the bus or the Podman API lost under the run', () => {
+    const restart = (unit: string) => env.sb.nsExec(['systemctl', 'restart', unit]);
+
+    it('dbus.service restarted inside the window: the agent connects again, the run ends with the restore in place and every unit running', async () => {
+      const r = await faultAt('before:start-services', async () => {
+        await restart('dbus.service');
+        release();
+      });
+      expect(r.run.phase, r.stderr).toBe('Succeeded');
+      const after = await expectRestored(r.run);
+      for (const a of APPS) expect(after.apps[a], `${a} runs`).not.toBe('');
+      expect(r.run.faults).toContainEqual(
+        expect.objectContaining({
+          step: 'start-services',
+          kind: 'connection-lost',
+          code: 'RESTORE_ERR_DBUS_UNREACHABLE',
+          action: expect.stringMatching(/^connected to the bus again and made the call/) as unknown,
+        }),
+      );
+    });
+
+    it('dbus.service restarted while the stop jobs run: the stop is made again on a new connection, nothing is left stopped', async () => {
+      const r = await faultAt('before:stop-services', async () => {
+        release();
+        await restart('dbus.service');
+      });
+      expect(r.run.phase, r.stderr).toBe('Succeeded');
+      const after = await expectRestored(r.run);
+      for (const a of APPS) expect(after.apps[a], `${a} runs`).not.toBe('');
+    });
+
+    it('podman.service restarted during the load: the cut load is refused as a lost connection (not as a bad dump), nothing else changed', async () => {
+      const r = await faultAt('progress:load-dump', async () => {
+        await restart('podman.service');
+        release();
+      });
+      expect(r.run.phase, r.stderr).toBe('Failed');
+      expect(r.run.error?.code, r.run.error?.message).toBe('RESTORE_ERR_PODMAN_UNREACHABLE');
+      expect(r.run.error?.message).toMatch(/was podman\.service restarted\?/);
+      expect(r.run.steps.find((s) => s.status === 'failed')?.name).toBe('load-dump');
+      await expectOriginal(r.before);
+    });
+
+    it('podman.service restarted between steps: the calls wait for it and the run succeeds', async () => {
+      const r = await faultAt('before:prepare-database', async () => {
+        await restart('podman.service');
+        release();
+      });
+      expect(r.run.phase, r.stderr).toBe('Succeeded');
+      await expectRestored(r.run);
+    });
+  });
+
   it('nothing printed or journaled holds a secret', () => {
     expect(leaks(printed.join('\n'), env.secrets)).toEqual([]);
     expect(leaks(env.journalText(), env.secrets)).toEqual([]);
