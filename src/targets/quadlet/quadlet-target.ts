@@ -11,6 +11,7 @@ import { readPodmanSecret, REQUIRED_SECRETS, SECRET_ALIASES } from './podman-sec
 import { removeHold } from './guard.js';
 import { startApplications, stopApplications } from './services.js';
 import { isRunning } from './systemd.js';
+import { retrying } from '../../lib/retrying.js';
 import type { ConnectionLossListener } from '../connection-loss.js';
 import { APP_UNITS, DB_UNIT, KV_UNIT, containerOf } from './units.js';
 
@@ -103,6 +104,17 @@ export class QuadletTarget implements RestoreTarget {
     if (this.reachingDatabaseRestartsIt) {
       // The KV store is reached through kvShell: publishing it would restart (and empty) it.
       const published = await publishDatabasePort(this.host);
+      // Restarted to publish its port: its container runs a moment before PostgreSQL in it accepts
+      // connections (ECONNREFUSED, then 57P03 "starting up"). Waited for, bounded like the restart.
+      await retrying(() => this.database.sql('SELECT 1;\n'), {
+        maxWaitMs: this.host.settings.unitTimeoutMs,
+        firstDelayMs: 200,
+        maxDelayMs: 2_000,
+        retryIf: (e) => e.code === 'RESTORE_ERR_DB_UNREACHABLE' || e.code === 'RESTORE_ERR_CONTAINER_NOT_RUNNING',
+      }).catch(async (err: unknown) => {
+        await published.release().catch(() => undefined);
+        throw err;
+      });
       return {
         db: { host: published.db.host, port: published.db.port },
         release: async () => (await published.release()).map((r) => `removed drop-in ${r.path}`),
