@@ -1,11 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { inject } from 'vitest';
+import { describe, inject } from 'vitest';
 import { createLogger } from '../../src/lib/logger.js';
 import type { PrepareOptions } from '../../src/flightctl/prepare/prepare.js';
 import { APP_USER, createFlightctlDatabase, dropDatabase } from '../harness/database.js';
 import type { SchemaGeneration } from '../harness/flightctl-schema.js';
+
+/**
+ * The slowest suites (a reboot, a crash or a fault at each point of a restore: minutes each).
+ * FLIGHTCTL_RESTORE_TEST_SKIP_SLOW=1 skips them in a local run; CI sets nothing and runs them all.
+ */
+export const describeSlow = describe.skipIf(process.env.FLIGHTCTL_RESTORE_TEST_SKIP_SLOW === '1');
 
 /** Connection facts of the servers the global setup started. */
 export function servers() {

@@ -40,6 +40,8 @@ export class ArchiveWriter {
   private pos = 0;
   private current?: { gz: zlib.Gzip; pump: Promise<void> };
   private queue: Promise<unknown> = Promise.resolve();
+  /** The first write to the file that failed (ENOSPC): the cause of whatever fails after it. */
+  private failure?: Error;
 
   private constructor(private readonly fd: fs.FileHandle) {}
 
@@ -53,6 +55,7 @@ export class ArchiveWriter {
     const at = this.pos;
     this.pos += buf.length;
     const done = this.queue.then(() => this.fd.write(buf, 0, buf.length, at));
+    done.catch((err: Error) => (this.failure ??= err));
     this.queue = done;
     return done.then(() => undefined);
   }
@@ -66,9 +69,10 @@ export class ArchiveWriter {
     return { gz, pump };
   }
 
-  private async write(member: { gz: zlib.Gzip }, buf: Buffer): Promise<void> {
+  private async write(member: { gz: zlib.Gzip; pump: Promise<void> }, buf: Buffer): Promise<void> {
     if (buf.length === 0) return;
-    if (!member.gz.write(buf)) await once(member.gz, 'drain');
+    // A pump that failed (the disk full) drains nothing more: its error, not a wait for ever.
+    if (!member.gz.write(buf)) await Promise.race([once(member.gz, 'drain'), member.pump]);
   }
 
   private async closeMember(member: { gz: zlib.Gzip; pump: Promise<void> }): Promise<void> {
@@ -126,7 +130,7 @@ export class ArchiveWriter {
       await this.closeMember(m);
     } catch (err) {
       m.gz.destroy();
-      throw err;
+      throw this.failure ?? err;
     }
     const real = zlib.gzipSync(headerBlocks(this.data(name, 'File', size, o)), { level: 0 });
     if (real.length !== placeholder.length) throw new Error(`the header of ${name} changed length (${placeholder.length} -> ${real.length})`);

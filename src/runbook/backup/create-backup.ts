@@ -34,7 +34,13 @@ export interface BackupDeps {
   signal?: AbortSignal;
 }
 
-function failed(what: string, err: unknown): RestoreError {
+function failed(what: string, err: unknown, outputDir: string): RestoreError {
+  if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC')
+    return new RestoreError(
+      'RESTORE_ERR_BACKUP_FAILED',
+      `the backup directory ${outputDir} ran out of space while ${what} was written, and no archive was left: free space there or give another --backup-dir`,
+      { outputDir },
+    );
   const e = asRestoreError(err);
   return new RestoreError(
     'RESTORE_ERR_BACKUP_FAILED',
@@ -170,8 +176,16 @@ async function backupLocked(deps: BackupDeps, outputDir: string, keep: number): 
     await writer.finish();
     const sha256 = await sha256File(staging);
     const bytes = (await fs.stat(staging)).size;
+    stage = 'the checksum file';
     await fs.rename(staging, final);
-    await writeSidecar(final, sha256);
+    try {
+      await writeSidecar(final, sha256);
+    } catch (err) {
+      // An archive without its sidecar is refused by every restore: not left as if it were one.
+      await fs.rm(final, { force: true });
+      await fs.rm(`${final}.sha256`, { force: true });
+      throw err;
+    }
     const removed = keep > 0 ? await pruneBackups(outputDir, keep) : [];
     return {
       archive: final,
@@ -188,6 +202,6 @@ async function backupLocked(deps: BackupDeps, outputDir: string, keep: number): 
   } catch (err) {
     await writer.abort();
     await fs.rm(staging, { force: true });
-    throw err instanceof RestoreError && err.code === 'RESTORE_ERR_BACKUP_FAILED' ? err : failed(stage, err);
+    throw err instanceof RestoreError && err.code === 'RESTORE_ERR_BACKUP_FAILED' ? err : failed(stage, err, outputDir);
   }
 }

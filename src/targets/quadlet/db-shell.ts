@@ -179,6 +179,9 @@ export class PodmanDatabaseShell implements DatabaseShell {
       if (r.exitCode !== 0) throw shellError(r.stderr, r.exitCode, 'pg_dump');
     });
     done.catch((err: Error) => stream.destroy(err));
+    // The reader may not be reading yet when pg_dump fails at once (the server down): the error is
+    // its when it reads, and `done`'s, not an unhandled 'error' event that ends the process.
+    stream.on('error', () => undefined);
     return { stream, done };
   }
 

@@ -25,7 +25,9 @@
 # DIR: absolute path without blanks, outside /run, /etc, /usr, /var/lib/containers (e.g. a mkdtemp dir under /tmp).
 # Env: QH_PATHS=prod|host, QH_CACHE, QH_QUADLET (use this quadlet binary), QH_NETWORK_BACKEND=netavark|cni,
 #      QH_<SECRET_NAME> (e.g. QH_FLIGHTCTL_KV_PASSWORD) to fix a secret value, QH_KEEP=1 (stop keeps DIR for logs),
-#      QH_DB_VOLUME_BLOCKS=16384 (flightctl-db's volume is a tmpfs of that many 4 KiB pages: a database volume that can run full).
+#      QH_DB_VOLUME_BLOCKS=16384 (flightctl-db's volume is a tmpfs of that many 4 KiB pages: a database volume that can run full),
+#      QH_DB_VOLUME_MB=128 (flightctl-db's volume is an ext4 file system of that size on DIR/db-volume.img, mounted by loop
+#      inside the sandbox: it can run full and, unlike the tmpfs, keeps the database when the container stops or crashes).
 # If start fails, the sandbox is left for inspection (DIR/console.log = systemd + unit output): always call stop.
 # Network: all containers sit on the sandbox's own bridge network "flightctl" (a free 10.89.x.0/24 in the host netns).
 # Nothing is published unless a drop-in adds PublishPort=127.0.0.1:... . Images are local (localhost/...); the
@@ -222,6 +224,11 @@ EOF
   printf '[Volume]\nVolumeName=flightctl-db\n' > "$QD/flightctl-db.volume"
   # (the container then names flightctl-db.volume, so quadlet creates the volume, with these options, before it)
   [ -z "${QH_DB_VOLUME_BLOCKS:-}" ] || printf 'Type=tmpfs\nDevice=tmpfs\nOptions=nr_blocks=%s\n' "$QH_DB_VOLUME_BLOCKS" >> "$QD/flightctl-db.volume"
+  if [ -n "${QH_DB_VOLUME_MB:-}" ]; then
+    # Mounted by init.sh at each boot, inside the sandbox's mount namespace; the volume binds it.
+    truncate -s "${QH_DB_VOLUME_MB}M" "$D/db-volume.img"; mkfs.ext4 -q -F -m 0 "$D/db-volume.img"; mkdir -p "$D/db-volume"
+    printf 'Type=none\nDevice=%s\nOptions=bind\n' "$D/db-volume" >> "$QD/flightctl-db.volume"
+  fi
   printf '[Volume]\nVolumeName=flightctl-kv\n' > "$QD/flightctl-kv.volume"
   cat > "$D/share/flightctl-db/run-postgresql.sh" <<'EOF'
 #!/bin/sh
@@ -268,7 +275,7 @@ Image=localhost/hostusr:latest
 Network=flightctl.network
 User=postgres
 Volume=/usr:/usr:ro
-Volume=flightctl-db${QH_DB_VOLUME_BLOCKS:+.volume}:/var/lib/pgsql/data:Z
+Volume=flightctl-db${QH_DB_VOLUME_BLOCKS:+.volume}${QH_DB_VOLUME_MB:+.volume}:/var/lib/pgsql/data:Z
 Secret=flightctl-postgresql-password,type=env,target=PGPASSWORD
 Secret=flightctl-postgresql-master-password,type=env,target=POSTGRESQL_MASTER_PASSWORD
 Secret=flightctl-postgresql-user-password,type=env,target=POSTGRESQL_PASSWORD
@@ -382,6 +389,7 @@ umount -R /sys/fs/cgroup 2>/dev/null || umount -l /sys/fs/cgroup
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount --bind "$(tty)" /dev/console
 mount --bind "$D/system.conf" /etc/systemd/system.conf
+if [ -e "$D/db-volume.img" ]; then mount -o loop "$D/db-volume.img" "$D/db-volume"; chmod 0777 "$D/db-volume"; fi
 exec env -i container=unshare PATH=/usr/sbin:/usr/bin:/sbin:/bin \
   /lib/systemd/systemd --unit="${2:-qh.target}" --log-target=console --log-level=info --show-status=0
 EOS

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeSlow } from '../context.js';
 import { leaks, spawnHeld } from '../cli/run-cli.js';
 import { restoredFacts, startRestoreEnv, APPS, type RestoreEnv } from './restore-env.js';
 
@@ -10,7 +11,7 @@ import { restoredFacts, startRestoreEnv, APPS, type RestoreEnv } from './restore
  * either the database as it was before the run or the fully prepared restored one, no temporary
  * database is left, and the run is marked Recovered.
  */
-describe('kill -9 during a run, then recover (sandbox Quadlets host)', () => {
+describeSlow('kill -9 during a run, then recover (sandbox Quadlets host)', () => {
   let env: RestoreEnv;
   const printed: string[] = [];
 

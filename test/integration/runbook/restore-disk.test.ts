@@ -1,12 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PodmanClient } from '../../../src/targets/quadlet/podman.js';
-import { leaks } from '../cli/run-cli.js';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { AGENT, leaks, spawnHeld } from '../cli/run-cli.js';
 import { finishedRun, startRestoreEnv, statuses, type RestoreEnv } from './restore-env.js';
 
 /**
- * The database volume of this sandbox is a 128 MiB tmpfs, so it can really run short: the restore
- * must refuse in preflight, before anything changes, when a second copy of the database would not
- * fit, and go ahead on the same volume once there is room.
+ * The database volume of this sandbox is a 128 MiB ext4 file system (a loop-mounted image, so the
+ * database outlives a crash of its server), so it can really run short: the restore must refuse
+ * in preflight, before anything changes, when a second copy of the database would not fit, and go
+ * ahead on the same volume once there is room; a volume that fills up under the load fails the
+ * run without touching the live database.
  */
 describe('run: free space in the database volume (sandbox Quadlets host)', () => {
   let env: RestoreEnv;
@@ -14,7 +19,7 @@ describe('run: free space in the database volume (sandbox Quadlets host)', () =>
   const filler = '/var/lib/pgsql/data/filler';
 
   beforeAll(async () => {
-    env = await startRestoreEnv({ devices: 600, sandboxEnv: { QH_DB_VOLUME_BLOCKS: '32768' } });
+    env = await startRestoreEnv({ devices: 600, sandboxEnv: { QH_DB_VOLUME_MB: '128' } });
     podman = new PodmanClient(env.sb.podmanSocket);
   });
   afterAll(async () => {
@@ -51,5 +56,96 @@ describe('run: free space in the database volume (sandbox Quadlets host)', () =>
     const r = await env.agent(['run', '--dump', env.dumps.plain, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(finishedRun(r.stdout).phase).toBe('Succeeded');
+  });
+
+  it('the volume fills up in the middle of the load: the run fails saying so, the live database is untouched, and once there is room nothing temporary is left', async () => {
+    await env.reset();
+    const before = await env.snapshot();
+    const hold = path.join(env.dir, 'hold-disk');
+    // Half the dump is in when the run holds; then the volume is filled to its last 256 KiB.
+    const agent = await spawnHeld((f) => env.spawn(['run', '--dump', env.dumps.plain, '--json'], f), 'progress:load-dump', hold);
+    // (The server writes meanwhile: a fill that meets the end of the volume first is as good.)
+    await podman.exec('flightctl-db', { cmd: ['sh', '-c', `head -c ${(await freeKiB()) - 256}k /dev/zero > ${filler}; true`], user: 'postgres' });
+    expect(await freeKiB()).toBeLessThan(1024);
+    rmSync(hold, { force: true });
+    // The load fails; then the operator frees space (from the host's side: the server may have
+    // stopped on the full volume), while the finalizers wait for the server to drop what the load left.
+    await agent.waitForStderr('step load-dump failed', 120_000);
+    await env.sb.nsExec(['rm', '-f', path.join(env.sb.dir, 'db-volume', path.basename(filler))]);
+    const r = await agent.done;
+    const run = finishedRun(r.stdout);
+    expect(run.phase, r.stderr).toBe('Failed');
+    expect(run.steps.find((s) => s.status === 'failed')?.name).toBe('load-dump');
+    // Out of space at a data file (53100), or the server stopped at its WAL (PANIC): said either way.
+    expect(run.error).toMatchObject({ code: expect.stringMatching(/^RESTORE_ERR_DB_(DISK_FULL|UNREACHABLE)$/) as unknown });
+    expect(run.steps.map((s) => s.name)).not.toContain('stop-services');
+    // Whatever the finalizers could not do on the full volume, recover does.
+    if (existsSync(path.join(env.stateDir, 'active-run.json'))) {
+      const rec = await env.agent(['recover', '--json']);
+      expect(rec.code, rec.stderr).toBe(0);
+    }
+    const after = await env.snapshot();
+    expect(after.live).toEqual(before.live);
+    expect(after.databases).toEqual(['flightctl']);
+    expect(after.kv).toEqual(before.kv);
+    expect(after.apps).toEqual(before.apps);
+    expect(leaks(r.all, env.secrets)).toEqual([]);
+  });
+
+  it('the backup directory fills up during a backup: the backup fails saying so, and no partial archive or sidecar stays', async () => {
+    // Flight Control's configuration directory, enough for a backup.
+    const etc = path.join(env.dir, 'etc-backup');
+    mkdirSync(path.join(etc, 'pki'), { recursive: true });
+    writeFileSync(path.join(etc, 'service-config.yaml'), 'global:\n  baseDomain: example.com\n');
+    writeFileSync(path.join(etc, 'pki', 'ca.crt'), 'a certificate\n');
+    // How large the archive is where there is room; then a tmpfs of half that for the backup
+    // directory, in a mount namespace of the agent's own (gone when it ends).
+    const roomy = await env.agent(['backup', '--backup-dir', path.join(env.dir, 'roomy-backups'), '--flightctl-etc', etc, '--json']);
+    expect(roomy.code, roomy.stderr).toBe(0);
+    const bytes = (JSON.parse(roomy.stdout) as { bytes: number }).bytes;
+    const dir = path.join(env.dir, 'small-backups');
+    mkdirSync(dir, { recursive: true });
+    const script = [
+      `mount -t tmpfs -o size=${Math.max(4, Math.floor(bytes / 2 / 4096) * 4)}k tmpfs "$1" || exit 99`,
+      'shift',
+      '"$@"',
+      'echo "agent exit $?" >&2',
+      'echo "left: [$(ls -A "$BACKUPS" | tr "\\n" " ")]" >&2',
+    ].join('\n');
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(
+        'unshare',
+        [
+          '-m',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          script,
+          'sh',
+          dir,
+          process.execPath,
+          AGENT,
+          'backup',
+          '--backup-dir',
+          dir,
+          '--flightctl-etc',
+          etc,
+          '--config',
+          env.configFile,
+          '--json',
+        ],
+        { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BACKUPS: dir } },
+      );
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      p.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(r.stderr).toMatch(/agent exit 35/);
+    expect(r.stderr).toMatch(/ran out of space while the database dump was written, and no archive was left: free space there or give another --backup-dir/);
+    expect(r.stderr).toMatch(/left: \[\]/);
+    expect(leaks(r.stdout + r.stderr, env.secrets)).toEqual([]);
   });
 });

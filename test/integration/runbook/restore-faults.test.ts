@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeSlow } from '../context.js';
 import { PodmanClient } from '../../../src/targets/quadlet/podman.js';
 import { adminSql, connectSandboxDb } from '../../harness/restore-scenario.js';
 import { leaks, spawnHeld, type RunningAgent } from '../cli/run-cli.js';
@@ -14,7 +15,7 @@ import { APPS, finishedRun, restoredFacts, startRestoreEnv, type FinishedRun, ty
  * start. Each case ends in a state the operator can trust: the original database or the fully
  * prepared restore with its keys, every unit that ran running, nothing temporary left.
  */
-describe('faults beyond the agent during a restore (sandbox Quadlets host)', () => {
+describeSlow('faults beyond the agent during a restore (sandbox Quadlets host)', () => {
   let env: RestoreEnv;
   let podman: PodmanClient;
   const printed: string[] = [];
