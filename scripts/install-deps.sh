@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # ansible-core: the reference for inventories and host patterns (fleet client tests), and
 # ansible-lint for the flightctl.restore collection;
-# rpm, rpm2cpio, cpio: building and inspecting the RPM (npm run package and its tests); openssl: TLS tests.
-PACKAGES=(postgresql redis-server podman runc busybox-static netavark aardvark-dns iptables ansible-core ansible-lint rpm rpm2cpio cpio openssl)
+# rpm, rpm2cpio, cpio: building and inspecting the RPM (npm run package and its tests); openssl: TLS tests;
+# libfaketime: the agent's wall clock moved under a run (fault tests).
+PACKAGES=(postgresql redis-server podman runc busybox-static netavark aardvark-dns iptables ansible-core ansible-lint rpm rpm2cpio cpio openssl libfaketime)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -247,9 +247,12 @@ export function jsonLines(stdout: string): Record<string, unknown>[] {
 export interface FinishedRun {
   id: string;
   phase: string;
-  steps: { name: string; status: string; msg: string; data?: Record<string, unknown>; error?: { code: string } }[];
+  steps: { name: string; status: string; msg: string; durationMs: number; data?: Record<string, unknown>; error?: { code: string } }[];
   error?: { code: string; message: string };
   finalizers: string[];
+  startedAt: string;
+  finishedAt?: string;
+  durationMs?: number;
   downtimeMs?: number;
   recovery?: { actions: string[] };
   faults?: { step?: string; kind: string; code: string; message: string; action: string }[];

@@ -35,12 +35,12 @@ describeSlow('faults beyond the agent during a restore (sandbox Quadlets host)',
   });
 
   /** Runs a restore held at the point, does the fault there, lets the run go on and waits for its end. */
-  async function faultAt(point: string, fault: (agent: RunningAgent) => Promise<void>, extra: string[] = []) {
+  async function faultAt(point: string, fault: (agent: RunningAgent) => Promise<void>, extra: string[] = [], agentEnv: Record<string, string> = {}) {
     await databaseBack(); // an earlier case's restart may still be under way
     await env.reset();
     const before = await env.snapshot();
     const hold = path.join(env.dir, 'hold');
-    const agent = await spawnHeld((f) => env.spawn(['run', '--dump', env.dumps.plain, '--json', ...extra], f), point, hold);
+    const agent = await spawnHeld((f) => env.spawn(['run', '--dump', env.dumps.plain, '--json', ...extra], { ...agentEnv, ...f }), point, hold);
     await fault(agent);
     const r = await agent.done;
     printed.push(r.all);
@@ -279,6 +279,48 @@ describeSlow('faults beyond the agent during a restore (sandbox Quadlets host)',
       });
       expect(r.run.phase, r.stderr).toBe('Succeeded');
       await expectRestored(r.run);
+    });
+  });
+
+  describe("the host's clock set forward, then back (libfaketime moves the agent's wall clock; its monotonic clock stays real)", () => {
+    const HOUR = 3_600_000;
+    const clock = () => path.join(env.dir, 'faketime');
+    const faked = () => ({
+      LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+      FAKETIME_TIMESTAMP_FILE: clock(),
+      FAKETIME_NO_CACHE: '1',
+      FAKETIME_DONT_FAKE_MONOTONIC: '1',
+    });
+
+    it('two hours forward inside the window: the run succeeds, and its duration, its steps and the downtime stay true', async () => {
+      writeFileSync(clock(), '+0\n');
+      const r = await faultAt(
+        'before:swap-database',
+        async () => {
+          writeFileSync(clock(), '+2h\n');
+          release();
+        },
+        [],
+        faked(),
+      );
+      expect(r.run.phase, r.stderr).toBe('Succeeded');
+      await expectRestored(r.run);
+      // The wall clock moved two hours; the run took seconds, and says so.
+      expect(Date.parse(r.run.finishedAt!) - Date.parse(r.run.startedAt)).toBeGreaterThan(HOUR);
+      expect(r.run.durationMs).toBeLessThan(HOUR);
+      expect(r.run.downtimeMs).toBeLessThan(HOUR);
+      for (const s of r.run.steps) expect(s.durationMs, s.name).toBeLessThan(HOUR);
+      const shown = await env.agent(['runs', r.run.id, '-o', 'text']);
+      expect(shown.stdout).not.toMatch(/\d+ ?h/);
+
+      // Then set back four hours (two before the real time): the next run still sorts after it.
+      writeFileSync(clock(), '-2h\n');
+      const next = await faultAt('before:preflight', async () => release(), [], faked());
+      expect(next.run.phase, next.stderr).toBe('Succeeded');
+      expect(next.run.id > r.run.id, `${next.run.id} after ${r.run.id}`).toBe(true);
+      const runs = JSON.parse((await env.agent(['runs', '--json'])).stdout) as { id: string }[] | { runs: { id: string }[] };
+      const ids = (Array.isArray(runs) ? runs : runs.runs).map((x) => x.id);
+      expect(ids.indexOf(next.run.id)).toBeLessThan(ids.indexOf(r.run.id));
     });
   });
 
