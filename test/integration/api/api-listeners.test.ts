@@ -8,6 +8,7 @@ import { listen, parseListen, type Listening } from '../../../src/api/listeners.
 import { generateTestKey, jwksOf, mintToken } from '../../harness/tokens.js';
 import { runAgent, spawnAgent } from '../cli/run-cli.js';
 import { startApiEnv, type ApiEnv } from './api-env.js';
+import { caAndServerCertificate } from '../../harness/test-pki.js';
 
 function get(opts: http.RequestOptions & { ca?: Buffer }, secure = false): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -78,27 +79,7 @@ describe('API listeners', () => {
 
   it('HTTPS with a certificate from a CA of our own: verified by clients that trust it, refused by others', async () => {
     const d = env.dir;
-    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: d, stdio: 'pipe' });
-    ssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.crt',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=test CA',
-    );
-    ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', '/CN=127.0.0.1');
-    writeFileSync(path.join(d, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-    ssl('x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-days', '1', '-extfile', 'san.ext');
+    caAndServerCertificate(d, 'test CA');
     const l = await listen(parseListen('https://127.0.0.1:0'), env.app, { cert: path.join(d, 'tls.crt'), key: path.join(d, 'tls.key') });
     open.push(l);
     const port = Number(l.bound.split(':').at(-1));

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildUpstreamArchive } from '../../harness/upstream-archive.js';
 import { runAgent } from '../cli/run-cli.js';
+import { selfSigned } from '../../harness/test-pki.js';
 
 /**
  * What the archive's file steps need is verified by unpack-archive, the first step, before the
@@ -116,27 +117,7 @@ describe('archive checks before the first destructive step (the agent binary, no
   const pem = (() => {
     const at = path.join(dir, 'pem');
     mkdirSync(at);
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        'k.pem',
-        '-out',
-        'c.pem',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=checks',
-      ],
-      { cwd: at, stdio: 'pipe' },
-    );
+    selfSigned(at, 'k.pem', 'c.pem', 'checks');
     return { key: readFileSync(path.join(at, 'k.pem'), 'utf8'), cert: readFileSync(path.join(at, 'c.pem'), 'utf8') };
   })();
   /** The PEM with one base64 line in its middle replaced by another of the same length: armor intact, content broken. */

@@ -5,7 +5,6 @@
  * there (no D-Bus, no Podman: every restore there fails in its first step, a real failure of a
  * real run). Every agent is stopped by PID when its test ends.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -15,6 +14,7 @@ import path from 'node:path';
 import { generateTestKey, jwksOf, mintToken, type TestKey } from '../../harness/tokens.js';
 import { spawnAgent, type CliResult, type RunningAgent } from '../cli/run-cli.js';
 import type { RestoreEnv } from '../runbook/restore-env.js';
+import { caAndServerCertificate } from '../../harness/test-pki.js';
 
 export const ISS = 'https://issuer.fleet.test';
 export const AUD = 'restore-agents.test';
@@ -53,28 +53,8 @@ export interface StartOptions {
 
 /** A CA and a certificate for 127.0.0.1 it signed (openssl, as an operator would). */
 function makeCa(dir: string): Fleet['ca'] {
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  ssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=fleet test CA',
-  );
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', '/CN=127.0.0.1');
-  writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  ssl('x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-days', '1', '-extfile', 'san.ext');
-  return { caFile: path.join(dir, 'ca.crt'), cert: path.join(dir, 'tls.crt'), key: path.join(dir, 'tls.key') };
+  const made = caAndServerCertificate(dir, 'fleet test CA');
+  return { caFile: made.caFile, cert: made.certFile, key: made.keyFile };
 }
 
 export async function healthy(url: string, ca?: string, timeoutMs = 60_000): Promise<void> {

@@ -8,6 +8,7 @@ import { serveKit } from '../api/serve-env.js';
 import { restorectl, spawnRestorectl } from '../client/restorectl-cli.js';
 import { leaks, spawnHeld } from '../cli/run-cli.js';
 import { finishedRun, restoredFacts, startRestoreEnv, statuses, APPS, type RestoreEnv } from './restore-env.js';
+import { selfSigned } from '../../harness/test-pki.js';
 
 const ARCHIVE_ENTRIES = [
   'config',
@@ -40,41 +41,8 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(path.join(dir, 'pki', 'flightctl-api'), { recursive: true });
     mkdirSync(path.join(dir, 'encryption'), { mode: 0o700 });
-    const ssl = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
-    ssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'pki/ca.key',
-      '-out',
-      'pki/ca.crt',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=ca-${variant}`,
-    );
-    ssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'pki/flightctl-api/server.key',
-      '-out',
-      'pki/flightctl-api/server.crt',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=api-${variant}`,
-    );
+    selfSigned(dir, 'pki/ca.key', 'pki/ca.crt', `ca-${variant}`);
+    selfSigned(dir, 'pki/flightctl-api/server.key', 'pki/flightctl-api/server.crt', `api-${variant}`);
     writeFileSync(path.join(dir, 'encryption', 'key.b64'), `${Buffer.from(`key-${variant}`).toString('base64')}\n`, { mode: 0o600 });
     writeFileSync(path.join(dir, 'service-config.yaml'), `global:\n  baseDomain: ${variant}.example.com\ndb:\n  type: builtin\n  name: flightctl\n`, {
       mode: 0o644,
