@@ -15,10 +15,27 @@ export const SUPPORTED_RANGE_TEXT = '0.5.0 to 1.x';
 
 export type Semver = [number, number, number];
 
-/** "v1.2.3", "1.2.3-rc1", "1.2.3-0.20240101.abcdef" -> [1, 2, 3]; anything else: undefined. */
+/** A release as its tag names it: the numbers, and the pre-release part (after "-") if any. */
+export interface Release {
+  core: Semver;
+  pre?: string;
+}
+
+/** "v1.2.3", "1.2.3-rc1", "1.2.3-0.20240101.abcdef", "1.2.3+build" -> a Release; anything else: undefined. */
+export function parseRelease(text: string | undefined): Release | undefined {
+  const m = /^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.~-]+))?(?:[+.~][0-9A-Za-z.+~-]*)?$/.exec((text ?? '').trim());
+  if (!m) return undefined;
+  const core: Semver = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return m[4] ? { core, pre: m[4] } : { core };
+}
+
+/** "v1.2.3", "1.2.3-rc1" -> [1, 2, 3]; anything else: undefined. */
 export function parseVersion(text: string | undefined): Semver | undefined {
-  const m = /^v?(\d+)\.(\d+)\.(\d+)(?:[-+.~][0-9A-Za-z.+~-]*)?$/.exec((text ?? '').trim());
-  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+  return parseRelease(text)?.core;
+}
+
+export function releaseText(r: Release): string {
+  return r.pre ? `${r.core.join('.')}-${r.pre}` : r.core.join('.');
 }
 
 function compare(a: Semver, b: Semver): number {
@@ -42,4 +59,35 @@ export function imageTag(image: string): string | undefined {
   const lastSlash = noDigest.lastIndexOf('/');
   const colon = noDigest.lastIndexOf(':');
   return colon > lastSlash ? noDigest.slice(colon + 1) : undefined;
+}
+
+/** The ranges above as data, for `version` and the docs. */
+export function supportedReleases(): { from: string; below: string; schema: LastSeenLocation }[] {
+  return SUPPORTED.map((r) => ({ from: r.from.join('.'), below: r.below.join('.'), schema: r.schema }));
+}
+
+/**
+ * What a restore does with an archive of one release onto another (docs/backups.md, "Versions"):
+ * the same major.minor has the same schema and is restored, with a warning when the patch or the
+ * pre-release differs; another minor or major is refused unless forced, and so is an archive whose
+ * version cannot be read. A running version that cannot be read leaves only the schema check of
+ * the load, so it is a warning.
+ */
+export type ArchiveVersionVerdict =
+  | { kind: 'same'; archive: string }
+  | { kind: 'patch-differs'; archive: string; running: string }
+  | { kind: 'minor-differs'; archive: string; running: string }
+  | { kind: 'archive-unreadable'; text: string }
+  | { kind: 'running-unknown'; archive: string };
+
+export function judgeArchiveVersion(archived: string | undefined, running: string | undefined): ArchiveVersionVerdict {
+  const a = parseRelease(archived);
+  if (!a) return { kind: 'archive-unreadable', text: archived ?? '' };
+  const r = parseRelease(running);
+  if (!r) return { kind: 'running-unknown', archive: releaseText(a) };
+  const archive = releaseText(a);
+  const run = releaseText(r);
+  if (archive === run) return { kind: 'same', archive };
+  const sameMinor = a.core[0] === r.core[0] && a.core[1] === r.core[1];
+  return { kind: sameMinor ? 'patch-differs' : 'minor-differs', archive, running: run };
 }

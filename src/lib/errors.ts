@@ -213,6 +213,12 @@ export const ERROR_CATALOGUE = {
     summary: "the running Flight Control or the dump's schema is not one this agent supports (`--force` overrides)",
     hint: 'Restore a backup of the same Flight Control version, or pass --force if you know they are compatible.',
   },
+  RESTORE_ERR_ARCHIVE_VERSION: {
+    http: 409,
+    exit: 43,
+    summary: 'the archive is a backup of another Flight Control minor or major release, or its version cannot be read (`--force` overrides)',
+    hint: 'Restore the archive onto the Flight Control release that made it (the same major.minor), or pass --force if you know they are compatible.',
+  },
   RESTORE_ERR_UNIT_MISSING: {
     http: 422,
     exit: 23,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { imageTag, judgeVersion, parseVersion } from '../../src/flightctl/versions.js';
+import { imageTag, judgeArchiveVersion, judgeVersion, parseRelease, parseVersion, supportedReleases } from '../../src/flightctl/versions.js';
 
 describe('Flight Control versions', () => {
   it('parses release tags, with or without v and pre-release parts', () => {
@@ -23,5 +23,31 @@ describe('Flight Control versions', () => {
     expect(imageTag('quay.io/flightctl/flightctl-api:1.2.0')).toBe('1.2.0');
     expect(imageTag('registry.local:5000/flightctl/flightctl-api:v1.0.3@sha256:abcd')).toBe('v1.0.3');
     expect(imageTag('registry.local:5000/flightctl/flightctl-api')).toBeUndefined();
+  });
+
+  it('keeps the pre-release part, and drops build metadata', () => {
+    expect(parseRelease('v1.3.0-rc4')).toEqual({ core: [1, 3, 0], pre: 'rc4' });
+    expect(parseRelease('1.2.3-0.20240101.abcdef')).toEqual({ core: [1, 2, 3], pre: '0.20240101.abcdef' });
+    expect(parseRelease('1.2.3+build.7')).toEqual({ core: [1, 2, 3] });
+    expect(parseRelease('1.2.3')).toEqual({ core: [1, 2, 3] });
+    expect(parseRelease('1.2.x')).toBeUndefined();
+  });
+
+  it('judges an archive against the running release by major.minor', () => {
+    expect(judgeArchiveVersion('v1.2.3', '1.2.3')).toEqual({ kind: 'same', archive: '1.2.3' });
+    expect(judgeArchiveVersion('v1.2.1', '1.2.3')).toEqual({ kind: 'patch-differs', archive: '1.2.1', running: '1.2.3' });
+    expect(judgeArchiveVersion('1.2.3-rc1', '1.2.3')).toEqual({ kind: 'patch-differs', archive: '1.2.3-rc1', running: '1.2.3' });
+    expect(judgeArchiveVersion('1.3.0', '1.2.3')).toEqual({ kind: 'minor-differs', archive: '1.3.0', running: '1.2.3' });
+    expect(judgeArchiveVersion('2.2.3', '1.2.3')).toEqual({ kind: 'minor-differs', archive: '2.2.3', running: '1.2.3' });
+    expect(judgeArchiveVersion('latest', '1.2.3')).toEqual({ kind: 'archive-unreadable', text: 'latest' });
+    expect(judgeArchiveVersion(undefined, '1.2.3')).toEqual({ kind: 'archive-unreadable', text: '' });
+    expect(judgeArchiveVersion('1.2.3', 'latest')).toEqual({ kind: 'running-unknown', archive: '1.2.3' });
+  });
+
+  it('lists the supported ranges with their schema generation', () => {
+    expect(supportedReleases()).toEqual([
+      { from: '0.5.0', below: '1.0.0', schema: 'devices.last_seen' },
+      { from: '1.0.0', below: '2.0.0', schema: 'device_timestamps' },
+    ]);
   });
 });

@@ -12,6 +12,7 @@ import { registerRuns } from './runs.js';
 import { registerSecrets } from './secrets.js';
 import { registerServe } from './serve.js';
 import { registerServices } from './services.js';
+import { registerVersion } from './version.js';
 
 /**
  * flightctl-restore-agent: argument parsing only, then the domain. Every configuration flag and
@@ -35,6 +36,7 @@ export function agentProgram(): Command {
     registerRuns,
     registerServe,
     registerBackup,
+    registerVersion,
   ])
     register(program);
   return program;

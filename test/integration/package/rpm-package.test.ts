@@ -160,6 +160,21 @@ describe('the RPM built by npm run package', () => {
     const bin = (name: string) => path.join(pkg.payload, 'usr/bin', name);
     expect((await exec(process.execPath, [bin(NAME), '--version'], { cwd: pkg.dir, env })).stdout.trim()).toBe(VERSION);
     expect((await exec(process.execPath, [bin('flightctl-restorectl'), '--version'], { cwd: pkg.dir, env })).stdout.trim()).toBe(VERSION);
+    // `version` (as upstream's flightctl-restore version): the agent's version and the Flight Control releases it restores.
+    const version = JSON.parse((await exec(process.execPath, [bin(NAME), 'version', '--json'], { cwd: pkg.dir, env })).stdout) as Record<string, unknown>;
+    expect(version).toMatchObject({
+      agent: VERSION,
+      flightctl: {
+        supported: [
+          { from: '0.5.0', below: '1.0.0' },
+          { from: '1.0.0', below: '2.0.0' },
+        ],
+      },
+    });
+    const versionText = await exec(process.execPath, [bin(NAME), 'version', '-o', 'text', '--config', '/nonexistent/config.yaml'], { cwd: pkg.dir, env });
+    expect(versionText.stdout.split('\n')[0]).toBe(`${NAME} ${VERSION}`);
+    expect(versionText.stdout).toContain('1.0.0 up to (not including) 2.0.0: schema device_timestamps');
+    expect(versionText.stdout).toContain('refused unless --force');
 
     // The shipped configuration: serve refuses to start until keys and an issuer are set, and says so.
     const unconfigured = await exec(

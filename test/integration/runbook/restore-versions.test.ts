@@ -1,9 +1,10 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SystemdClient } from '../../../src/targets/quadlet/systemd.js';
 import { flightctlSchemaSql } from '../../harness/flightctl-schema.js';
 import { startFakeFlightctlApi } from '../../harness/flightctl-api.js';
+import { buildUpstreamArchive } from '../../harness/upstream-archive.js';
 import { adminSql, connectSandboxDb, takeDump } from '../../harness/restore-scenario.js';
 import { finishedRun, startRestoreEnv, statuses, type RestoreEnv } from './restore-env.js';
 
@@ -89,6 +90,77 @@ describe('run: Flight Control versions (sandbox Quadlets host)', () => {
     } finally {
       await fc.close();
     }
+  });
+
+  /** An archive as Flight Control's backup writes it, of the given release, with the sandbox's dump. */
+  function archiveOf(version: string): string {
+    const staging = path.join(env.dir, 'archive-versions', version || 'empty');
+    rmSync(staging, { recursive: true, force: true });
+    for (const d of ['config', 'pki', 'db']) mkdirSync(path.join(staging, d), { recursive: true });
+    writeFileSync(path.join(staging, 'config', 'service-config.yaml'), 'db:\n  type: builtin\n');
+    copyFileSync(env.dumps.plain, path.join(staging, 'db', 'dump.sql'));
+    const out = `${staging}-out`;
+    mkdirSync(out, { recursive: true });
+    return buildUpstreamArchive(staging, out, { timestamp: '2026-12-01T00:00:00Z', version, deploymentType: 'podman', databaseIncluded: true });
+  }
+  const etcArgs = () => ['--flightctl-etc', path.join(env.dir, 'etc-flightctl')];
+  const versionWarnings = (run: ReturnType<typeof finishedRun>) =>
+    (run.steps.find((s) => s.name === 'version-check') as { warnings?: string[] } | undefined)?.warnings ?? [];
+
+  describe('an archive restores onto the same major.minor (Flight Control 1.2.3 runs)', () => {
+    beforeAll(async () => {
+      await runApiAs('v1.2.3');
+    });
+
+    it('the same release: no warning', async () => {
+      const r = await env.agent(['run', '--check', '--archive', archiveOf('v1.2.3'), ...etcArgs(), '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(versionWarnings(finishedRun(r.stdout))).toEqual([]);
+    });
+
+    it('another patch is restored, with a warning naming both versions', async () => {
+      await env.reset();
+      const r = await env.agent(['run', '--archive', archiveOf('v1.2.0'), ...etcArgs(), '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const run = finishedRun(r.stdout);
+      expect(run.phase).toBe('Succeeded');
+      expect(versionWarnings(run)).toEqual(['the archive is a backup of Flight Control 1.2.0, this host runs 1.2.3: the same 1.2 release, restored']);
+    });
+
+    it('a pre-release of the same major.minor is restored, with a warning', async () => {
+      const r = await env.agent(['run', '--check', '--archive', archiveOf('1.2.4-rc1'), ...etcArgs(), '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(versionWarnings(finishedRun(r.stdout))).toEqual([
+        'the archive is a backup of Flight Control 1.2.4-rc1, this host runs 1.2.3: the same 1.2 release, restored',
+      ]);
+    });
+
+    it.each([
+      ['another minor', 'v1.3.0', 'the archive is a backup of Flight Control 1.3.0, this host runs 1.2.3'],
+      ['an older minor', 'v1.1.9', 'the archive is a backup of Flight Control 1.1.9, this host runs 1.2.3'],
+      ['another major', 'v0.9.0', 'the archive is a backup of Flight Control 0.9.0, this host runs 1.2.3'],
+      ['an unreadable version', 'latest', `the archive's Flight Control version ("latest" in metadata.json) cannot be read`],
+      ['no version', '', `the archive's Flight Control version ("" in metadata.json) cannot be read`],
+    ])('%s is refused before any change, with its own code and --force named', async (_what, version, message) => {
+      const before = await env.snapshot();
+      const r = await env.agent(['run', '--archive', archiveOf(version), ...etcArgs(), '--json']);
+      expect(r.code).toBe(43);
+      const run = finishedRun(r.stdout);
+      expect(statuses(run)).toEqual({ 'unpack-archive': 'ok', preflight: 'ok', 'version-check': 'failed' });
+      expect(run.error?.code).toBe('RESTORE_ERR_ARCHIVE_VERSION');
+      expect(run.error?.message).toContain(message);
+      expect(run.error?.message).toContain('--force');
+      expect(await env.snapshot()).toEqual(before);
+      expect(readdirSync(env.stateDir).filter((f) => f.startsWith('extract-'))).toEqual([]);
+    });
+
+    it('--force restores another minor, with the refusal as a warning', async () => {
+      const r = await env.agent(['run', '--check', '--force', '--archive', archiveOf('v1.3.0'), ...etcArgs(), '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(versionWarnings(finishedRun(r.stdout))).toEqual([
+        expect.stringMatching(/backup of Flight Control 1\.3\.0, this host runs 1\.2\.3: another release.*continuing because of --force$/),
+      ]);
+    });
   });
 
   it('a dump of another schema generation is refused after the load: dropped again, services never stopped', async () => {

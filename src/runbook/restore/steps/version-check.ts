@@ -1,5 +1,5 @@
 import { FlightctlApi } from '../../../flightctl/api-client.js';
-import { judgeVersion, parseVersion, SUPPORTED_RANGE_TEXT } from '../../../flightctl/versions.js';
+import { judgeArchiveVersion, judgeVersion, SUPPORTED_RANGE_TEXT } from '../../../flightctl/versions.js';
 import { RestoreError } from '../../../lib/errors.js';
 import { defineStep, type StepOutcome } from '../../step.js';
 import type { RestoreContext } from '../context.js';
@@ -32,19 +32,45 @@ async function versionCheck(ctx: RestoreContext): Promise<StepOutcome> {
 }
 
 /**
- * A backup restores onto the Flight Control version that made it (FLIGHTCTL.md §2): another
- * release has another schema. Unknown on either side is a warning, not a refusal.
+ * An archive restores onto the major.minor that made it (docs/backups.md, "Versions"); a patch or
+ * pre-release apart is a warning naming both; anything else is refused before any change unless
+ * --force.
  */
 function compareWithArchive(ctx: RestoreContext, archived: string, running: string | undefined): void {
-  const a = parseVersion(archived);
-  const r = parseVersion(running);
-  if (!a || !r) {
-    ctx.warn(`cannot compare the archive's Flight Control version (${archived || 'not recorded'}) with the running one (${running ?? 'unknown'})`);
-    return;
+  const verdict = judgeArchiveVersion(archived, running);
+  switch (verdict.kind) {
+    case 'same':
+      return;
+    case 'running-unknown':
+      ctx.warn(`the archive is a backup of Flight Control ${verdict.archive}; the running version is unknown, so only the dump's schema is checked`);
+      return;
+    case 'patch-differs':
+      ctx.warn(
+        `the archive is a backup of Flight Control ${verdict.archive}, this host runs ${verdict.running}: the same ${verdict.running.split('.').slice(0, 2).join('.')} release, restored`,
+      );
+      return;
+    case 'minor-differs':
+      refuseUnlessForced(
+        ctx,
+        `the archive is a backup of Flight Control ${verdict.archive}, this host runs ${verdict.running}: another release, whose database schema may differ`,
+        { archive: verdict.archive, running: verdict.running },
+      );
+      return;
+    case 'archive-unreadable':
+      refuseUnlessForced(ctx, `the archive's Flight Control version (${JSON.stringify(verdict.text)} in metadata.json) cannot be read`, {
+        archive: verdict.text,
+      });
   }
-  if (a.join('.') === r.join('.')) return;
-  const what = `the archive is a backup of Flight Control ${a.join('.')}, this host runs ${r.join('.')}`;
-  if (!ctx.options.force) throw new RestoreError('RESTORE_ERR_VERSION_MISMATCH', what, { archive: a.join('.'), running: r.join('.') });
+}
+
+function refuseUnlessForced(ctx: RestoreContext, what: string, details: Record<string, string>): void {
+  if (!ctx.options.force) {
+    throw new RestoreError(
+      'RESTORE_ERR_ARCHIVE_VERSION',
+      `${what}; restore it onto the release that made it, or pass --force if you know they are compatible`,
+      details,
+    );
+  }
   ctx.warn(`${what}; continuing because of --force`);
 }
 
