@@ -111,12 +111,13 @@ export function registerRun(program: Command): void {
         try {
           const report = await recover({ config: ctx.config, logger: ctx.logger, target, store, onRecoveryWait: saysWait }, `recover (${requester()})`);
           if (ctx.json) return ctx.print(`${JSON.stringify(report)}\n`);
-          if (report.ok) return ctx.print('ok: nothing to recover\n');
+          if (report.ok) ctx.print('ok: nothing to recover\n');
           for (const r of report.recovered) {
             ctx.print(`run ${r.runId}: ${r.phase}\n`);
             for (const a of r.actions) ctx.print(`  ${a}\n`);
           }
           for (const l of report.leftovers) ctx.print(`${l}\n`);
+          for (const n of report.notes) ctx.print(`note: ${n}\n`);
         } finally {
           store.close();
           target.close();

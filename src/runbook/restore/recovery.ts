@@ -1,4 +1,5 @@
 import { swapNames } from '../../flightctl/database/swap-sql.js';
+import { settleUpstreamLeftovers } from '../../flightctl/archive/upstream-leftovers.js';
 import { ERROR_CATALOGUE, type RestoreError } from '../../lib/errors.js';
 import { redactText } from '../../lib/secrets.js';
 import { RECOVERY_BACKOFF, retrying } from '../../lib/retrying.js';
@@ -38,8 +39,10 @@ export interface RecoveredRun {
 
 export interface RecoveryReport {
   recovered: RecoveredRun[];
-  /** Drop-ins found without a record of the run that wrote them, removed. */
+  /** Leftovers settled: drop-ins found without a record of the run that wrote them, an interrupted flightctl-restore's keys. */
   leftovers: string[];
+  /** Found and left for the operator to decide (they do not make the report less ok). */
+  notes: string[];
   /** Nothing was left to do. */
   ok: boolean;
 }
@@ -141,7 +144,7 @@ function rebuiltContext(deps: SettleDeps, doc: IntentDoc<RestoreOptions>, plan: 
 export async function recoverHost(deps: SettleDeps, by: string): Promise<RecoveryReport> {
   const { store, logger } = deps;
   const journal = store.journal;
-  const report: RecoveryReport = { recovered: [], leftovers: [], ok: true };
+  const report: RecoveryReport = { recovered: [], leftovers: [], notes: [], ok: true };
   const intent = restoreIntent(deps);
   const doc = await intent.read();
   if (doc && !intentIsOurs(store.holder, doc)) {
@@ -164,6 +167,13 @@ export async function recoverHost(deps: SettleDeps, by: string): Promise<Recover
     }
   }
   report.leftovers = await deps.target.removeLeftovers();
+  if (deps.target.deploymentType === 'podman') {
+    const upstream = await settleUpstreamLeftovers(deps.config.flightctl.etcDir);
+    report.leftovers.push(...upstream.actions);
+    report.notes.push(...upstream.notes);
+  }
+  for (const l of report.leftovers) logger.warn(l);
+  for (const n of report.notes) logger.warn(n);
   report.ok = report.recovered.length === 0 && report.leftovers.length === 0;
   return report;
 }

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -326,6 +326,48 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
     expect((await restoredFacts(env.sb)).unmarked).toEqual([]);
     const snap = await env.snapshot();
     for (const app of APPS) expect(snap.apps[app]).not.toBe('');
+  });
+
+  it("recover settles what Flight Control's own flightctl-restore left when it was interrupted swapping the keys", async () => {
+    const up = path.join(env.dir, 'etc-after-upstream');
+    rmSync(up, { recursive: true, force: true });
+    // Killed between its two renames: the live keys moved aside, the archive's half staged.
+    mkdirSync(path.join(up, 'encryption.bak'), { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(up, 'encryption.bak', 'key.b64'), 'keys-before-that-restore\n', { mode: 0o600 });
+    mkdirSync(path.join(up, '.enc-restore-2731'), { mode: 0o700 });
+    writeFileSync(path.join(up, '.enc-restore-2731', 'key.b64'), 'half-copied');
+    const r = await agent(['recover', '--flightctl-etc', up, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { leftovers: string[]; notes: string[]; ok: boolean };
+    expect(report).toMatchObject({ ok: false, notes: [] });
+    expect(report.leftovers).toEqual([
+      expect.stringMatching(/^put back .*etc-after-upstream\/encryption from encryption\.bak, .*restore the same archive again/),
+      expect.stringMatching(/^removed .*\.enc-restore-2731, a partial copy/),
+    ]);
+    expect(readFileSync(path.join(up, 'encryption', 'key.b64'), 'utf8')).toBe('keys-before-that-restore\n');
+    expect(readdirSync(up).sort()).toEqual(['encryption']);
+
+    // Killed after its swap, before removing the old keys: they stay, with a note.
+    cpSync(path.join(up, 'encryption'), path.join(up, 'encryption.bak'), { recursive: true });
+    const noted = await agent(['recover', '--flightctl-etc', up, '-o', 'text']);
+    expect(noted.code, noted.stderr).toBe(0);
+    expect(noted.stdout).toMatch(/^ok: nothing to recover\nnote: .*encryption\.bak holds the encryption keys from before an interrupted flightctl-restore/);
+    expect(readdirSync(up).sort()).toEqual(['encryption', 'encryption.bak']);
+
+    // While a flightctl-restore runs, its work in progress is not touched.
+    rmSync(path.join(up, 'encryption'), { recursive: true });
+    const upstream = spawn('sleep', ['60'], { argv0: '/usr/bin/flightctl-restore', stdio: 'ignore' });
+    try {
+      const busy = await agent(['recover', '--flightctl-etc', up, '--json']);
+      expect(JSON.parse(busy.stdout)).toMatchObject({
+        ok: true,
+        leftovers: [],
+        notes: [expect.stringMatching(/flightctl-restore is running; its work .* is left alone/)],
+      });
+      expect(readdirSync(up)).toEqual(['encryption.bak']);
+    } finally {
+      upstream.kill('SIGKILL');
+    }
   });
 
   it('the dump is loaded straight out of the archive (no copy on disk); an archive changed after it was verified fails the load, nothing else changes', async () => {

@@ -107,7 +107,7 @@ describeSlow('kill -9 during a run, then recover (sandbox Quadlets host)', () =>
   it('recover with nothing to do says ok', async () => {
     const r = await env.agent(['recover', '--json']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ recovered: [], leftovers: [], ok: true });
+    expect(JSON.parse(r.stdout)).toEqual({ recovered: [], leftovers: [], notes: [], ok: true });
   });
 
   it('nothing printed or journaled holds a secret', () => {
