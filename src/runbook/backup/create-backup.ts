@@ -10,6 +10,7 @@ import { ArchiveWriter, type EntryOptions } from '../../flightctl/archive/writer
 import { asRestoreError, RestoreError } from '../../lib/errors.js';
 import type { RestoreTarget } from '../../targets/target.js';
 import { withLock, type RunStore } from '../store/run-store.js';
+import { prepareBackupDir } from './backup-dir.js';
 import { pruneBackups } from './list-backups.js';
 
 export interface BackupResult {
@@ -103,6 +104,7 @@ async function backupLocked(deps: BackupDeps, outputDir: string, keep: number): 
       `${svc} is missing: it is part of every backup (flightctl.etcDir points at Flight Control's configuration)`,
     );
   if (!(await exists(pki))?.isDirectory()) throw new RestoreError('RESTORE_ERR_BACKUP_FAILED', `${pki} is missing: the PKI is part of every backup`);
+  await prepareBackupDir(outputDir);
   const svcText = await fs.readFile(svc);
   const external = externalDatabase(svcText.toString('utf8'));
   const api = FlightctlApi.fromConfig(config.flightctl);
@@ -115,7 +117,6 @@ async function backupLocked(deps: BackupDeps, outputDir: string, keep: number): 
     now = new Date();
   }
   const name = archiveName(now);
-  await fs.mkdir(outputDir, { recursive: true, mode: 0o700 });
   const staging = path.join(outputDir, `.${name}.partial`);
   const final = path.join(outputDir, name);
   const at = (mode: number, st?: Stats): EntryOptions => ({ mode, mtime: now, uid: st?.uid ?? 0, gid: st?.gid ?? 0 });

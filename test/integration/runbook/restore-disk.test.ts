@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PodmanClient } from '../../../src/targets/quadlet/podman.js';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT, leaks, spawnHeld } from '../cli/run-cli.js';
 import { finishedRun, startRestoreEnv, statuses, type RestoreEnv } from './restore-env.js';
@@ -92,60 +92,107 @@ describe('run: free space in the database volume (sandbox Quadlets host)', () =>
     expect(leaks(r.all, env.secrets)).toEqual([]);
   });
 
-  it('the backup directory fills up during a backup: the backup fails saying so, and no partial archive or sidecar stays', async () => {
-    // Flight Control's configuration directory, enough for a backup.
+  /** Flight Control's configuration directory, enough for a backup. */
+  function backupEtc(): string {
     const etc = path.join(env.dir, 'etc-backup');
     mkdirSync(path.join(etc, 'pki'), { recursive: true });
     writeFileSync(path.join(etc, 'service-config.yaml'), 'global:\n  baseDomain: example.com\n');
     writeFileSync(path.join(etc, 'pki', 'ca.crt'), 'a certificate\n');
-    // How large the archive is where there is room; then a tmpfs of half that for the backup
-    // directory, in a mount namespace of the agent's own (gone when it ends).
-    const roomy = await env.agent(['backup', '--backup-dir', path.join(env.dir, 'roomy-backups'), '--flightctl-etc', etc, '--json']);
+    return etc;
+  }
+
+  /** The size of a backup where there is room. */
+  async function archiveBytes(etc: string): Promise<{ bytes: number; archive: string }> {
+    const roomy = await env.agent([
+      'backup',
+      '--backup-dir',
+      path.join(env.dir, 'roomy-backups', String(Math.random()).slice(2)),
+      '--flightctl-etc',
+      etc,
+      '--json',
+    ]);
     expect(roomy.code, roomy.stderr).toBe(0);
-    const bytes = (JSON.parse(roomy.stdout) as { bytes: number }).bytes;
-    const dir = path.join(env.dir, 'small-backups');
+    return JSON.parse(roomy.stdout) as { bytes: number; archive: string };
+  }
+
+  /**
+   * A backup into `dir` after `setup` (a shell script given the directory as $1) ran in a mount
+   * namespace of the agent's own (gone when it ends): what it printed, its exit code and what it left.
+   */
+  async function backupInOwnMount(dir: string, etc: string, setup: string): Promise<{ stdout: string; stderr: string }> {
     mkdirSync(dir, { recursive: true });
-    const script = [
-      `mount -t tmpfs -o size=${Math.max(4, Math.floor(bytes / 2 / 4096) * 4)}k tmpfs "$1" || exit 99`,
-      'shift',
-      '"$@"',
-      'echo "agent exit $?" >&2',
-      'echo "left: [$(ls -A "$BACKUPS" | tr "\\n" " ")]" >&2',
-    ].join('\n');
-    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const p = spawn(
-        'unshare',
-        [
-          '-m',
-          '--propagation',
-          'private',
-          'sh',
-          '-c',
-          script,
-          'sh',
-          dir,
-          process.execPath,
-          AGENT,
-          'backup',
-          '--backup-dir',
-          dir,
-          '--flightctl-etc',
-          etc,
-          '--config',
-          env.configFile,
-          '--json',
-        ],
-        { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BACKUPS: dir } },
-      );
+    const script = [setup, 'shift', '"$@"', 'echo "agent exit $?" >&2', 'echo "left: [$(ls -A "$BACKUPS" | tr "\\n" " ")]" >&2'].join('\n');
+    const args = ['backup', '--backup-dir', dir, '--flightctl-etc', etc, '--config', env.configFile, '--json'];
+    return new Promise((resolve) => {
+      const p = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', dir, process.execPath, AGENT, ...args], {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BACKUPS: dir },
+      });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
       p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      p.on('close', (code) => resolve({ code, stdout, stderr }));
+      p.on('close', () => resolve({ stdout, stderr }));
     });
+  }
+
+  it('the backup directory fills up during a backup: the backup fails saying so, and no partial archive or sidecar stays', async () => {
+    const etc = backupEtc();
+    // A tmpfs of half the archive's size: the check before the dump passes (no archive there yet).
+    const { bytes } = await archiveBytes(etc);
+    const r = await backupInOwnMount(
+      path.join(env.dir, 'small-backups'),
+      etc,
+      `mount -t tmpfs -o size=${Math.max(4, Math.floor(bytes / 2 / 4096) * 4)}k tmpfs "$1" || exit 99`,
+    );
     expect(r.stderr).toMatch(/agent exit 35/);
     expect(r.stderr).toMatch(/ran out of space while the database dump was written, and no archive was left: free space there or give another --backup-dir/);
     expect(r.stderr).toMatch(/left: \[\]/);
     expect(leaks(r.stdout + r.stderr, env.secrets)).toEqual([]);
+  });
+
+  it('a read-only backup directory fails before anything is written', async () => {
+    const etc = backupEtc();
+    const r = await backupInOwnMount(path.join(env.dir, 'ro-backups'), etc, 'mount -t tmpfs -o ro,size=1m tmpfs "$1" || exit 99');
+    expect(r.stderr).toMatch(/agent exit 35/);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      error: {
+        code: 'RESTORE_ERR_BACKUP_FAILED',
+        message: expect.stringMatching(/ro-backups is on a read-only file system; nothing was written: give a writable --backup-dir$/),
+      },
+    });
+    expect(r.stderr).not.toMatch(/database dumped/);
+    expect(r.stderr).toMatch(/left: \[\]/);
+  });
+
+  it('a backup directory with less room than the newest archive there fails before anything is written', async () => {
+    const etc = backupEtc();
+    const { bytes, archive } = await archiveBytes(etc);
+    // Room for the archive already there and a third of another.
+    const kib = Math.ceil((bytes * 1.33) / 4096) * 4 + 8;
+    const name = path.basename(archive);
+    const r = await backupInOwnMount(
+      path.join(env.dir, 'full-backups'),
+      etc,
+      `mount -t tmpfs -o size=${kib}k tmpfs "$1" && cp ${archive} ${archive}.sha256 "$1"/ || exit 99`,
+    );
+    expect(r.stderr).toMatch(/agent exit 35/);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      error: {
+        code: 'RESTORE_ERR_BACKUP_FAILED',
+        message: expect.stringMatching(
+          new RegExp(`full-backups has [\\d.]+ KiB free: the newest archive there, ${name.replace(/\./g, '\\.')}, has .* nothing was written`),
+        ),
+      },
+    });
+    expect(r.stderr).not.toMatch(/database dumped/);
+    expect(r.stderr).toMatch(new RegExp(`left: \\[${name.replace(/\./g, '\\.')} ${name.replace(/\./g, '\\.')}\\.sha256 \\]`));
+  });
+
+  it('a backup directory that does not exist is created (0700)', async () => {
+    const dir = path.join(env.dir, 'new-parent', 'backups');
+    rmSync(path.join(env.dir, 'new-parent'), { recursive: true, force: true });
+    const r = await env.agent(['backup', '--backup-dir', dir, '--flightctl-etc', backupEtc(), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
   });
 });
