@@ -30,7 +30,7 @@ export function buildDeviceFilter(opts: ListOptions, hasAlias: boolean): SqlFilt
     if (!hasAlias && reqs.some((r) => r.key === 'metadata.alias')) {
       throw new RestoreError('RESTORE_ERR_SELECTOR_INVALID', 'field metadata.alias does not exist in this database schema', { field: 'metadata.alias' });
     }
-    addFieldRequirements(filter, reqs);
+    addFieldRequirements(filter, reqs, { aliasColumn: hasAlias });
   }
   return filter;
 }
