@@ -58,6 +58,26 @@ export async function ansibleListHosts(file: string, limit?: string): Promise<{ 
   );
 }
 
+/**
+ * The serial batches ansible-playbook runs for a `hosts: all` play (as the collection's restore
+ * playbook is) with --limit and `serial:`, each batch's hosts in the order they start: with
+ * --forks 1 the linear strategy starts them one by one, so the order the `ok:` lines come in is
+ * the start order. A batch begins at each `PLAY [all]` header.
+ */
+export async function ansiblePlaybookBatches(file: string, limit: string, serial: string[]): Promise<string[][]> {
+  const play = path.join(mkdtempSync(path.join(tmpdir(), 'ansible-play-')), 'batches.yml');
+  const sizes = serial.map((s) => (/^\d+$/.test(s) ? s : JSON.stringify(s))).join(', ');
+  writeFileSync(play, `- hosts: all\n  gather_facts: false\n  serial: [${sizes}]\n  tasks:\n    - ansible.builtin.debug: {msg: ran}\n`);
+  const { stdout } = await run('ansible-playbook', ['-i', file, '--limit', limit, '--forks', '1', play], { env: ANSIBLE_ENV, maxBuffer: 64 << 20 });
+  const batches: string[][] = [];
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith('PLAY [all]')) batches.push([]);
+    const ok = /^ok: \[([^\]]+)\]/.exec(line);
+    if (ok) batches.at(-1)!.push(ok[1]!);
+  }
+  return batches;
+}
+
 export interface ReferenceAnswer {
   file: string;
   error: string | null;

@@ -93,7 +93,16 @@ export class HostSelector {
 
   constructor(private readonly inv: Inventory) {}
 
-  /** The hosts `ansible all --limit LIMIT` targets, in Ansible's order. */
+  /**
+   * The hosts `ansible all --limit LIMIT` targets, in Ansible's order: the order of `all`
+   * (Inventory.hostsOf: all's hosts, level by level down its groups) less the hosts the limit
+   * leaves out, whatever the order within the limit. This one order is what --list-hosts prints
+   * and what --serial batches and --forks starts follow, because it is the order ansible-playbook
+   * runs a `hosts: all` play with --limit in (the collection's restore playbook). It is not
+   * always the order of `ansible LIMIT`, which walks the limit's own groups: for a group below
+   * another one, its hosts that a group nearer `all` also holds come first here (ansible-core
+   * 2.14 InventoryManager.get_hosts, and the integration tests against it).
+   */
   select(limit?: string): Host[] {
     let hosts = this.evaluate(['all']);
     if (limit !== undefined) {

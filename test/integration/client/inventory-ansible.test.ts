@@ -3,16 +3,17 @@
  * inventories and patterns: the groups, hosts and variables of each inventory against
  * `ansible-inventory --list`; the hosts of every --limit against Ansible's InventoryManager
  * (the code behind `ansible --list-hosts`), in order; the binary's `--list-hosts` against
- * `ansible all --list-hosts --limit` byte for byte; invalid inventories refused by both, at the
- * same line.
+ * `ansible all --list-hosts --limit` byte for byte; the --serial batches and their start order
+ * against the batches ansible-playbook runs; invalid inventories refused by both, at the same line.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseSerial, serialBatches } from '../../../src/client/fleet/serial.js';
 import { HostSelector } from '../../../src/client/inventory/host-patterns.js';
 import { loadInventory } from '../../../src/client/inventory/load-inventory.js';
-import { ansibleInventoryList, ansibleListHosts, ansibleSelections, hasAnsible, type ReferenceAnswer } from '../../harness/ansible.js';
+import { ansibleInventoryList, ansibleListHosts, ansiblePlaybookBatches, ansibleSelections, hasAnsible, type ReferenceAnswer } from '../../harness/ansible.js';
 import { restorectl } from './restorectl-cli.js';
 
 const EXAMPLE = path.resolve(import.meta.dirname, '../../../docs/examples/ansible/inventory.yml');
@@ -121,6 +122,43 @@ d[1:3]
 [odd]
 w[01:12:2]
 `,
+  // A canary group after the group it takes a host from (issue 18): web's hosts stay in file order.
+  'web-canary.ini': `
+[web]
+web[01:06]
+
+[canary]
+web02
+`,
+  // The same with web below prod: hosts: all (and ansible all --limit) takes all's hosts level by
+  // level, so canary's web02 and drain's web05 (one level up) come before web's other hosts.
+  'web-canary-nested.ini': `
+[web]
+web[01:06]
+
+[prod:children]
+web
+
+[canary]
+web02
+
+[drain]
+web05
+`,
+  'web-canary-nested.yml': `
+all:
+  children:
+    prod:
+      children:
+        web:
+          hosts:
+            web[01:06]:
+    canary:
+      hosts:
+        web02:
+    drain:
+      hosts: web05
+`,
   'fleet.json': JSON.stringify({
     all: { vars: { region: 'eu' } },
     east: { hosts: { 'fc-e1': { restore_agent_url: 'https://fc-e1:8443' }, 'fc-e2': null }, vars: { region: 'east' } },
@@ -192,6 +230,10 @@ const LIMITS = [
   'east',
   'staging:stage_web',
   'web[7]',
+  'web:!drain',
+  'drain:canary',
+  'web05,web02',
+  'prod:&web[2:4]',
 ];
 
 function ours(file: string, limit: string): string[] | { error: string } {
@@ -274,6 +316,40 @@ describe('host selection agrees with Ansible', () => {
     expect(compared).toBeGreaterThan(200);
   });
 
+  it('orders a group the way ansible all --limit does: file order, or all level by level when the group is nested', () => {
+    const web = ['web01', 'web02', 'web03', 'web04', 'web05', 'web06'];
+    const want = (f: string, limit: string) => reference.find((r) => path.basename(r.file) === f)!.limits[limit];
+    expect(ours(path.join(dir, 'web-canary.ini'), 'web')).toEqual(web);
+    expect(want('web-canary.ini', 'web')).toEqual(web);
+    for (const f of ['web-canary-nested.ini', 'web-canary-nested.yml']) {
+      expect(ours(path.join(dir, f), 'web'), f).toEqual(['web02', 'web05', 'web01', 'web03', 'web04', 'web06']);
+      expect(want(f, 'web'), f).toEqual(ours(path.join(dir, f), 'web'));
+    }
+  });
+
+  it('batches --serial and starts hosts in the order ansible-playbook does (hosts: all, --limit, serial)', async () => {
+    const cases: Array<[string, string, string[]]> = [
+      ['web-canary.ini', 'web', ['2']],
+      ['web-canary-nested.ini', 'web', ['2']],
+      ['web-canary-nested.yml', 'web', ['1', '50%']],
+      ['web-canary-nested.ini', 'web:!canary', ['1', '100%']],
+      ['web-canary-nested.yml', 'all', ['3']],
+      ['flat.ini', 'all:!canary', ['30%']],
+      ['nested.yml', 'prod:&web:!canary', ['1']],
+      ['hosts', 'odd:&web[0:3]', ['1', '2']],
+      [EXAMPLE, 'flightctl:!fc-east-02.example.com', ['1', '100%']],
+    ];
+    await Promise.all(
+      cases.map(async ([f, limit, serial]) => {
+        const file = path.isAbsolute(f) ? f : path.join(dir, f);
+        const selected = ours(file, limit);
+        expect(Array.isArray(selected), `${f} --limit ${limit}`).toBe(true);
+        const mine = serialBatches(selected as string[], parseSerial(serial));
+        expect(mine, `${path.basename(f)} --limit ${limit} --serial ${serial.join(',')}`).toEqual(await ansiblePlaybookBatches(file, limit, serial));
+      }),
+    );
+  });
+
   it('prints --list-hosts exactly as ansible all --list-hosts does', async () => {
     const cases: Array<[string, string | undefined]> = [
       ['flat.ini', undefined],
@@ -281,6 +357,9 @@ describe('host selection agrees with Ansible', () => {
       ['nested.yml', 'prod:&web:!canary'],
       ['nested.yml', '~edge-[ab]'],
       ['hosts', 'odd:&web[0:3]'],
+      ['web-canary.ini', 'web'],
+      ['web-canary-nested.ini', 'web'],
+      ['web-canary-nested.yml', 'web:!canary'],
       ['with-vars/inventory.ini', 'prod:!db'],
       [EXAMPLE, 'flightctl:!canary'],
     ];
