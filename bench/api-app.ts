@@ -93,7 +93,7 @@ export async function withBenchApi<T>(alg: Alg, fn: (api: BenchApi) => Promise<T
     const run = await saveFinishedRun(config.host.stateDir);
     const errors: string[] = [];
     const logger = createLogger(config.log.level, errorSink(errors));
-    target = new QuadletTarget(config.host, config.db.user);
+    target = new QuadletTarget(config.host, config.db.user, config.flightctl.etcDir);
     const auth = await createAuthenticator({ ...config.api, jwtAudience: config.api.jwtAudience });
     const url = {} as Record<Variant, string>;
     for (const variant of ['auth', 'no-auth'] as const) {

@@ -219,6 +219,24 @@ export const ERROR_CATALOGUE = {
     summary: 'the archive is a backup of another Flight Control minor or major release, or its version cannot be read (`--force` overrides)',
     hint: 'Restore the archive onto the Flight Control release that made it (the same major.minor), or pass --force if you know they are compatible.',
   },
+  RESTORE_ERR_FLIGHTCTL_CONFIG_INVALID: {
+    http: 422,
+    exit: 44,
+    summary: "Flight Control's service-config.yaml cannot be used (the key is named)",
+    hint: "Fix the named key in Flight Control's service-config.yaml (flightctl.etcDir) as Flight Control's documentation describes it, then run again; nothing was changed.",
+  },
+  RESTORE_ERR_DB_TLS: {
+    http: 502,
+    exit: 45,
+    summary: "TLS with the database failed: its certificate, its name, or a TLS file service-config.yaml's sslmode needs",
+    hint: "Check db.external.sslmode in Flight Control's service-config.yaml and the files under <etc>/pki/db/ (ca.crt for verify-ca and verify-full, client.crt and client.key with useClientCertAuth) against the database server's certificate.",
+  },
+  RESTORE_ERR_EXTERNAL_DB_PRIVILEGE: {
+    http: 409,
+    exit: 46,
+    summary: 'the database user may not create and rename databases, which loading a dump beside the external database needs (nothing changed)',
+    hint: 'Grant the named privilege to the database user, or restore the external database yourself (pg_restore, psql) and run again without a dump: the run then prepares it in place.',
+  },
   RESTORE_ERR_UNIT_MISSING: {
     http: 422,
     exit: 23,

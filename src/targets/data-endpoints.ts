@@ -8,7 +8,7 @@ type Timeouts = { db: Pick<Config['db'], 'connectTimeoutMs'>; kv: Pick<Config['k
 /** A connection to the database at that address as the application's user, with its secret. */
 export async function postgresAt(target: RestoreTarget, at: HostPort, database: string, config: Readonly<Timeouts>): Promise<PostgresEndpoint> {
   const creds = await target.credentials();
-  return { host: at.host, port: at.port, database, user: creds.dbUser, password: creds.dbPassword, connectTimeoutMs: config.db.connectTimeoutMs };
+  return { host: at.host, port: at.port, database, user: creds.dbUser, password: creds.dbPassword, connectTimeoutMs: config.db.connectTimeoutMs, tls: at.tls };
 }
 
 /** A connection to the KV store at that address with its secret; none without an address (its own client is used). */

@@ -11,5 +11,5 @@ export async function openTarget(config: Readonly<Config>): Promise<RestoreTarge
     const { KubernetesTarget } = await import('./kubernetes/kubernetes-target.js');
     return new KubernetesTarget(config);
   }
-  return new QuadletTarget(config.host, config.db.user);
+  return new QuadletTarget(config.host, config.db.user, config.flightctl.etcDir);
 }

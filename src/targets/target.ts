@@ -5,6 +5,7 @@
  */
 import type { DumpFile, DumpFormat } from '../flightctl/database/dump-format.js';
 import type { KvShell } from '../flightctl/datastores/kv-shell.js';
+import type { DatabaseTls } from '../flightctl/service-config.js';
 import type { ErrorCode } from '../lib/errors.js';
 
 export type { KvShell } from '../flightctl/datastores/kv-shell.js';
@@ -41,6 +42,8 @@ export interface TargetCredentials {
 export interface HostPort {
   host: string;
   port: number;
+  /** A database elsewhere, reached with the TLS Flight Control's configuration asks for. */
+  tls?: DatabaseTls | undefined;
 }
 
 export interface DataEndpoints {

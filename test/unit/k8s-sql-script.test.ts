@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createTempDatabaseSql, swapNames, swapSql } from '../../src/flightctl/database/swap-sql.js';
-import { ScriptSplitter, splitScript } from '../../src/targets/kubernetes/sql-script.js';
+import { ScriptSplitter, splitScript } from '../../src/targets/protocol/sql-script.js';
 
 const texts = (script: string) =>
   splitScript(script).map((i) => (i.kind === 'meta' ? `\\${i.command} ${i.args}` : `${i.kind}${i.kind === 'sql' && i.gexec ? '+gexec' : ''}: ${i.text}`));

@@ -17,7 +17,7 @@ export function registerBackup(program: Command): void {
     .action(
       action(async (ctx: CommandContext, opts: { keep?: number }) => {
         const { config } = ctx;
-        const target = new QuadletTarget(config.host, config.db.user);
+        const target = new QuadletTarget(config.host, config.db.user, config.flightctl.etcDir);
         const store = await openRunStore(config, ctx.logger);
         try {
           const outputDir = path.resolve(config.backup.outputDir || path.join(config.host.stateDir, 'backups'));

@@ -29,7 +29,7 @@ export function registerServe(program: Command): void {
         let readiness: Readiness = 'starting';
         const auth = await createAuthenticator({ ...config.api, jwtAudience: config.api.jwtAudience || os.hostname() });
         const addresses = config.api.listen.map(parseListen);
-        const target = new QuadletTarget(config.host, config.db.user);
+        const target = new QuadletTarget(config.host, config.db.user, config.flightctl.etcDir);
         // Chosen once: the run manager, the routes and the backups all use this one.
         const store = await openRunStore(config, logger);
         const metrics = new ApiMetrics();

@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { parseDocument } from 'yaml';
+import { databaseSite, parseServiceConfig } from '../service-config.js';
 import { RestoreError } from '../../lib/errors.js';
 import { ENTRY } from './format.js';
 
@@ -20,16 +20,16 @@ function unusable(name: string, why: string): RestoreError {
   );
 }
 
-/** config/service-config.yaml: a YAML mapping, as Flight Control reads it. */
-export async function checkServiceConfig(content: Readable): Promise<void> {
-  const doc = parseDocument((await buffer(content)).toString('utf8'));
-  const value: unknown = doc.errors.length ? undefined : doc.toJS();
-  if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw new RestoreError(
-      'RESTORE_ERR_ARCHIVE_INVALID',
-      `the archive's ${ENTRY.serviceConfig} is not a YAML mapping${doc.errors[0] ? ` (${doc.errors[0].message.split('\n')[0]})` : ''}; Flight Control could not start with it`,
-      { entry: ENTRY.serviceConfig },
-    );
+/** config/service-config.yaml: a YAML mapping whose database section Flight Control can use. */
+export async function checkServiceConfig(content: Readable, etcDir: string): Promise<void> {
+  const what = `the archive's ${ENTRY.serviceConfig}`;
+  try {
+    databaseSite(parseServiceConfig((await buffer(content)).toString('utf8'), what), etcDir, what);
+  } catch (err) {
+    if (err instanceof RestoreError && err.code === 'RESTORE_ERR_FLIGHTCTL_CONFIG_INVALID')
+      throw new RestoreError('RESTORE_ERR_ARCHIVE_INVALID', err.message, { entry: ENTRY.serviceConfig });
+    throw err;
+  }
 }
 
 /** The PKI files whose content is checked: certificates and keys by their usual names. */

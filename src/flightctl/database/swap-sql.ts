@@ -53,7 +53,12 @@ DECLARE deadline timestamptz := clock_timestamp() + make_interval(secs => ${Math
 BEGIN
   LOOP
     PERFORM pg_stat_clear_snapshot();
-    PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${live} AND pid <> pg_backend_pid();
+    -- Only sessions this user may end (a superuser any; others their own roles' unless pg_signal_backend):
+    -- an external database's application user gets no error for another role's session, just object_in_use.
+    PERFORM pg_terminate_backend(a.pid) FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
+      WHERE a.datname = ${live} AND a.pid <> pg_backend_pid()
+        AND ((SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+          OR (NOT coalesce(r.rolsuper, false) AND (pg_has_role(a.usesysid, 'USAGE') OR pg_has_role('pg_signal_backend', 'USAGE'))));
     BEGIN
       EXECUTE format('ALTER DATABASE %I RENAME TO %I', ${live}, ${literal(names.old)});
       EXECUTE format('ALTER DATABASE %I RENAME TO %I', ${literal(names.temp)}, ${live});
@@ -73,4 +78,25 @@ export function dropDatabaseSql(name: string): string {
 /** Which of the names exist, one per line. */
 export function existingDatabasesSql(names: string[]): string {
   return `SELECT datname FROM pg_database WHERE datname = ANY(ARRAY[${names.map(literal).join(', ')}]::text[]) ORDER BY 1;\n`;
+}
+
+/**
+ * What loading a dump beside the live database and renaming the two needs of the user that does
+ * it: CREATEDB (a superuser has it all), and being the live database's owner or a member of its
+ * role (ALTER DATABASE RENAME, CREATE DATABASE ... OWNER). One row: super|createdb|owner|ownerName.
+ */
+export function loadPrivilegesSql(database: string): string {
+  return `SELECT r.rolsuper, r.rolcreatedb, pg_has_role(d.datdba, 'USAGE'), pg_get_userbyid(d.datdba), current_user
+  FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = ${literal(database)};\n`;
+}
+
+/** The privileges the row of loadPrivilegesSql says are missing, in words an operator can grant. */
+export function parseLoadPrivileges(row: string, database: string): string[] {
+  const [isSuper, createdb, owner, ownerName, user] = row.split('|');
+  if (isSuper === 't') return [];
+  const missing: string[] = [];
+  if (createdb !== 't') missing.push(`CREATEDB (ALTER ROLE ${user ?? 'the user'} CREATEDB)`);
+  if (owner !== 't')
+    missing.push(`ownership of database ${database}, owned by ${ownerName ?? 'another role'} (GRANT ${ownerName ?? 'its owner'} TO ${user ?? 'the user'})`);
+  return missing;
 }

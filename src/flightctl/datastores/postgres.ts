@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { RestoreError, type ErrorCode } from '../../lib/errors.js';
 import { registerSecret } from '../../lib/secrets.js';
+import type { DatabaseTls } from '../service-config.js';
 
 export interface PostgresEndpoint {
   host: string;
@@ -10,6 +13,8 @@ export interface PostgresEndpoint {
   /** Kept in memory only; registered with the redactor before use. */
   password?: string | undefined;
   connectTimeoutMs?: number;
+  /** TLS as libpq's sslmode means it; none: a plain connection (the container network, loopback). */
+  tls?: DatabaseTls | undefined;
 }
 
 function describe(ep: PostgresEndpoint): string {
@@ -102,27 +107,108 @@ function isDriverError(err: unknown): boolean {
   );
 }
 
+function readTlsFile(file: string, what: string, ep: PostgresEndpoint): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new RestoreError(
+      'RESTORE_ERR_DB_TLS',
+      `${what} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); sslmode ${ep.tls!.mode} for ${describe(ep)} needs it`,
+      { host: ep.host, port: ep.port, file },
+    );
+  }
+}
+
+/**
+ * node-postgres's ssl options for libpq's sslmode: require encrypts without checking the server,
+ * verify-ca checks its certificate against the CA, verify-full also its name (or IP address).
+ * Files are read at each connection, so a certificate replaced by a restore is the one used.
+ */
+function sslOptions(ep: PostgresEndpoint, mode: 'tls' | 'plain'): false | ConnectionOptions {
+  const t = ep.tls;
+  if (!t || mode === 'plain') return false;
+  const opts: ConnectionOptions = { rejectUnauthorized: t.mode === 'verify-ca' || t.mode === 'verify-full' };
+  if (t.certFile) opts.cert = readTlsFile(t.certFile, 'the client certificate', ep);
+  if (t.keyFile) opts.key = readTlsFile(t.keyFile, 'the client key', ep);
+  if (opts.rejectUnauthorized) opts.ca = readTlsFile(t.caFile ?? '', 'the CA certificate', ep);
+  // node-postgres gives the TLS layer no name to check for an IP address: the host is named here.
+  if (t.mode === 'verify-full') opts.host = ep.host;
+  if (t.mode === 'verify-ca') opts.checkServerIdentity = () => undefined;
+  return opts;
+}
+
+/** The modes that try one way first and the other when the server refuses it (libpq's allow and prefer). */
+function attempts(ep: PostgresEndpoint): ('tls' | 'plain')[] {
+  switch (ep.tls?.mode) {
+    case undefined:
+    case 'disable':
+      return ['plain'];
+    case 'allow':
+      return ['plain', 'tls'];
+    case 'prefer':
+      return ['tls', 'plain'];
+    default:
+      return ['tls'];
+  }
+}
+
+/** A TLS failure (the server's certificate, its name, no TLS where it is required), by Node's or the driver's words. */
+function tlsFailure(err: unknown, ep: PostgresEndpoint): RestoreError | undefined {
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const text = String(e?.message ?? err);
+  const tlsCode = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code) && !SQLSTATE.test(code);
+  if (!tlsCode && !/does not support SSL|certificate|SSL routines|TLS/i.test(text)) return undefined;
+  const files = [ep.tls?.caFile && `CA ${ep.tls.caFile}`, ep.tls?.certFile && `client certificate ${ep.tls.certFile}`].filter(Boolean).join(', ');
+  return new RestoreError(
+    'RESTORE_ERR_DB_TLS',
+    `TLS with ${describe(ep)} failed (sslmode ${ep.tls?.mode ?? 'disable'}${files ? `; ${files}` : ''}): ${code ? `${code} ` : ''}${text.replace(/password/gi, 'credential')}`,
+    { host: ep.host, port: ep.port, sslmode: ep.tls?.mode ?? 'disable' },
+  );
+}
+
+/** Whether the server refused the way tried, so that allow or prefer may try the other. */
+function refusedThatWay(err: unknown): boolean {
+  const text = String((err as { message?: unknown })?.message ?? err);
+  return /does not support SSL/i.test(text) || /no pg_hba\.conf entry .*(no encryption|SSL off)/i.test(text);
+}
+
+/** A plain connection the server refused because it takes TLS only (its pg_hba.conf has hostssl lines alone). */
+function plainRefused(err: unknown, ep: PostgresEndpoint): RestoreError | undefined {
+  if (!isServerError(err) || err.code !== '28000' || !/no encryption/i.test(err.message)) return undefined;
+  return new RestoreError(
+    'RESTORE_ERR_DB_TLS',
+    `${describe(ep)} takes only TLS connections from this host, and sslmode ${ep.tls!.mode} (service-config.yaml) connects without: set db.external.sslmode to require, verify-ca or verify-full`,
+    { host: ep.host, port: ep.port, sslmode: ep.tls!.mode },
+  );
+}
+
 /** Opens one connection. The caller ends it (use withPostgres to have that done for you). */
 export async function connectPostgres(ep: PostgresEndpoint): Promise<pg.Client> {
   registerSecret(ep.password);
-  const client = new pg.Client({
-    host: ep.host,
-    port: ep.port,
-    database: ep.database,
-    user: ep.user,
-    password: ep.password,
-    connectionTimeoutMillis: ep.connectTimeoutMs ?? 10_000,
-    application_name: 'flightctl-restore-agent',
-  });
-  // A connection dropped while idle must not crash the process; the next query reports it.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (err) {
-    await client.end().catch(() => undefined);
-    throw classifyPostgresError(err, ep);
+  const ways = attempts(ep);
+  for (let i = 0; ; i++) {
+    const client = new pg.Client({
+      host: ep.host,
+      port: ep.port,
+      database: ep.database,
+      user: ep.user,
+      password: ep.password,
+      connectionTimeoutMillis: ep.connectTimeoutMs ?? 10_000,
+      application_name: 'flightctl-restore-agent',
+      ssl: sslOptions(ep, ways[i]!),
+    });
+    // A connection dropped while idle must not crash the process; the next query reports it.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      if (i + 1 < ways.length && refusedThatWay(err)) continue;
+      throw (ep.tls && ways[i] === 'tls' ? tlsFailure(err, ep) : ep.tls ? plainRefused(err, ep) : undefined) ?? classifyPostgresError(err, ep);
+    }
   }
-  return client;
 }
 
 /** Runs fn on one connection; a driver error fn lets through gets a catalogue code naming this server. */

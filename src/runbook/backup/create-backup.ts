@@ -1,9 +1,9 @@
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'winston';
-import { parse as parseYaml } from 'yaml';
 import type { Config } from '../../config/schema.js';
 import { FlightctlApi } from '../../flightctl/api-client.js';
+import { databaseSite, parseServiceConfig } from '../../flightctl/service-config.js';
 import { sha256File, writeSidecar } from '../../flightctl/archive/checksum.js';
 import { archiveName, encodeMetadata, ENTRY, PAM_VOLUME } from '../../flightctl/archive/format.js';
 import { ArchiveWriter, type EntryOptions } from '../../flightctl/archive/writer.js';
@@ -70,16 +70,6 @@ async function exists(p: string): Promise<Stats | undefined> {
   return fs.stat(p).catch(() => undefined);
 }
 
-/** Whether service-config.yaml names an external database (then the archive has no db/). */
-function externalDatabase(text: string): boolean {
-  try {
-    const doc = parseYaml(text) as { db?: { type?: string } } | null;
-    return doc?.db?.type === 'external';
-  } catch {
-    throw new RestoreError('RESTORE_ERR_BACKUP_FAILED', 'service-config.yaml is not valid YAML; no archive was written');
-  }
-}
-
 /**
  * A backup in Flight Control's own archive format (see archive/format.ts), taken while the
  * services run: the dump is streamed out of the database container straight into the archive.
@@ -106,7 +96,7 @@ async function backupLocked(deps: BackupDeps, outputDir: string, keep: number): 
   if (!(await exists(pki))?.isDirectory()) throw new RestoreError('RESTORE_ERR_BACKUP_FAILED', `${pki} is missing: the PKI is part of every backup`);
   await prepareBackupDir(outputDir);
   const svcText = await fs.readFile(svc);
-  const external = externalDatabase(svcText.toString('utf8'));
+  const external = databaseSite(parseServiceConfig(svcText.toString('utf8'), svc), etc, svc).kind === 'external';
   const api = FlightctlApi.fromConfig(config.flightctl);
   const version = (api ? await api.version() : (await target.runningVersion()).version) || 'unknown';
 

@@ -1,7 +1,17 @@
 import type { Logger } from 'winston';
 import type { Config } from '../../config/schema.js';
 import type { DumpFile } from '../../flightctl/database/dump-format.js';
-import { createTempDatabaseSql, dropDatabaseSql, existingDatabasesSql, ident, literal, swapSql, type SwapNames } from '../../flightctl/database/swap-sql.js';
+import {
+  createTempDatabaseSql,
+  dropDatabaseSql,
+  existingDatabasesSql,
+  ident,
+  literal,
+  loadPrivilegesSql,
+  parseLoadPrivileges,
+  swapSql,
+  type SwapNames,
+} from '../../flightctl/database/swap-sql.js';
 import { connectKv, withKv } from '../../flightctl/datastores/kv.js';
 import { withPostgres } from '../../flightctl/datastores/postgres.js';
 import { DEVICE_SUMMARY_JSON_SQL, parseSummaryJson, type DeviceSummary } from '../../flightctl/devices/summary-sql.js';
@@ -50,6 +60,8 @@ export interface RestoreData {
   /** The database answers the application's user. */
   reachable(database: string): Promise<void>;
   existing(names: string[]): Promise<Set<string>>;
+  /** What the database user lacks to load a dump beside the live database and swap it in: [] when nothing. */
+  missingLoadPrivileges(database: string): Promise<string[]>;
   createTemp(names: SwapNames): Promise<void>;
   load(database: string, dump: DumpFile, opts: LoadOptions): Promise<void>;
   /** Removes a copy of a dump a load left beside the database (LoadOptions.recordContainerFile). */
@@ -100,14 +112,15 @@ export function networkDataStores(access: NetworkAccess): RestoreData {
     async inspectLive(database) {
       const out = (
         await shell.sql(
-          `SELECT pg_database_size(datname), current_setting('data_directory') FROM pg_database WHERE datname = ${literal(database)};\n` +
+          // The data directory is for superusers and pg_read_all_settings: an external database's application user sees ''.
+          `SELECT pg_database_size(datname), CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE') THEN current_setting('data_directory') ELSE '' END FROM pg_database WHERE datname = ${literal(database)};\n` +
             `SELECT count(*) FROM pg_database WHERE datname LIKE ${literal(`${database}\\_restore\\_%`)};\n`,
         )
       )
         .trim()
         .split('\n');
       if (out.length < 2 || !out[0]!.includes('|'))
-        throw new RestoreError('RESTORE_ERR_DB_NOT_FLIGHTCTL', `database ${database} does not exist in flightctl-db`, { database });
+        throw new RestoreError('RESTORE_ERR_DB_NOT_FLIGHTCTL', `database ${database} does not exist on Flight Control's database server`, { database });
       const [size, dataDir] = out[0]!.split('|');
       return { bytes: Number(size), dataDir: dataDir!, leftovers: Number(out[1]) };
     },
@@ -126,6 +139,10 @@ export function networkDataStores(access: NetworkAccess): RestoreData {
       await withPostgres(await db(database), (c) => c.query('SELECT 1'));
     },
     existing,
+    async missingLoadPrivileges(database) {
+      const [row] = (await shell.sql(loadPrivilegesSql(database))).trim().split('\n');
+      return parseLoadPrivileges(row ?? '', database);
+    },
     async createTemp(names) {
       await shell.sql(createTempDatabaseSql(names));
       if (!(await existing([names.temp])).has(names.temp)) throw new RestoreError('RESTORE_ERR_INTERNAL', `${names.temp} was not created`);

@@ -8,7 +8,7 @@ import { appDeployments, namespacesOf, readDeployment, REQUIRED_DEPLOYMENT, type
 import { estimateFreeBytes } from './free-space.js';
 import { KubeClient, loadKubeConfig } from './kube-client.js';
 import { NetworkKvShell } from './network-kv-shell.js';
-import { ProtocolDatabaseShell } from './protocol-shell.js';
+import { ProtocolDatabaseShell } from '../protocol/protocol-shell.js';
 import { describeDeployment, startDeployment, stopDeployment } from './scaling.js';
 import { apiSecrets, FLIGHTCTL_SECRETS, mountedSecrets, type SecretSource } from './secrets.js';
 

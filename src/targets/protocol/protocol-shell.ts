@@ -18,10 +18,11 @@ const COPY_CHUNK = 64 * 1024;
 export type AdminEndpoint = (database: string) => Promise<PostgresEndpoint>;
 
 /**
- * The database shell of the Kubernetes target: SQL as the database's admin (superuser) over the
- * PostgreSQL protocol, at the Service address, from the Job itself. No exec into the database's
- * pod: exec is the strongest right in a namespace, streaming a dump through the API server's
- * exec channel loads it, and the image needs no psql. psql's part is done here: a script is split
+ * A database shell over the PostgreSQL protocol, for a database the agent reaches over the
+ * network: the Kubernetes target's (as the database's admin, at the Service address, from the Job
+ * itself: no exec into the database's pod, which is the strongest right in a namespace, and the
+ * image needs no psql) and an external database of a Quadlets host (as the application's user,
+ * with the TLS service-config.yaml asks for). psql's part is done here: a script is split
  * into statements where psql splits it, `\gexec` runs what a query returns, and a plain dump's
  * COPY data is streamed as CopyData. Custom-format dumps need pg_restore: refused in preflight.
  */
@@ -34,6 +35,7 @@ export class ProtocolDatabaseShell implements DatabaseShell {
   ) {}
 
   async sql(sql: string, opts: ShellOptions = {}): Promise<string> {
+    // Not the live database: a session in it would keep it from being renamed.
     const ep = await this.admin(opts.database ?? 'postgres');
     const client = await connectPostgres(ep);
     const abort = () => void client.end().catch(() => undefined);
@@ -113,7 +115,10 @@ export class ProtocolDatabaseShell implements DatabaseShell {
   }
 
   dump(): { stream: Readable; done: Promise<void> } {
-    throw new RestoreError('RESTORE_ERR_USAGE', "backups of a Kubernetes deployment are not made by this agent: use Flight Control's own backup there");
+    throw new RestoreError(
+      'RESTORE_ERR_USAGE',
+      "the agent does not dump a database it reaches over the network (a Kubernetes deployment, an external database): back it up with Flight Control's own backup or the database's own tools",
+    );
   }
 
   freeBytes(): Promise<number | undefined> {

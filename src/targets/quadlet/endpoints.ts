@@ -29,9 +29,9 @@ const TARGETS = [
   { name: 'kv' as const, unit: KV_UNIT, port: 6379 },
 ];
 
-async function viaContainerIp(host: QuadletHost): Promise<EndpointLease> {
-  const [db, kv] = await Promise.all(
-    TARGETS.map(async (t): Promise<Endpoint> => {
+async function viaContainerIp(host: QuadletHost, which: readonly ('db' | 'kv')[] = ['db', 'kv']): Promise<PartialLease> {
+  const found = await Promise.all(
+    TARGETS.filter((t) => which.includes(t.name)).map(async (t): Promise<Endpoint> => {
       const container = containerOf(t.unit);
       const info = await host.podman.requireRunning(container);
       if (!info.ip) {
@@ -40,7 +40,12 @@ async function viaContainerIp(host: QuadletHost): Promise<EndpointLease> {
       return { name: t.name, unit: t.unit, container, host: info.ip, port: t.port, strategy: 'container-ip' };
     }),
   );
-  return { db: db!, kv: kv!, release: async () => [] };
+  return { db: found.find((e) => e.name === 'db'), kv: found.find((e) => e.name === 'kv'), release: async () => [] };
+}
+
+/** The KV store alone at its container's address (the database is elsewhere: an external one). */
+export async function kvContainerEndpoint(host: QuadletHost): Promise<Endpoint> {
+  return (await viaContainerIp(host, ['kv'])).kv!;
 }
 
 /** A lease on some of the data stores (publishDatabasePort publishes the database alone). */
@@ -91,8 +96,7 @@ async function viaPublishDropin(host: QuadletHost, which: readonly ('db' | 'kv')
 
 /** Where DB and KV can be reached from this host now. */
 export async function acquireEndpoints(host: QuadletHost, strategy: EndpointStrategy): Promise<EndpointLease> {
-  if (strategy !== 'publish-dropin') return viaContainerIp(host);
-  const lease = await viaPublishDropin(host);
+  const lease = strategy === 'publish-dropin' ? await viaPublishDropin(host) : await viaContainerIp(host);
   return { db: lease.db!, kv: lease.kv!, release: lease.release };
 }
 

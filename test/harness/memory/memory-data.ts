@@ -35,6 +35,8 @@ export function memoryDataStores(proc: MemoryProcess, access: Pick<RestoreContex
     ping: () => proc.read(() => (access.canConnect() ? 'network' : 'kv-client')),
     reachable: (name) => proc.read(() => void (requireReach(), db(name))),
     existing: (names) => proc.read(() => new Set(names.filter((n) => w.databases.has(n)))),
+    // The in-memory database's user is its superuser.
+    missingLoadPrivileges: () => proc.read(() => []),
     createTemp: (names) =>
       proc.change(`create ${names.temp}`, () => {
         db(names.live);

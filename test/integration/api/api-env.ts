@@ -60,7 +60,7 @@ export async function startApiEnv(config: ConfigInput = {}): Promise<ApiEnv> {
   let logged = '';
   logStream.on('data', (d: Buffer) => (logged += d.toString()));
   const logger = createLogger('debug', logStream);
-  const target = new QuadletTarget(cfg.host, cfg.db.user);
+  const target = new QuadletTarget(cfg.host, cfg.db.user, cfg.flightctl.etcDir);
   const metrics = new ApiMetrics();
   const store = new FileRunStore(cfg.host.stateDir);
   const runs = new RunManager({ config: cfg, logger, target, store, onFinished: (r) => metrics.observeRun(r) });

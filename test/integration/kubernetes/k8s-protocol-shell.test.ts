@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectDump } from '../../../src/flightctl/database/dump-format.js';
 import { createTempDatabaseSql, existingDatabasesSql, swapNames } from '../../../src/flightctl/database/swap-sql.js';
 import { DEVICE_SUMMARY_JSON_SQL } from '../../../src/flightctl/devices/summary-sql.js';
-import { ProtocolDatabaseShell } from '../../../src/targets/kubernetes/protocol-shell.js';
+import { ProtocolDatabaseShell } from '../../../src/targets/protocol/protocol-shell.js';
 import { adminQuery, APP_USER } from '../../harness/database.js';
 import { PG_BIN_DIR } from '../../harness/pg-server.js';
 import { fingerprint, seedScenario } from '../../harness/restore-scenario.js';

@@ -7,7 +7,7 @@ import { adminSql, connectSandboxDb, loadDump } from '../../harness/restore-scen
 import { serveKit } from '../api/serve-env.js';
 import { restorectl, spawnRestorectl } from '../client/restorectl-cli.js';
 import { leaks, spawnHeld } from '../cli/run-cli.js';
-import { finishedRun, restoredFacts, startRestoreEnv, statuses, APPS, type RestoreEnv } from './restore-env.js';
+import { finishedRun, restoredFacts, spawnUntilWaiting, startRestoreEnv, statuses, APPS, type RestoreEnv } from './restore-env.js';
 import { selfSigned } from '../../harness/test-pki.js';
 
 const ARCHIVE_ENTRIES = [
@@ -236,17 +236,7 @@ describe('backup and run --archive (sandbox Quadlets host)', () => {
     const out = path.join(env.dir, 'upstream-external');
     mkdirSync(out, { recursive: true });
     const a = buildUpstreamArchive(upstreamStaging('staging-external'), out, meta({ databaseIncluded: false }));
-    const running = env.spawn(['run', '--archive', a, ...etcArgs(), '--json']);
-    onTestFinished(() => {
-      if (running.process.exitCode === null) running.process.kill('SIGKILL');
-    });
-    let id = '';
-    for (let i = 0; i < 600 && !id; i++) {
-      const runs = JSON.parse((await env.agent(['runs', '--json'])).stdout) as { runs: { id: string; phase: string }[] };
-      if (runs.runs[0]?.phase === 'WaitingForDatabase') id = runs.runs[0].id;
-      else await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(id).not.toBe('');
+    const { running, id } = await spawnUntilWaiting(env, ['run', '--archive', a, ...etcArgs(), '--json']);
     expect(Object.values((await env.snapshot()).apps).every((c) => c === '')).toBe(true);
     // The operator restores the external database with their own tools.
     await adminSql(env.sb, 'DROP DATABASE flightctl WITH (FORCE);\nCREATE DATABASE flightctl OWNER flightctl_app;\n');

@@ -1,3 +1,4 @@
+import { onTestFinished } from 'vitest';
 /**
  * A sandbox Quadlets host prepared for restore runs: a seeded Flight Control database, its
  * backup in both dump formats, the changes made after the backup, and helpers to run the real
@@ -268,4 +269,21 @@ export function finishedRun(stdout: string): FinishedRun {
 
 export function statuses(run: FinishedRun): Record<string, string> {
   return Object.fromEntries(run.steps.map((s) => [s.name, s.status]));
+}
+
+/**
+ * A run started in the background that reaches WaitingForDatabase (an archive without the
+ * database): it and its id. Killed when the test ends, should it still run.
+ */
+export async function spawnUntilWaiting(env: RestoreEnv, args: string[]): Promise<{ running: RunningAgent; id: string }> {
+  const running = env.spawn(args);
+  onTestFinished(() => {
+    if (running.process.exitCode === null) running.process.kill('SIGKILL');
+  });
+  for (let i = 0; i < 600; i++) {
+    const runs = JSON.parse((await env.agent(['runs', '--json'])).stdout) as { runs: { id: string; phase: string }[] };
+    if (runs.runs[0]?.phase === 'WaitingForDatabase') return { running, id: runs.runs[0].id };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the run did not reach WaitingForDatabase within a minute');
 }

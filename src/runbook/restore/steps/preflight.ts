@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { inspectDump } from '../../../flightctl/database/dump-format.js';
 import { RestoreError } from '../../../lib/errors.js';
 import { defineStep, type StepOutcome } from '../../step.js';
@@ -31,6 +32,14 @@ async function preflight(ctx: RestoreContext): Promise<StepOutcome> {
         'RESTORE_ERR_DUMP_UNSUPPORTED',
         `${dump.path} is a pg_dump ${dump.format}-format archive, which the ${target.kind} target cannot load (it takes ${target.database.loadableFormats.join(', ')} dumps); convert it first: pg_restore -f ${dump.path.replace(/\.[^./]*$/, '')}.sql ${dump.path}`,
         { dump: dump.path, format: dump.format },
+      );
+    }
+    const missing = await stores.missingLoadPrivileges(names.live);
+    if (missing.length) {
+      throw new RestoreError(
+        'RESTORE_ERR_EXTERNAL_DB_PRIVILEGE',
+        `the database user lacks ${missing.join(' and ')}, which loading ${path.basename(dump.path)} beside ${names.live} and swapping it in needs; nothing was changed: grant it, or restore ${names.live} yourself (pg_restore, psql) and run again without a dump, which prepares it in place`,
+        { missing },
       );
     }
     const free = await stores.freeBytes(live.dataDir);

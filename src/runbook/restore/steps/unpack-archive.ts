@@ -38,7 +38,7 @@ function dumpInArchive(archive: string, sha256: string, x: Extracted): DumpFile 
 /** What the file steps will need of a file's content, checked as the archive is read (file-checks.ts). */
 function contentCheck(ctx: RestoreContext): (name: string) => ((content: Readable) => Promise<void>) | undefined {
   return (name) => {
-    if (name === ENTRY.serviceConfig) return checkServiceConfig;
+    if (name === ENTRY.serviceConfig) return (content) => checkServiceConfig(content, ctx.config.flightctl.etcDir);
     if (isPkiCryptoFile(name)) return (content) => checkPkiFile(name, content);
     const volumes = ctx.target.volumes;
     // A target without volumes does not import it (restore-pam-volume says so).
