@@ -82,9 +82,10 @@ export type ArchiveVersionVerdict =
 
 export function judgeArchiveVersion(archived: string | undefined, running: string | undefined): ArchiveVersionVerdict {
   const a = parseRelease(archived);
-  if (!a) return { kind: 'archive-unreadable', text: archived ?? '' };
   const r = parseRelease(running);
-  if (!r) return { kind: 'running-unknown', archive: releaseText(a) };
+  // Nothing to compare with (a host whose image has no release tag): only the dump's schema is checked.
+  if (!r) return { kind: 'running-unknown', archive: a ? releaseText(a) : archived || '(not recorded)' };
+  if (!a) return { kind: 'archive-unreadable', text: archived ?? '' };
   const archive = releaseText(a);
   const run = releaseText(r);
   if (archive === run) return { kind: 'same', archive };

@@ -42,6 +42,9 @@ describe('Flight Control versions', () => {
     expect(judgeArchiveVersion('latest', '1.2.3')).toEqual({ kind: 'archive-unreadable', text: 'latest' });
     expect(judgeArchiveVersion(undefined, '1.2.3')).toEqual({ kind: 'archive-unreadable', text: '' });
     expect(judgeArchiveVersion('1.2.3', 'latest')).toEqual({ kind: 'running-unknown', archive: '1.2.3' });
+    // A backup of a host whose image has no release tag, restored there: nothing to compare.
+    expect(judgeArchiveVersion('latest', 'latest')).toEqual({ kind: 'running-unknown', archive: 'latest' });
+    expect(judgeArchiveVersion('', undefined)).toEqual({ kind: 'running-unknown', archive: '(not recorded)' });
   });
 
   it('lists the supported ranges with their schema generation', () => {
